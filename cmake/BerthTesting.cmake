@@ -1,0 +1,13 @@
+# berth_add_catch_test(<name> SOURCES <src>... [LIBS <lib>...] [LABELS <label>...])
+# One Catch2 executable; each TEST_CASE becomes its own ctest test "<name>: <case>".
+function(berth_add_catch_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES} $<TARGET_OBJECTS:berth_catch_main>)
+  target_link_libraries(${name} PRIVATE Catch2::Catch2 berth_test_support ${T_LIBS})
+  berth_warnings(${name})
+  set(props "")
+  if(T_LABELS)
+    set(props PROPERTIES LABELS "${T_LABELS}")
+  endif()
+  catch_discover_tests(${name} TEST_PREFIX "${name}: " ${props})
+endfunction()

@@ -1,0 +1,21 @@
+#include "temp_dir.hpp"
+
+#include <stdlib.h>
+
+#include <stdexcept>
+#include <system_error>
+
+namespace berth::test {
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);  // best effort: a test must not throw from cleanup
+}
+
+}  // namespace berth::test
