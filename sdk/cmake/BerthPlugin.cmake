@@ -9,6 +9,9 @@
 # CMake adds two keys to the manifest: "library" (the file name) and "abi"
 # (the SDK's ABI, unless the manifest states one).
 set(BERTH_SDK_ABI_VERSION "1.0")
+# Also set inside the function: a function sees its caller's variables, not
+# this file's, and in the berth tree this file is included from sdk/ only.
+set_property(GLOBAL PROPERTY BERTH_SDK_ABI_VERSION "1.0")
 
 function(berth_add_plugin target)
   cmake_parse_arguments(P "NO_INSTALL" "MANIFEST;OUTPUT_DIR;INSTALL_DIR" "SOURCES" ${ARGN})
@@ -34,10 +37,11 @@ function(berth_add_plugin target)
     set(P_INSTALL_DIR "lib/berth/plugins")
   endif()
 
+  get_property(sdk_abi GLOBAL PROPERTY BERTH_SDK_ABI_VERSION)
   set(library_name "${target}${CMAKE_SHARED_MODULE_SUFFIX}")
   string(JSON has_abi ERROR_VARIABLE no_abi GET "${manifest}" abi)
   if(no_abi)
-    string(JSON manifest SET "${manifest}" abi "\"${BERTH_SDK_ABI_VERSION}\"")
+    string(JSON manifest SET "${manifest}" abi "\"${sdk_abi}\"")
   endif()
   string(JSON manifest SET "${manifest}" library "\"${library_name}\"")
 
@@ -56,9 +60,10 @@ function(berth_add_plugin target)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_link_options(${target} PRIVATE "LINKER:--version-script=${gen_dir}/exports.map")
   endif()
-  if(TARGET Berth::sdk)
-    target_link_libraries(${target} PRIVATE Berth::sdk)
+  if(NOT TARGET Berth::sdk)
+    message(FATAL_ERROR "berth_add_plugin(${target}): target Berth::sdk not found (use find_package(BerthSDK))")
   endif()
+  target_link_libraries(${target} PRIVATE Berth::sdk)
   set_target_properties(${target} PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY "${P_OUTPUT_DIR}"
                                              CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   if(NOT P_NO_INSTALL)

@@ -1,0 +1,140 @@
+#include "berth/api/auth.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace berth::api {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  const char* ws = " \t\r\n\f\v";
+  auto b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_port(std::string_view s) {
+  if (s.empty() || s.size() > 5) return false;
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  return ec == std::errc{} && ptr == s.data() + s.size() && value <= 65535;
+}
+
+}  // namespace
+
+bool constant_time_equals(std::string_view a, std::string_view b) {
+  // Walk the longer length every time; a length difference is folded into the result.
+  std::size_t n = std::max(a.size(), b.size());
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
+
+std::string read_token_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read API token file " + path.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string token(trim(buffer.str()));
+  if (token.empty()) throw std::runtime_error("API token file " + path.string() + " is empty");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    spdlog::warn("api: token file {} is accessible by group or others (mode {:o}); make it 0600", path.string(),
+                 st.st_mode & 07777);
+  }
+  return token;
+}
+
+bool is_loopback_host(std::string_view host) {
+  std::string_view name = host;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    name = host.substr(0, close + 1);
+    auto rest = host.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || !is_port(rest.substr(1)))) return false;
+  } else if (auto colon = host.find(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    if (!is_port(host.substr(colon + 1))) return false;
+  }
+  return iequals(name, "localhost") || name == "127.0.0.1" || name == "[::1]";
+}
+
+std::optional<Response> check_tcp_request(const Request& request, std::string_view token) {
+  const std::string* host = request.header("Host");
+  if (host == nullptr || !is_loopback_host(trim(*host))) {
+    return Response::error(403, "the Host header must name a loopback address (localhost, 127.0.0.1 or [::1])");
+  }
+  if (request.header("Origin") != nullptr) {
+    return Response::error(403, "cross-origin requests are not allowed");
+  }
+  const std::string* auth = request.header("Authorization");
+  std::string_view presented;
+  if (auth != nullptr) {
+    std::string_view value = trim(*auth);
+    if (value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) presented = trim(value.substr(7));
+  }
+  if (presented.empty() || !constant_time_equals(presented, token)) {
+    return Response::error(401, auth == nullptr ? "missing bearer token" : "invalid bearer token")
+        .with_header("WWW-Authenticate", "Bearer");
+  }
+  return std::nullopt;
+}
+
+LoopbackAddress parse_loopback_address(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      throw std::invalid_argument("malformed TCP address '" + std::string(text) + "' (expected [::1]:PORT)");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      throw std::invalid_argument("malformed TCP address '" + std::string(text) + "' (expected HOST:PORT)");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (!is_port(port)) throw std::invalid_argument("malformed port in TCP address '" + std::string(text) + "'");
+  LoopbackAddress out;
+  out.port = static_cast<std::uint16_t>(std::stoul(std::string(port)));
+  if (iequals(host, "localhost")) {
+    out.address = "127.0.0.1";
+    return out;
+  }
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(std::string(host), ec);
+  if (ec) throw std::invalid_argument("TCP address '" + std::string(text) + "' is not a numeric IP address or localhost");
+  if (!address.is_loopback()) {
+    throw std::invalid_argument("refusing to listen on non-loopback address '" + std::string(text) +
+                                "': the control API must only be reachable from this machine (use 127.0.0.1 or [::1])");
+  }
+  out.address = address.to_string();
+  return out;
+}
+
+}  // namespace berth::api

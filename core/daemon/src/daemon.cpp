@@ -1,0 +1,220 @@
+#include "daemon.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include "berth/api/router.hpp"
+#include "berth/api/server.hpp"
+#include "berth/host_facts/host_facts.hpp"
+#include "berth/plugin_host/plugin_host.hpp"
+#include "berth/settings/schema.hpp"
+#include "engine_manager.hpp"
+#include "plugin_access.hpp"
+#include "version.hpp"
+
+namespace berth::daemon {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+spdlog::level::level_enum to_spdlog(berth_log_level level) {
+  switch (level) {
+    case BERTH_LOG_TRACE:
+      return spdlog::level::trace;
+    case BERTH_LOG_DEBUG:
+      return spdlog::level::debug;
+    case BERTH_LOG_INFO:
+      return spdlog::level::info;
+    case BERTH_LOG_WARN:
+      return spdlog::level::warn;
+    case BERTH_LOG_ERROR:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+void make_dir(const fs::path& dir, fs::perms perms) {
+  fs::create_directories(dir);
+  fs::permissions(dir, perms);
+}
+
+}  // namespace
+
+std::string actor_of(const api::Request& request) {
+  const auto& peer = request.peer;
+  if (peer.transport == api::Peer::Transport::tcp) return "tcp " + peer.describe();
+  if (!peer.uid) return "unknown peer";
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[1024];
+  if (getpwuid_r(*peer.uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return std::string(found->pw_name) + " (uid " + std::to_string(*peer.uid) + ")";
+  return "uid " + std::to_string(*peer.uid);
+}
+
+Daemon::Daemon(settings::AdminConfig config)
+    : config_(std::make_shared<const settings::AdminConfig>(std::move(config))) {}
+
+Daemon::~Daemon() { stop(); }
+
+std::shared_ptr<const settings::AdminConfig> Daemon::config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+nlohmann::json Daemon::host_facts() const {
+  std::lock_guard lock(config_mutex_);
+  return host_facts_;
+}
+
+nlohmann::json Daemon::plugin_settings_schema(const std::string& id) const {
+  const auto info = require_known_plugin(*plugins_, id);
+  if (info.manifest.contains("settings") && info.manifest["settings"].is_object()) return info.manifest["settings"];
+  return {{"type", "object"}, {"properties", nlohmann::json::object()}};
+}
+
+nlohmann::json Daemon::effective_settings_json(const std::string& id, bool mask_secrets) const {
+  const auto schema = plugin_settings_schema(id);
+  const auto effective = settings::resolve(schema, config()->plugin_settings(id), store_->user_values(id));
+  for (const auto& ignored : effective.ignored)
+    spdlog::warn("settings of {}: ignoring a stored or admin value: {}", id, ignored.message);
+  return effective.to_json(id, schema, mask_secrets);
+}
+
+bool Daemon::plugin_enabled(const std::string& id, bool manifest_default) const {
+  return settings::resolve_enabled(config()->plugin_enabled(id), store_->user_enabled(id), manifest_default).enabled;
+}
+
+void Daemon::notify_plugin_settings(const std::string& id) { plugins_->notify_settings_changed(id); }
+
+void Daemon::start() {
+  started_at_ = std::chrono::steady_clock::now();
+  const auto cfg = config();
+  spdlog::info("berthd {} starting, pid {}, config {}", kVersion, ::getpid(),
+               cfg->source.empty() ? "(built-in defaults)" : cfg->source.string());
+
+  // State is root's alone; the run dir is traversable so group members reach the sockets.
+  make_dir(cfg->state_dir, fs::perms::owner_all);
+  make_dir(cfg->run_dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+
+  host_facts_ = host_facts::load(cfg->host_facts_file);
+  if (host_facts_.value("overridden", false))
+    spdlog::warn("host facts overridden from {}: backends see a host that is not this one",
+                 cfg->host_facts_file->string());
+
+  store_ = settings::Store::open(cfg->state_dir);
+  if (const auto& rec = store_->recovered_from()) {
+    spdlog::error("the settings database was corrupt ({}); it was moved to {} and a fresh one created", rec->reason,
+                  rec->moved_to.string());
+    bus_.publish("settings.recovered", "core", {{"moved_to", rec->moved_to.string()}, {"reason", rec->reason}});
+  }
+
+  plugin_host::HostServices services;
+  services.log = [](const std::string& id, berth_log_level level, const std::string& message) {
+    spdlog::log(to_spdlog(level), "[{}] {}", id, message);
+  };
+  services.settings = [this](const std::string& id) { return effective_settings_json(id, false)["values"]; };
+  services.publish = [this](const std::string& id, const std::string& type, const nlohmann::json& payload) {
+    bus_.publish(type, id, payload);
+  };
+  services.host_facts = [this] { return host_facts(); };
+  services.is_enabled = [this](const std::string& id, bool manifest_default) {
+    return plugin_enabled(id, manifest_default);
+  };
+  // Every transition, including a plugin failing on its own later, reaches the event stream.
+  services.on_state_change = [this](const plugin_host::PluginInfo& info) { publish_plugin_state(info); };
+  plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
+  plugins_->discover(cfg->plugin_dirs);
+  plugins_->start_all();
+  engine_ = std::make_unique<EngineManager>(EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_,
+                                                                [this] { return host_facts(); }});
+
+  api::Router router;
+  add_core_routes(router);
+  add_plugin_routes(router);
+  add_settings_routes(router);
+  add_engine_routes(router);
+  api::ServerOptions options;
+  options.unix_socket = cfg->api.socket;
+  options.socket_group = cfg->api.socket_group;
+  options.tcp = cfg->api.tcp;
+  options.token_file = cfg->api.token_file;
+  server_ = std::make_unique<api::Server>(std::move(router), options);
+  server_->start();
+  spdlog::info("control API on unix:{}{}", cfg->api.socket.string(), cfg->api.tcp ? " and tcp:" + *cfg->api.tcp : "");
+  bus_.publish("daemon.started", "core", {{"version", kVersion}, {"pid", ::getpid()}});
+
+  if (cfg->engine_autostart)
+    engine_->start_async();
+  else
+    spdlog::info("engine autostart is off (admin config engine.autostart): start it with berthctl engine start");
+}
+
+void Daemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  bus_.publish("daemon.stopping", "core", nlohmann::json::object());
+  event_streams_.close_all();
+  if (server_) server_->stop();
+  if (engine_) engine_->stop();
+  if (plugins_) plugins_->stop_all();
+  server_.reset();
+  engine_.reset();
+  plugins_.reset();
+  store_.reset();
+}
+
+void Daemon::reload_config(const std::optional<std::string>& path) {
+  if (!path) {
+    spdlog::info("SIGHUP: berthd runs with built-in defaults (no --config); nothing to re-read");
+    return;
+  }
+  settings::AdminConfig fresh;
+  try {
+    fresh = settings::load_admin_config(*path);
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: keeping the running config, the file is not valid: {}", e.what());
+    bus_.publish("config.error", "core", {{"file", *path}, {"message", e.what()}});
+    return;
+  }
+  const auto old = config();
+  if (fresh.state_dir != old->state_dir || fresh.run_dir != old->run_dir || fresh.api.socket != old->api.socket ||
+      fresh.api.tcp != old->api.tcp || fresh.engine_socket != old->engine_socket)
+    spdlog::warn("SIGHUP: paths, sockets and listeners change only when berthd restarts");
+  {
+    std::lock_guard lock(config_mutex_);
+    config_ = std::make_shared<const settings::AdminConfig>(std::move(fresh));
+  }
+  set_log_level_from_config();
+  apply_admin_plugin_choices();
+  spdlog::info("SIGHUP: config re-read from {}", *path);
+  bus_.publish("config.reloaded", "core", {{"file", *path}});
+}
+
+void Daemon::set_log_level_from_config() { spdlog::set_level(spdlog::level::from_str(config()->log_level)); }
+
+// After a config change: start what is now enabled, stop what is now disabled,
+// and tell every active plugin its (possibly changed) effective settings.
+void Daemon::apply_admin_plugin_choices() {
+  for (const auto& p : plugins_->list()) {
+    if (p.state == plugin_host::PluginState::refused) continue;
+    const bool want = plugin_enabled(p.id, p.manifest.value("enabled_by_default", true));
+    try {
+      if (want && p.state == plugin_host::PluginState::disabled) {
+        plugins_->enable(p.id);
+      } else if (!want && p.state != plugin_host::PluginState::disabled) {
+        plugins_->disable(p.id);
+      } else if (p.state == plugin_host::PluginState::active) {
+        plugins_->notify_settings_changed(p.id);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("applying the admin config to plugin {}: {}", p.id, e.what());
+    }
+  }
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,84 @@
+// The daemon: owns the settings store, event bus, plugin host, REST server and
+// engine manager, starts them in order and stops them in reverse.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "berth/events/event_bus.hpp"
+#include "berth/settings/admin_config.hpp"
+#include "berth/settings/store.hpp"
+#include "event_streams.hpp"
+
+namespace berth::api {
+class Router;
+class Server;
+class Request;
+}  // namespace berth::api
+namespace berth::plugin_host {
+class PluginHost;
+struct PluginInfo;
+}  // namespace berth::plugin_host
+
+namespace berth::daemon {
+
+class EngineManager;
+
+class Daemon {
+ public:
+  explicit Daemon(settings::AdminConfig config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Throws with a message fit for the log if something essential cannot start.
+  void start();
+  // Idempotent; safe after a failed start().
+  void stop();
+  // SIGHUP: re-read the admin config; a malformed file is logged and ignored.
+  void reload_config(const std::optional<std::string>& path);
+
+ private:
+  // One routes_*.cpp file per area registers its handlers.
+  void add_core_routes(api::Router& router);
+  void add_plugin_routes(api::Router& router);
+  void add_settings_routes(api::Router& router);
+  void add_engine_routes(api::Router& router);
+
+  std::shared_ptr<const settings::AdminConfig> config() const;
+  nlohmann::json host_facts() const;
+  nlohmann::json plugin_settings_schema(const std::string& id) const;
+  // Effective settings of a plugin as the REST shape (and what plugins receive).
+  nlohmann::json effective_settings_json(const std::string& id, bool mask_secrets) const;
+  bool plugin_enabled(const std::string& id, bool manifest_default) const;
+  void apply_admin_plugin_choices();
+  void set_log_level_from_config();
+  nlohmann::json status_json() const;
+  nlohmann::json engine_status_json() const;
+  // Tells a plugin its effective settings changed (after PATCH or SIGHUP).
+  void notify_plugin_settings(const std::string& id);
+  void publish_plugin_state(const plugin_host::PluginInfo& info);
+
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const settings::AdminConfig> config_;
+  nlohmann::json host_facts_;
+  std::chrono::steady_clock::time_point started_at_;
+
+  events::EventBus bus_;
+  std::unique_ptr<settings::Store> store_;
+  std::unique_ptr<plugin_host::PluginHost> plugins_;
+  std::unique_ptr<EngineManager> engine_;
+  std::unique_ptr<api::Server> server_;
+  EventStreams event_streams_;
+  bool stopped_ = false;
+};
+
+// "root (uid 0)" for audit rows: who changed a setting.
+std::string actor_of(const api::Request& request);
+
+}  // namespace berth::daemon

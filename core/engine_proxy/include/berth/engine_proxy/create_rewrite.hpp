@@ -1,0 +1,50 @@
+// Rewriting of bind-mount sources in `POST [/vX.Y]/containers/create` bodies.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "berth/engine_proxy/path_translator.hpp"
+
+namespace berth::engine_proxy {
+
+// A request the proxy answers itself instead of forwarding; `status` is the HTTP status
+// and what() the message of the Docker-style error body {"message": ...}.
+class RequestRejected : public std::runtime_error {
+ public:
+  RequestRejected(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// Host paths a container must never get through a bind (the engine's own socket, /run/berth).
+// Paths are compared after normalisation and after resolving host symlinks, so "/var/run/berth"
+// is caught as "/run/berth". Binding a parent of one of them (e.g. "/") stays allowed.
+class ProtectedPaths {
+ public:
+  explicit ProtectedPaths(const std::vector<std::string>& host_paths = {});
+  // The protected path that `host_path` equals or lies under, or "" if none.
+  std::string match(const std::string& host_path) const;
+  const std::vector<std::string>& paths() const { return paths_; }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+// True for `POST /containers/create` and `POST /v1.41/containers/create` (query string allowed).
+bool is_container_create(const std::string& method, const std::string& target);
+
+// Rewrites one `HostConfig.Binds` entry "src:dst[:opts]". Only an absolute src is translated;
+// named volumes, relative paths and a bare destination ("/data") come back unchanged.
+// Throws RequestRejected (403 protected path, 400 path outside the shared folder).
+std::string rewrite_bind(const std::string& spec, const PathTranslator& translator, const ProtectedPaths& protect);
+
+// Rewrites HostConfig.Binds and the Source of HostConfig.Mounts entries with Type "bind" in a
+// container-create body, in place. Returns how many sources changed. Throws RequestRejected.
+int rewrite_container_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
+
+}  // namespace berth::engine_proxy

@@ -1,0 +1,195 @@
+#include "berth/engine_proxy/docker_context.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace berth::engine_proxy {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Who the docker CLI runs as: the sudo caller when we are root under sudo, else ourselves.
+struct Identity {
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string home;
+  std::string name;
+};
+
+Identity invoking_user() {
+  Identity id;
+  const char* sudo_user = std::getenv("SUDO_USER");
+  if (::geteuid() != 0 || sudo_user == nullptr || *sudo_user == '\0' || std::strcmp(sudo_user, "root") == 0) return id;
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(sudo_user, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return id;
+  id.switch_user = true;
+  id.uid = found->pw_uid;
+  id.gid = found->pw_gid;
+  id.home = found->pw_dir;
+  id.name = sudo_user;
+  int n = 64;
+  id.groups.resize(static_cast<std::size_t>(n));
+  if (::getgrouplist(sudo_user, id.gid, id.groups.data(), &n) < 0) {
+    id.groups.resize(static_cast<std::size_t>(n));
+    ::getgrouplist(sudo_user, id.gid, id.groups.data(), &n);
+  }
+  id.groups.resize(static_cast<std::size_t>(n));
+  return id;
+}
+
+std::optional<std::string> find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    auto candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
+
+// Runs argv with stdout+stderr captured; everything the child needs is prepared before fork()
+// because the daemon is multi-threaded. Gives up (and kills the CLI) after `timeout`.
+RunResult run(const std::vector<std::string>& argv, const Identity& id, const std::string& docker_config,
+              std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  RunResult result;
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    if (id.switch_user && (kv.rfind("HOME=", 0) == 0 || kv.rfind("USER=", 0) == 0 || kv.rfind("LOGNAME=", 0) == 0))
+      continue;
+    if (!docker_config.empty() && kv.rfind("DOCKER_CONFIG=", 0) == 0) continue;
+    env_strings.push_back(std::move(kv));
+  }
+  if (id.switch_user) {
+    env_strings.push_back("HOME=" + id.home);
+    env_strings.push_back("USER=" + id.name);
+    env_strings.push_back("LOGNAME=" + id.name);
+  }
+  if (!docker_config.empty()) env_strings.push_back("DOCKER_CONFIG=" + docker_config);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    result.output = std::string("pipe: ") + std::strerror(errno);
+    return result;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    result.output = std::string("fork: ") + std::strerror(errno);
+    return result;
+  }
+  if (pid == 0) {
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::dup2(fds[1], STDERR_FILENO);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (id.switch_user) {
+      if (::setgroups(id.groups.size(), id.groups.data()) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0)
+        ::_exit(126);
+      if (::chdir(id.home.c_str()) != 0) (void)::chdir("/");
+    }
+    ::execve(cargv[0], cargv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      result.output += "\n(timed out)";
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(left));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  while (!result.output.empty() && (result.output.back() == '\n' || result.output.back() == ' '))
+    result.output.pop_back();
+  return result;
+}
+
+}  // namespace
+
+std::string ensure_docker_context(const std::string& name, const std::string& socket_path,
+                                  const DockerContextOptions& options) {
+  try {
+    std::string docker = options.docker_binary;
+    if (docker.empty()) {
+      auto found = find_in_path("docker");
+      if (!found) return "docker CLI not found in PATH; skipped creating the docker context '" + name + "'";
+      docker = *found;
+    } else if (::access(docker.c_str(), X_OK) != 0) {
+      return "docker CLI " + docker + " not found; skipped creating the docker context '" + name + "'";
+    }
+    const Identity id = invoking_user();
+    const std::string host = "unix://" + socket_path;
+    const std::string who = id.switch_user ? " for user " + id.name : "";
+
+    auto inspect = run({docker, "context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"}, id,
+                       options.docker_config_dir);
+    if (inspect.exit_code == 0) {
+      if (inspect.output == host) return "docker context '" + name + "' already points at " + host + who;
+      auto update = run({docker, "context", "update", name, "--docker", "host=" + host, "--description", "berth"}, id,
+                        options.docker_config_dir);
+      if (update.exit_code != 0)
+        return "could not update docker context '" + name + "'" + who + ": " + update.output;
+      return "docker context '" + name + "' updated to " + host + " (was " + inspect.output + ")" + who;
+    }
+    auto create = run({docker, "context", "create", name, "--docker", "host=" + host, "--description", "berth"}, id,
+                      options.docker_config_dir);
+    if (create.exit_code != 0) return "could not create docker context '" + name + "'" + who + ": " + create.output;
+    return "docker context '" + name + "' created for " + host + who + "; use `docker --context " + name +
+           " ...` or `docker context use " + name + "`";
+  } catch (const std::exception& e) {
+    return "could not set up docker context '" + name + "': " + e.what();
+  }
+}
+
+}  // namespace berth::engine_proxy

@@ -1,0 +1,270 @@
+#include "berth/packs/pack_store.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "berth/packs/builder_process.hpp"
+#include "berth/packs/tree_verify.hpp"
+
+namespace berth::packs {
+namespace fs = std::filesystem;
+namespace {
+
+// The copy of the manifest that berth-init reads inside the environment; checked separately.
+constexpr const char* kManifestCopy = "usr/share/berth/pack/manifest.json";
+
+std::optional<nlohmann::json> read_json(const fs::path& file, std::string* error) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    if (error) *error = "cannot open " + file.string();
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto doc = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    if (error) *error = file.string() + " is not a JSON object";
+    return std::nullopt;
+  }
+  return doc;
+}
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// dpkg's ordering of one version part: '~' sorts before everything, even the end of the string.
+int order_of(char c) {
+  if (std::isdigit(static_cast<unsigned char>(c))) return 0;
+  if (std::isalpha(static_cast<unsigned char>(c))) return c;
+  if (c == '~') return -1;
+  if (c != '\0') return c + 256;
+  return 0;
+}
+
+int dpkg_compare(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    int first_diff = 0;
+    while ((i < a.size() && !std::isdigit(static_cast<unsigned char>(a[i]))) ||
+           (j < b.size() && !std::isdigit(static_cast<unsigned char>(b[j])))) {
+      const int ac = order_of(i < a.size() ? a[i] : '\0');
+      const int bc = order_of(j < b.size() ? b[j] : '\0');
+      if (ac != bc) return ac - bc;
+      ++i;
+      ++j;
+    }
+    while (i < a.size() && a[i] == '0') ++i;
+    while (j < b.size() && b[j] == '0') ++j;
+    while (i < a.size() && j < b.size() && std::isdigit(static_cast<unsigned char>(a[i])) &&
+           std::isdigit(static_cast<unsigned char>(b[j]))) {
+      if (!first_diff) first_diff = a[i] - b[j];
+      ++i;
+      ++j;
+    }
+    if (i < a.size() && std::isdigit(static_cast<unsigned char>(a[i]))) return 1;
+    if (j < b.size() && std::isdigit(static_cast<unsigned char>(b[j]))) return -1;
+    if (first_diff) return first_diff;
+  }
+  return 0;
+}
+
+std::vector<std::string> versions_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.front() == '.' || name == "current") continue;
+    if (!entry.is_directory(ec) || entry.is_symlink(ec)) continue;
+    out.push_back(name);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return version_less(b, a); });
+  return out;
+}
+
+std::optional<fs::path> self_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return std::nullopt;
+  return exe.parent_path();
+}
+
+bool is_executable(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+bool version_less(const std::string& a, const std::string& b) { return dpkg_compare(a, b) < 0; }
+
+PackStore::PackStore(fs::path state_dir) : state_dir_(std::move(state_dir)) {}
+
+bool PackStore::has(const std::string& version) const {
+  if (version.empty() || version.front() == '.' || version.find('/') != std::string::npos) return false;
+  std::error_code ec;
+  return fs::is_regular_file(pack_dir(version) / "manifest.json", ec);
+}
+
+nlohmann::json PackStore::manifest(const std::string& version) const {
+  std::string error;
+  auto doc = read_json(pack_dir(version) / "manifest.json", &error);
+  if (!doc) throw std::runtime_error("pack " + version + ": " + error);
+  return *doc;
+}
+
+std::vector<PackInfo> PackStore::list(bool verify_all) const {
+  std::vector<PackInfo> out;
+  for (const auto& version : versions_in(packs_dir())) {
+    PackInfo info;
+    info.version = version;
+    info.path = pack_dir(version);
+    std::string error;
+    auto doc = read_json(info.path / "manifest.json", &error);
+    if (!doc) {
+      info.verified = false;
+      info.problem = "pack " + version + ": " + error;
+      out.push_back(std::move(info));
+      continue;
+    }
+    if (doc->contains("components") && (*doc)["components"].is_object()) {
+      for (const auto& [k, v] : (*doc)["components"].items()) {
+        if (v.is_string()) info.components[k] = v.get<std::string>();
+      }
+    }
+    info.created = doc->value("created", "");
+    if (verify_all) {
+      info.problem = verify(version);
+      info.verified = !info.problem.has_value();
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::optional<std::string> PackStore::verify(const std::string& version) const {
+  const std::string prefix = "pack " + version + ": ";
+  if (!has(version)) return prefix + "not installed (no " + (pack_dir(version) / "manifest.json").string() + ")";
+  std::string error;
+  const fs::path manifest_file = pack_dir(version) / "manifest.json";
+  auto doc = read_json(manifest_file, &error);
+  if (!doc) return prefix + error;
+  if (doc->value("pack_version", "") != version) {
+    return prefix + "manifest.json names pack_version '" + doc->value("pack_version", "") + "'";
+  }
+  const fs::path rootfs = pack_rootfs(version);
+  TreeVerifyOptions options;
+  options.not_listed.insert(kManifestCopy);
+  if (auto problem = verify_tree(rootfs, *doc, options)) return prefix + *problem;
+  // The copy berth-init reads must say the same as the manifest that was checked.
+  std::error_code ec;
+  if (!fs::is_regular_file(rootfs / kManifestCopy, ec) || fs::is_symlink(rootfs / kManifestCopy, ec)) {
+    return prefix + "file " + kManifestCopy + ": missing";
+  }
+  if (read_file(rootfs / kManifestCopy) != read_file(manifest_file)) {
+    return prefix + "file " + kManifestCopy + ": differs from manifest.json";
+  }
+  return std::nullopt;
+}
+
+std::optional<fs::path> PackStore::base_dir() const {
+  if (auto v = base_version()) return state_dir_ / "base" / *v;
+  return std::nullopt;
+}
+
+std::optional<std::string> PackStore::base_version() const {
+  const fs::path base = state_dir_ / "base";
+  std::error_code ec;
+  const fs::path link = fs::read_symlink(base / "current", ec);
+  if (!ec) {
+    const std::string name = link.filename().string();
+    if (!name.empty() && name.front() != '.' && fs::is_regular_file(base / name / "manifest.json", ec)) return name;
+  }
+  for (const auto& v : versions_in(base)) {
+    if (fs::is_regular_file(base / v / "manifest.json", ec)) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> PackStore::verify_base() const {
+  const auto version = base_version();
+  if (!version) return "base image: none installed under " + (state_dir_ / "base").string();
+  const std::string prefix = "base " + *version + ": ";
+  std::string error;
+  auto doc = read_json(state_dir_ / "base" / *version / "manifest.json", &error);
+  if (!doc) return prefix + error;
+  if (auto problem = verify_tree(state_dir_ / "base" / *version / "rootfs", *doc)) return prefix + *problem;
+  return std::nullopt;
+}
+
+std::optional<std::string> PackStore::current() const {
+  if (current_ && has(*current_)) return current_;
+  auto all = versions_in(packs_dir());
+  for (const auto& v : all) {
+    if (has(v)) return v;
+  }
+  return std::nullopt;
+}
+
+void PackStore::set_current(const std::string& version) {
+  if (!has(version)) throw std::invalid_argument("pack " + version + " is not installed");
+  current_ = version;
+}
+
+std::optional<fs::path> PackStore::find_sibling(const std::string& name) {
+  if (auto dir = self_dir()) {
+    for (const fs::path& candidate : {*dir / name, dir->parent_path() / "bin" / name}) {
+      if (is_executable(candidate)) return candidate;
+    }
+  }
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream ss(path);
+    for (std::string dir; std::getline(ss, dir, ':');) {
+      if (!dir.empty() && is_executable(fs::path(dir) / name)) return fs::path(dir) / name;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<fs::path> PackStore::find_builder() { return find_sibling("berth-pack"); }
+
+BuildResult PackStore::build(const fs::path& init_path, const ProgressFn& progress,
+                             std::optional<fs::path> builder) const {
+  if (!builder) builder = find_builder();
+  if (!builder) throw std::runtime_error("berth-pack not found next to the daemon or in PATH");
+  spdlog::info("building version pack and base image with {} into {}", builder->string(), state_dir_.string());
+  const auto child =
+      run_builder({builder->string(), "build", "--out", state_dir_.string(), "--init", init_path.string(), "--progress"},
+                  progress);
+  if (child.exit_code != 0 || child.done.empty()) {
+    throw std::runtime_error("berth-pack build failed (exit " + std::to_string(child.exit_code) +
+                             "): " + (child.stderr_tail.empty() ? "no error output" : child.stderr_tail));
+  }
+  BuildResult result;
+  std::stringstream ss(child.done.back().substr(5));  // "done pack=V base=B reused=0|1"
+  for (std::string field; ss >> field;) {
+    const auto eq = field.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = field.substr(0, eq), value = field.substr(eq + 1);
+    if (key == "pack") result.pack_version = value;
+    if (key == "base") result.base_version = value;
+    if (key == "reused") result.reused = value == "1";
+  }
+  if (result.pack_version.empty()) throw std::runtime_error("berth-pack build: no pack version in: " + child.done.back());
+  spdlog::info("version pack {} {} (base {})", result.pack_version, result.reused ? "already installed" : "built",
+               result.base_version);
+  return result;
+}
+
+}  // namespace berth::packs

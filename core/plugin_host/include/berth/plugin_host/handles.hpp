@@ -1,0 +1,74 @@
+// C++ handles over a running plugin instance. Each one holds the instance, and
+// the instance holds its loaded library: the plugin's code stays mapped as long
+// as any handle lives, even after the plugin was stopped or reloaded. Calls
+// through a handle whose instance was stopped throw PluginCallError ("... is
+// not running") without marking anything failed.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "berth/plugin_host/errors.hpp"
+
+namespace berth::plugin_host {
+
+namespace detail {
+class Instance;
+}
+
+class BackendHandle {
+ public:
+  using Progress = std::function<void(double fraction, std::string_view message)>;
+
+  explicit BackendHandle(std::shared_ptr<detail::Instance> instance);
+  const std::string& id() const;
+
+  // {"supported":bool,"reason":"...","priority":int}
+  nlohmann::json probe(const nlohmann::json& host_facts);
+  // Blocks until the environment is up or failed; progress may be called from this thread.
+  void env_start(const nlohmann::json& env, const Progress& progress = {});
+  void env_stop();
+  nlohmann::json env_status();
+  nlohmann::json agent_endpoint();
+  nlohmann::json engine_endpoint();
+  void cleanup_stale(const nlohmann::json& env);
+
+ private:
+  std::shared_ptr<detail::Instance> instance_;
+};
+
+class FeatureHandle {
+ public:
+  explicit FeatureHandle(std::shared_ptr<detail::Instance> instance);
+  const std::string& id() const;
+
+  // {"backend":..,"engine_socket":..,"agent_socket":..,"env":{..}}
+  void engine_attached(const nlohmann::json& engine);
+  void engine_detached();
+
+ private:
+  std::shared_ptr<detail::Instance> instance_;
+};
+
+// One engine API filter registered by a feature (engine_filter_add).
+class EngineFilterRef {
+ public:
+  EngineFilterRef(std::shared_ptr<detail::Instance> instance, size_t index);
+  const std::string& plugin_id() const;
+
+  // request_json = {"method":..,"path":..,"body":{..}}. Returns the replacement
+  // body, or nullopt to pass the request on unchanged (also when the plugin has
+  // stopped since this ref was taken). Throws FilterRejection when the filter
+  // rejects the request.
+  std::optional<std::string> apply(const std::string& request_json);
+
+ private:
+  std::shared_ptr<detail::Instance> instance_;
+  size_t index_;
+};
+
+}  // namespace berth::plugin_host

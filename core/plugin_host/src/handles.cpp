@@ -1,0 +1,139 @@
+#include "berth/plugin_host/handles.hpp"
+
+#include <berth/sdk/sdk.hpp>
+
+#include "instance.hpp"
+
+namespace berth::plugin_host {
+namespace {
+
+using detail::CallResult;
+using detail::Instance;
+using Fn = std::function<berth_status(const berth_plugin_api*, berth_plugin_ctx*, berth_out*)>;
+
+// Runs a call; on failure marks the plugin failed (through the host) and throws.
+CallResult checked(const std::shared_ptr<Instance>& instance, const char* what, const Fn& f) {
+  CallResult r = instance->call(f);
+  if (!r.ran) throw PluginCallError(instance->id(), "plugin " + instance->id() + " is not running");
+  if (r.status != BERTH_OK) {
+    std::string message =
+        r.message.empty() ? std::string(what) + " failed with status " + std::to_string(r.status) : r.message;
+    instance->report_failure(instance, message);
+    throw PluginCallError(instance->id(), message);
+  }
+  return r;
+}
+
+// For calls whose only out parameter is the JSON result: the barrier writes the
+// error message there too, so ok -> JSON, failure -> message.
+nlohmann::json json_call(const std::shared_ptr<Instance>& instance, const char* what,
+                         berth_status (*const berth_backend_api::*member)(berth_plugin_ctx*, berth_out*)) {
+  CallResult r = checked(instance, what, [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* out) {
+    return (api->backend->*member)(self, out);
+  });
+  auto doc = nlohmann::json::parse(r.message, nullptr, false);
+  if (doc.is_discarded()) {
+    std::string message = std::string(what) + " returned invalid JSON: " + r.message.substr(0, 200);
+    instance->report_failure(instance, message);
+    throw PluginCallError(instance->id(), message);
+  }
+  return doc;
+}
+
+}  // namespace
+
+BackendHandle::BackendHandle(std::shared_ptr<Instance> instance) : instance_(std::move(instance)) {}
+const std::string& BackendHandle::id() const {
+  return instance_->id();
+}
+
+nlohmann::json BackendHandle::probe(const nlohmann::json& host_facts) {
+  std::string facts = host_facts.dump();
+  CallResult r = checked(instance_, "probe", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* out) {
+    return api->backend->probe(self, to_berth_str(facts), out);
+  });
+  auto doc = nlohmann::json::parse(r.message, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    std::string message = "probe returned invalid JSON: " + r.message.substr(0, 200);
+    instance_->report_failure(instance_, message);
+    throw PluginCallError(instance_->id(), message);
+  }
+  return doc;
+}
+
+void BackendHandle::env_start(const nlohmann::json& env, const Progress& progress) {
+  std::string text = env.dump();
+  berth_progress_fn thunk = [](void* user, double fraction, berth_str message) {
+    try {
+      const auto* p = static_cast<const Progress*>(user);
+      if (*p)
+        (*p)(fraction,
+             std::string_view(message.ptr != nullptr ? message.ptr : "", message.ptr != nullptr ? message.len : 0));
+    } catch (...) {  // nothing may cross back into the plugin
+    }
+  };
+  Progress local = progress;  // the plugin gets a void*; hand it a mutable object of ours
+  checked(instance_, "env_start", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+    return api->backend->env_start(self, to_berth_str(text), thunk, &local, err);
+  });
+}
+
+void BackendHandle::env_stop() {
+  checked(instance_, "env_stop", [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+    return api->backend->env_stop(self, err);
+  });
+}
+
+nlohmann::json BackendHandle::env_status() {
+  return json_call(instance_, "env_status", &berth_backend_api::env_status);
+}
+nlohmann::json BackendHandle::agent_endpoint() {
+  return json_call(instance_, "agent_endpoint", &berth_backend_api::agent_endpoint);
+}
+nlohmann::json BackendHandle::engine_endpoint() {
+  return json_call(instance_, "engine_endpoint", &berth_backend_api::engine_endpoint);
+}
+
+void BackendHandle::cleanup_stale(const nlohmann::json& env) {
+  std::string text = env.dump();
+  checked(instance_, "env_cleanup_stale", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+    return api->backend->env_cleanup_stale(self, to_berth_str(text), err);
+  });
+}
+
+FeatureHandle::FeatureHandle(std::shared_ptr<Instance> instance) : instance_(std::move(instance)) {}
+const std::string& FeatureHandle::id() const {
+  return instance_->id();
+}
+
+void FeatureHandle::engine_attached(const nlohmann::json& engine) {
+  std::string text = engine.dump();
+  checked(instance_, "on_engine_attached", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+    return api->feature->on_engine_attached(self, to_berth_str(text), err);
+  });
+}
+
+void FeatureHandle::engine_detached() {
+  checked(instance_, "on_engine_detached", [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+    return api->feature->on_engine_detached(self, err);
+  });
+}
+
+EngineFilterRef::EngineFilterRef(std::shared_ptr<Instance> instance, size_t index)
+    : instance_(std::move(instance)), index_(index) {}
+const std::string& EngineFilterRef::plugin_id() const {
+  return instance_->id();
+}
+
+std::optional<std::string> EngineFilterRef::apply(const std::string& request_json) {
+  std::string body;
+  bool body_set = false;
+  CallResult r = instance_->apply_filter(index_, request_json, body, body_set);
+  if (!r.ran) return std::nullopt;
+  if (r.status != BERTH_OK)
+    throw FilterRejection(instance_->id(), r.message.empty() ? "rejected by " + instance_->id() : r.message);
+  if (body_set) return body;
+  return std::nullopt;
+}
+
+}  // namespace berth::plugin_host

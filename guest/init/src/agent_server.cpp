@@ -1,0 +1,121 @@
+#include "agent_server.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent_session.hpp"
+#include "init_log.hpp"
+#include "system_setup.hpp"
+
+namespace berth::init {
+
+AgentServer::~AgentServer() {
+  sessions_.clear();
+  if (listen_fd_ >= 0) {
+    ctx_.loop.unwatch(listen_fd_);
+    close(listen_fd_);
+    unlink(listen_path_.c_str());
+  }
+}
+
+bool AgentServer::listen_unix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    log_error("agent socket path too long: " + path);
+    return false;
+  }
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) mkdir_p(path.substr(0, slash));
+  unlink(path.c_str());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 16) != 0) {
+    log_error("agent: cannot listen on " + path + ": " + std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  chmod(path.c_str(), 0600);
+  listen_fd_ = fd;
+  listen_path_ = path;
+  ctx_.loop.watch(fd, POLLIN, [this](short) { on_accept(); });
+  log_info("agent listening on " + path);
+  return true;
+}
+
+void AgentServer::on_accept() {
+  while (true) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (sessions_.size() >= kMaxSessions) {
+      log_error("agent: too many connections, refusing one");
+      close(fd);
+      continue;
+    }
+    add_session(fd, false);
+  }
+}
+
+bool AgentServer::open_device(const std::string& path) {
+  device_path_ = path;
+  int fd = open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    log_error("agent: cannot open " + path + ": " + std::strerror(errno) + "; retrying");
+    ctx_.loop.add_timer(std::chrono::seconds(1), [this] {
+      if (!ctx_.shutting_down()) open_device(device_path_);
+    });
+    return false;
+  }
+  if (isatty(fd)) {
+    // A console-like port (hvc, pty): no line discipline may touch the binary frames.
+    termios tio{};
+    if (tcgetattr(fd, &tio) == 0) {
+      cfmakeraw(&tio);
+      tcsetattr(fd, TCSANOW, &tio);
+    }
+  }
+  log_info("agent serving on " + path);
+  add_session(fd, true);
+  return true;
+}
+
+void AgentServer::add_session(int fd, bool device) {
+  auto s = std::make_unique<AgentSession>(ctx_, fd, [this, device](AgentSession* gone) {
+    // Deleted on the next loop round: we are inside one of its callbacks now.
+    ctx_.loop.add_timer(std::chrono::milliseconds(0), [this, gone] { sessions_.erase(gone); });
+    if (device && !ctx_.shutting_down())
+      ctx_.loop.add_timer(std::chrono::seconds(1), [this] {
+        if (!ctx_.shutting_down()) open_device(device_path_);
+      });
+  });
+  AgentSession* raw = s.get();
+  sessions_[raw] = std::move(s);
+}
+
+bool AgentServer::on_child_exit(pid_t pid, int status) {
+  for (auto& [p, s] : sessions_)
+    if (s->on_child_exit(pid, status)) return true;
+  return false;
+}
+
+void AgentServer::broadcast_event(const nlohmann::json& event) {
+  for (auto& [p, s] : sessions_) s->send_event(event);
+}
+
+void AgentServer::kill_children() {
+  for (auto& [p, s] : sessions_) s->kill_children();
+}
+
+void AgentServer::flush_and_close(std::chrono::milliseconds budget) {
+  for (auto& [p, s] : sessions_) s->flush_blocking(budget);
+  sessions_.clear();
+}
+
+}  // namespace berth::init

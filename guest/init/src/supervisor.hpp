@@ -1,0 +1,88 @@
+// Runs the pack's services: ordered start with health checks, restart with exponential
+// back-off, per-service logs, and an orderly reverse-order stop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "event_loop.hpp"
+#include "log_sink.hpp"
+
+namespace berth::init {
+
+class Supervisor {
+ public:
+  using EventSink = std::function<void(const nlohmann::json& event)>;
+
+  Supervisor(EventLoop& loop, std::string log_dir, EventSink events);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  void start(std::vector<ServiceSpec> services);
+  // True when `pid` was one of ours (a service or an exec health check).
+  bool on_child_exit(pid_t pid, int status);
+  // Stops services last to first (SIGTERM, SIGKILL after the grace period), then calls done.
+  void stop_all(std::function<void()> done);
+
+  nlohmann::json health() const;
+  bool all_healthy() const;
+  LogSink* log_of(const std::string& name);
+
+  static constexpr double kBackoffStart = 0.5;
+  static constexpr double kBackoffMax = 10.0;
+  static constexpr int kHealthyResetSeconds = 30;
+  static constexpr int kStopGraceSeconds = 10;
+
+ private:
+  enum class State { pending, starting, running, unhealthy, backoff, stopping, stopped };
+  struct Service {
+    ServiceSpec spec;
+    State state = State::pending;
+    pid_t pid = -1;
+    int restarts = 0;
+    double backoff_s = kBackoffStart;
+    Clock::time_point healthy_since{};
+    Clock::time_point start_deadline{};
+    bool healthy = false;
+    bool ordered_wait_done = false;
+    uint64_t health_timer = 0;
+    uint64_t restart_timer = 0;
+    uint64_t order_timer = 0;
+    uint64_t kill_timer = 0;
+    pid_t check_pid = -1;
+    Clock::time_point check_deadline{};
+    std::unique_ptr<LogSink> log;
+    std::set<int> out_fds;  // read ends of output pipes still open (older runs may linger)
+  };
+
+  static const char* state_name(State s);
+  void launch(std::size_t i);
+  void watch_output(std::size_t i, int fd);
+  void schedule_health(std::size_t i, Clock::duration after);
+  void poll_health(std::size_t i);
+  void health_result(std::size_t i, bool ok, const std::string& detail);
+  void order_advance(std::size_t i);
+  void start_next();
+  void stop_next();
+  void emit(const char* type, const Service& s, const std::string& status = {});
+  void cancel_timers(Service& s);
+
+  EventLoop& loop_;
+  std::string log_dir_;
+  EventSink events_;
+  std::vector<Service> services_;
+  std::size_t next_to_start_ = 0;
+  bool stopping_ = false;
+  std::size_t stop_index_ = 0;  // services still to stop: [0, stop_index_)
+  std::function<void()> stop_done_;
+};
+
+}  // namespace berth::init

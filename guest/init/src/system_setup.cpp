@@ -1,0 +1,308 @@
+#include "system_setup.hpp"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "init_log.hpp"
+
+namespace berth::init {
+
+namespace {
+
+std::string g_cgroup_layout;
+
+std::string err() {
+  return std::strerror(errno);
+}
+
+bool do_mount(const std::string& src, const std::string& target, const std::string& type, unsigned long flags,
+              const std::string& data, bool quiet = false) {
+  if (::mount(src.c_str(), target.c_str(), type.empty() ? nullptr : type.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) == 0)
+    return true;
+  if (!quiet) log_error("mount " + type + " " + src + " on " + target + " (" + data + "): " + err());
+  return false;
+}
+
+// Is anything mounted at `path` or below it? Reads /proc/self/mountinfo (field 5).
+bool has_mounts_at_or_below(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string id, parent, devno, root, mp;
+    ss >> id >> parent >> devno >> root >> mp;
+    if (mp == path || mp.rfind(path + "/", 0) == 0) return true;
+  }
+  return false;
+}
+
+bool in_initial_pid_namespace() {
+  struct stat st {};
+  // The initial pid namespace has a fixed inode number (PROC_PID_INIT_INO).
+  return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCu;
+}
+
+void make_node(const std::string& path, unsigned maj, unsigned min) {
+  if (mknod(path.c_str(), S_IFCHR | 0666, makedev(maj, min)) != 0 && errno != EEXIST)
+    log_error("mknod " + path + ": " + err());
+  chmod(path.c_str(), 0666);
+}
+
+void mount_dev(const InitConfig& cfg) {
+  mkdir_p("/dev");
+  bool devtmpfs = false;
+  // In a container on the host kernel devtmpfs is the host's own /dev (one superblock), so
+  // berth-init would be editing the host's device nodes; use it only as the VM's PID 1.
+  bool want_devtmpfs = cfg.dev_mode == "devtmpfs" || (cfg.dev_mode == "auto" && in_initial_pid_namespace());
+  if (want_devtmpfs) devtmpfs = do_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  if (!devtmpfs) {
+    if (!do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k")) return;
+    make_node("/dev/null", 1, 3);
+    make_node("/dev/zero", 1, 5);
+    make_node("/dev/full", 1, 7);
+    make_node("/dev/random", 1, 8);
+    make_node("/dev/urandom", 1, 9);
+    make_node("/dev/tty", 5, 0);
+    mkdir_p("/dev/net");
+    make_node("/dev/net/tun", 10, 200);
+    make_node("/dev/fuse", 10, 229);
+    symlink("/proc/self/fd", "/dev/fd");
+    symlink("/proc/self/fd/0", "/dev/stdin");
+    symlink("/proc/self/fd/1", "/dev/stdout");
+    symlink("/proc/self/fd/2", "/dev/stderr");
+    symlink("/proc/kcore", "/dev/core");
+  }
+  mkdir_p("/dev/pts");
+  if (do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")) {
+    if (devtmpfs) {
+      // Do not unlink the node (devtmpfs may be shared); cover it with the instance's ptmx.
+      do_mount("/dev/pts/ptmx", "/dev/ptmx", "", MS_BIND, "");
+    } else {
+      symlink("pts/ptmx", "/dev/ptmx");
+    }
+  }
+  mkdir_p("/dev/shm");
+  do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  mkdir_p("/dev/mqueue");
+  do_mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, "", true);
+}
+
+struct CgroupLine {
+  std::string controllers;  // "memory", "cpu,cpuacct", "name=systemd"; empty for v2
+};
+
+std::vector<CgroupLine> read_self_cgroup() {
+  std::vector<CgroupLine> out;
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto a = line.find(':');
+    auto b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    out.push_back(CgroupLine{line.substr(a + 1, b - a - 1)});
+  }
+  return out;
+}
+
+// Pure cgroup v2 when this process is only in the unified hierarchy (all controllers on v2);
+// otherwise mirror the host's hybrid layout, which is what dockerd 20.10 expects to find.
+void mount_cgroups() {
+  mkdir_p("/sys/fs/cgroup");
+  auto lines = read_self_cgroup();
+  bool any_v1 = false, has_v2 = false;
+  for (const auto& l : lines) (l.controllers.empty() ? has_v2 : any_v1) = true;
+  if (!any_v1) {
+    if (do_mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate", true) ||
+        do_mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "")) {
+      g_cgroup_layout = "pure-v2";
+      log_info("cgroups: cgroup2 at /sys/fs/cgroup");
+    }
+    return;
+  }
+  if (!do_mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")) return;
+  for (const auto& l : lines) {
+    if (l.controllers.empty()) continue;
+    std::string dir = l.controllers;
+    std::string data = l.controllers;
+    if (dir.rfind("name=", 0) == 0) {
+      dir = dir.substr(5);
+      data = "none," + data;
+    }
+    std::string target = "/sys/fs/cgroup/" + dir;
+    mkdir_p(target);
+    if (!do_mount("cgroup", target, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, data)) continue;
+    // co-mounted controllers ("cpu,cpuacct") get one symlink per name, as systemd does
+    if (dir.find(',') != std::string::npos) {
+      std::stringstream ss(dir);
+      std::string part;
+      while (std::getline(ss, part, ',')) symlink(dir.c_str(), ("/sys/fs/cgroup/" + part).c_str());
+    }
+  }
+  if (has_v2) {
+    mkdir_p("/sys/fs/cgroup/unified");
+    do_mount("cgroup2", "/sys/fs/cgroup/unified", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  }
+  // Make the tmpfs read-only like systemd does, so nothing creates stray directories there.
+  do_mount("", "/sys/fs/cgroup", "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755", true);
+  g_cgroup_layout = "hybrid";
+  log_info("cgroups: hybrid layout (v1 hierarchies + cgroup2 at /sys/fs/cgroup/unified)");
+}
+
+void mount_tmpfs_unless_prepared(const std::string& target, const std::string& data) {
+  mkdir_p(target);
+  if (has_mounts_at_or_below(target)) {
+    // The backend put something here before starting us (e.g. the host's agent directory
+    // under /run); a tmpfs on top would hide it.
+    log_info(target + " already has mounts; not mounting a tmpfs over it");
+    return;
+  }
+  do_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data);
+}
+
+unsigned long flag_bits(const std::vector<std::string>& flags, std::string& problems) {
+  unsigned long bits = 0;
+  for (const auto& f : flags) {
+    if (f == "ro")
+      bits |= MS_RDONLY;
+    else if (f == "nosuid")
+      bits |= MS_NOSUID;
+    else if (f == "nodev")
+      bits |= MS_NODEV;
+    else if (f == "noexec")
+      bits |= MS_NOEXEC;
+    else if (f == "noatime")
+      bits |= MS_NOATIME;
+    else if (f == "relatime")
+      bits |= MS_RELATIME;
+    else if (f == "rbind")
+      bits |= MS_BIND | MS_REC;
+    else if (f == "rw" || f == "defaults") {
+    } else
+      problems += " unknown flag '" + f + "'";
+  }
+  return bits;
+}
+
+}  // namespace
+
+void mkdir_p(const std::string& path, unsigned mode) {
+  std::string cur;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += "/" + part;
+    mkdir(cur.c_str(), mode);
+  }
+}
+
+const std::string& cgroup_layout() {
+  return g_cgroup_layout;
+}
+
+void mount_standard(const InitConfig& cfg) {
+  // Nothing we mount may propagate back to the host.
+  do_mount("", "/", "", MS_REC | MS_PRIVATE, "", true);
+  mkdir_p("/proc");
+  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  mkdir_p("/sys");
+  do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  mount_dev(cfg);
+  mount_tmpfs_unless_prepared("/tmp", "mode=1777");
+  mount_tmpfs_unless_prepared("/run", "mode=0755");
+  mount_cgroups();
+}
+
+std::vector<std::string> mount_extra(const std::vector<MountSpec>& mounts) {
+  std::vector<std::string> done;
+  for (const auto& m : mounts) {
+    std::string problems;
+    unsigned long flags = flag_bits(m.flags, problems);
+    if (!problems.empty()) log_error("mount on " + m.target + ":" + problems + " (ignored)");
+    struct stat st {};
+    bool source_is_file = m.bind && stat(m.source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
+    if (source_is_file) {
+      auto slash = m.target.rfind('/');
+      if (slash > 0) mkdir_p(m.target.substr(0, slash));
+      int fd = open(m.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) close(fd);
+    } else {
+      mkdir_p(m.target);
+    }
+    bool ok;
+    if (m.bind) {
+      ok = do_mount(m.source, m.target, "", MS_BIND | (flags & MS_REC), "");
+      // Bind mounts ignore most flags on the first call; apply them with a remount.
+      unsigned long extra = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_RELATIME);
+      if (ok && extra != 0) do_mount("", m.target, "", MS_REMOUNT | MS_BIND | extra, "");
+    } else {
+      ok = do_mount(m.source, m.target, m.type, flags, m.options);
+    }
+    if (ok) {
+      log_info("mounted " + (m.bind ? std::string("bind ") + m.source : m.type + " " + m.source) + " on " + m.target);
+      done.push_back(m.target);
+    }
+  }
+  return done;
+}
+
+void unmount_extra(const std::vector<std::string>& mounted) {
+  for (auto it = mounted.rbegin(); it != mounted.rend(); ++it) {
+    if (umount2(it->c_str(), 0) == 0) continue;
+    if (errno == EBUSY) {
+      log_info("unmount " + *it + ": busy, detaching lazily");
+      if (umount2(it->c_str(), MNT_DETACH) == 0) continue;
+    }
+    log_error("unmount " + *it + ": " + err());
+  }
+}
+
+void bring_up_loopback() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log_error("socket for lo: " + err());
+    return;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) log_error("bring up lo: " + err());
+  } else {
+    log_error("get lo flags: " + err());
+  }
+  close(fd);
+}
+
+void set_hostname(const std::string& name) {
+  if (!name.empty() && sethostname(name.c_str(), name.size()) != 0) log_error("sethostname: " + err());
+}
+
+void load_modules(const std::vector<std::string>& modules) {
+  for (const auto& m : modules) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl("/sbin/modprobe", "modprobe", m.c_str(), static_cast<char*>(nullptr));
+      execlp("modprobe", "modprobe", m.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      log_error("modprobe " + m + " failed (ignored)");
+  }
+}
+
+}  // namespace berth::init

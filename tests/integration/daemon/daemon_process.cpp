@@ -1,0 +1,127 @@
+#include "daemon_process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "temp_dir.hpp"
+
+namespace berth::test {
+
+namespace fs = std::filesystem;
+
+fs::path berthd_binary() { return binary_dir() / "bin" / "berthd"; }
+fs::path berthctl_binary() { return binary_dir() / "bin" / "berthctl"; }
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+DaemonProcess::DaemonProcess(fs::path dir, nlohmann::json config) : dir_(std::move(dir)) {
+  config_file_ = dir_ / "berth.json";
+  stderr_file_ = dir_ / "berthd.stderr";
+  write_config(std::move(config));
+}
+
+void DaemonProcess::write_config(nlohmann::json config) {
+  if (!config.contains("state_dir")) config["state_dir"] = (dir_ / "state").string();
+  if (!config.contains("run_dir")) config["run_dir"] = (dir_ / "run").string();
+  if (!config.contains("api")) config["api"] = nlohmann::json::object();
+  if (!config["api"].contains("socket")) config["api"]["socket"] = (dir_ / "run" / "berth.sock").string();
+  if (!config.contains("plugin_dirs")) config["plugin_dirs"] = nlohmann::json::array();
+  // Tests do not want an engine unless they ask for one.
+  if (!config.contains("engine")) config["engine"] = {{"autostart", false}};
+  socket_ = config["api"]["socket"].get<std::string>();
+  std::ofstream(config_file_) << config.dump(2);
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void DaemonProcess::start(std::chrono::seconds timeout) {
+  const std::string binary = berthd_binary().string();
+  const std::string config = config_file_.string();
+  const std::string err = stderr_file_.string();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    FILE* f = std::freopen(err.c_str(), "a", stderr);
+    (void)f;
+    ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("berthd exited during start (status " + std::to_string(st) + "): " + log());
+    }
+    try {
+      if (client().request("GET", "/v1/version").ok()) return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("berthd did not answer within the timeout: " + log());
+}
+
+void DaemonProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+int DaemonProcess::terminate(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill9();
+  return -2;  // did not stop in time
+}
+
+void DaemonProcess::reload_config(const nlohmann::json& config) {
+  write_config(config);
+  ::kill(pid_, SIGHUP);
+}
+
+api::Client DaemonProcess::client() const {
+  return api::Client(api::ClientEndpoint::unix_path(socket_), std::chrono::seconds(60));
+}
+
+std::string DaemonProcess::log() const {
+  std::ifstream in(stderr_file_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace berth::test

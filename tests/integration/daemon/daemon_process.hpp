@@ -1,0 +1,63 @@
+// A real berthd for one test: writes its admin config into a temp dir, starts
+// the built binary, waits until the control API answers, and on destruction
+// kills it (by its pid) if the test did not stop it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "berth/api_client/client.hpp"
+
+namespace berth::test {
+
+class DaemonProcess {
+ public:
+  // config: admin config; state_dir, run_dir and api.socket default to places
+  // under `dir` when the config does not set them.
+  DaemonProcess(std::filesystem::path dir, nlohmann::json config);
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  // Starts berthd and waits for GET /v1/version. Throws with berthd's stderr tail on failure.
+  void start(std::chrono::seconds timeout = std::chrono::seconds(60));
+  // SIGKILL, as a crash would; waits for the process to be gone.
+  void kill9();
+  // SIGTERM; returns the exit status (or 128+signal).
+  int terminate(std::chrono::seconds timeout = std::chrono::seconds(60));
+  // SIGHUP (re-read the config), after rewriting the config file.
+  void reload_config(const nlohmann::json& config);
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  api::Client client() const;
+  const std::filesystem::path& socket() const { return socket_; }
+  const std::filesystem::path& config_file() const { return config_file_; }
+  std::string log() const;  // what berthd wrote to stderr so far
+
+ private:
+  void write_config(nlohmann::json config);
+  std::filesystem::path dir_;
+  std::filesystem::path config_file_;
+  std::filesystem::path socket_;
+  std::filesystem::path stderr_file_;
+  pid_t pid_ = -1;
+};
+
+// The built berthd / berthctl.
+std::filesystem::path berthd_binary();
+std::filesystem::path berthctl_binary();
+
+// Runs a command through /bin/sh, returning its exit status and combined output.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+
+}  // namespace berth::test

@@ -1,0 +1,387 @@
+// The engine proxy in front of a real dockerd, driven by the real docker CLI.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "berth/engine_proxy/docker_context.hpp"
+#include "berth/engine_proxy/engine_proxy.hpp"
+#include "dockerd_sandbox.hpp"
+#include "shell.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace berth::engine_proxy;
+using berth::test::CommandResult;
+using berth::test::DockerdSandbox;
+using berth::test::quote;
+using berth::test::sh;
+using berth::test::TempDir;
+
+namespace {
+
+constexpr const char* kImage = "berth-test/busybox";
+
+int dial(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void write_file(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << content;
+}
+
+// Builds a busybox rootfs (applets linked) under `root`.
+void make_busybox_rootfs(const fs::path& root) {
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "tmp");
+  fs::create_directories(root / "etc");
+  fs::copy_file("/bin/busybox", root / "bin/busybox");
+  auto list = sh("/bin/busybox --list");
+  REQUIRE(list.exit_code == 0);
+  std::istringstream ss(list.output);
+  std::string applet;
+  while (std::getline(ss, applet))
+    if (!applet.empty() && applet != "busybox") fs::create_symlink("busybox", root / "bin" / applet);
+}
+
+// One dockerd in fresh namespaces, where host "/" is also visible at <T>/mnt/host and the
+// directory <T>/hidden is covered by a tmpfs: so a bind of <T>/hidden/... only works when the
+// proxy translates it to <T>/mnt/host/<T>/hidden/...
+struct Engine {
+  TempDir tmp{"bep"};
+  fs::path dir = tmp.path();
+  fs::path mnt = dir / "mnt/host";
+  fs::path hidden = dir / "hidden";
+  fs::path config = dir / "dockercfg";
+  std::unique_ptr<DockerdSandbox> dockerd;
+
+  Engine() {
+    if (std::getenv("BERTH_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
+    fs::create_directories(mnt);
+    fs::create_directories(hidden);
+    fs::create_directories(config);
+    dockerd = std::make_unique<DockerdSandbox>(
+        dir, "mount --rbind / " + quote(mnt.string()) + " && mount -t tmpfs berth-hide " + quote(hidden.string()));
+  }
+
+  // The docker CLI against `socket`, with a private config dir; `timeout` guards against hangs.
+  CommandResult docker(const std::string& socket, const std::string& args, const std::string& stdin_cmd = "") const {
+    std::string cmd = "DOCKER_CONFIG=" + quote(config.string()) + " timeout 120 docker -H " +
+                      quote("unix://" + socket) + " " + args;
+    if (!stdin_cmd.empty()) cmd = stdin_cmd + " | " + cmd;
+    return sh(cmd);
+  }
+
+  void import_busybox(const std::string& socket) const {
+    TempDir root{"bep-rootfs"};
+    make_busybox_rootfs(root.path());
+    auto r = sh("tar -C " + quote(root.path().string()) + " -cf - . | DOCKER_CONFIG=" + quote(config.string()) +
+                " timeout 120 docker -H " + quote("unix://" + socket) + " import - " + kImage);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+};
+
+EngineProxyOptions proxy_options(const std::string& socket, const std::string& upstream, PathTranslator translator) {
+  EngineProxyOptions o;
+  o.socket_path = socket;
+  o.connector = [upstream] { return dial(upstream); };
+  o.translator = std::move(translator);
+  o.engine_state = [] { return std::string("running"); };
+  return o;
+}
+
+void wait_idle(const EngineProxy& proxy) {
+  // Connections close asynchronously after the CLI exits; wait (bounded) rather than assert a time.
+  for (int i = 0; i < 500 && proxy.stats().active_connections > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+}  // namespace
+
+TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-alive") {
+  Engine engine;
+  const std::string psock = (engine.dir / "proxy.sock").string();
+  EngineProxy proxy(proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity()));
+  proxy.start();
+
+  auto version = engine.docker(psock, "version --format '{{.Server.Version}}'");
+  INFO(version.output);
+  REQUIRE(version.exit_code == 0);
+  CHECK(version.output.find("20.10") != std::string::npos);
+
+  engine.import_busybox(psock);
+
+  {
+    auto hi = engine.docker(psock, std::string("run --rm ") + kImage + " echo hi");
+    INFO(hi.output);
+    CHECK(hi.exit_code == 0);
+    CHECK(hi.output == "hi");
+  }
+  {
+    auto cat = engine.docker(psock, std::string("run -i --rm ") + kImage + " cat", "echo abc");
+    INFO(cat.output);
+    CHECK(cat.exit_code == 0);
+    CHECK(cat.output == "abc");
+  }
+  {
+    // Exit codes travel back through the wait endpoint.
+    auto fail = engine.docker(psock, std::string("run --rm ") + kImage + " sh -c 'exit 3'");
+    CHECK(fail.exit_code == 3);
+  }
+  {
+    // logs -f: the response never ends while the container runs, so seeing both lines proves
+    // the proxy forwards the stream as it arrives.
+    auto run = engine.docker(psock, std::string("run -d ") + kImage +
+                                        " sh -c 'echo one; echo two; while :; do sleep 1; done'");
+    REQUIRE(run.exit_code == 0);
+    const std::string id = run.output;
+    const std::string cmd = "DOCKER_CONFIG=" + quote(engine.config.string()) + " timeout 60 docker -H " +
+                            quote("unix://" + psock) + " logs -f " + id + " 2>&1";
+    FILE* logs = ::popen(cmd.c_str(), "r");
+    REQUIRE(logs != nullptr);
+    char line[256];
+    std::string got;
+    for (int i = 0; i < 2 && std::fgets(line, sizeof line, logs) != nullptr; ++i) got += line;
+    CHECK(got == "one\ntwo\n");
+    CHECK(engine.docker(psock, "rm -f " + id).exit_code == 0);
+    CHECK(::pclose(logs) != -1);
+  }
+  {
+    // Two requests on one connection, and HEAD.
+    auto two = berth::test::http_over_unix(
+        psock, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\nGET /v1.41/version HTTP/1.1\r\nHost: docker\r\n"
+               "Connection: close\r\n\r\n");
+    CHECK(two.rfind("HTTP/1.1 200 OK", 0) == 0);
+    CHECK(two.find("\r\n\r\nOK") != std::string::npos);
+    CHECK(two.find("\"ApiVersion\":\"1.41\"") != std::string::npos);
+    auto head = berth::test::http_over_unix(psock, "HEAD /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    CHECK(head.rfind("HTTP/1.1 200 OK", 0) == 0);
+    CHECK(head.find("\r\n\r\n") == head.size() - 4);
+  }
+  wait_idle(proxy);
+  const auto stats = proxy.stats();
+  CHECK(stats.hijacked >= 2);
+  CHECK(stats.total_connections >= 5);
+  CHECK(stats.active_connections == 0);
+  proxy.stop();
+  CHECK_FALSE(fs::exists(psock));
+}
+
+TEST_CASE("bind mounts with spaces work through the proxy with identity and translated paths") {
+  Engine engine;
+  const std::string identity_sock = (engine.dir / "pi.sock").string();
+  const std::string translating_sock = (engine.dir / "pt.sock").string();
+  EngineProxy identity(proxy_options(identity_sock, engine.dockerd->socket(), PathTranslator::identity()));
+  EngineProxy translating(
+      proxy_options(translating_sock, engine.dockerd->socket(), PathTranslator("/", engine.mnt.string())));
+  identity.start();
+  translating.start();
+  engine.import_busybox(identity_sock);
+
+  // Identity: the engine shares the host filesystem.
+  const fs::path visible = engine.dir / "visible/my dir";
+  write_file(visible / "f", "data\n");
+  auto v = engine.docker(identity_sock, "run --rm -v " + quote(visible.string() + ":/d") + " " + kImage + " cat /d/f");
+  INFO(v.output);
+  CHECK(v.output == "data");
+  auto m = engine.docker(identity_sock, "run --rm --mount " + quote("type=bind,src=" + visible.string() + ",dst=/d") +
+                                            " " + kImage + " cat /d/f");
+  INFO(m.output);
+  CHECK(m.output == "data");
+
+  // Translated: <T>/hidden is covered inside the engine's namespace; only its place under
+  // <T>/mnt/host has the file.
+  const fs::path shared = engine.hidden / "my dir";
+  write_file(shared / "f", "shared data\n");
+  const std::string mount_arg = "--mount " + quote("type=bind,src=" + shared.string() + ",dst=/d,readonly");
+  auto direct = engine.docker(engine.dockerd->socket(), "run --rm " + mount_arg + " " + kImage + " cat /d/f");
+  CHECK(direct.exit_code != 0);  // the untranslated path does not exist for the engine
+  auto tv = engine.docker(translating_sock,
+                          "run --rm -v " + quote(shared.string() + ":/d:ro") + " " + kImage + " cat /d/f");
+  INFO(tv.output);
+  CHECK(tv.output == "shared data");
+  auto tm = engine.docker(translating_sock, "run --rm " + mount_arg + " " + kImage + " cat /d/f");
+  INFO(tm.output);
+  CHECK(tm.output == "shared data");
+  // Named volumes are left alone.
+  auto vol = engine.docker(translating_sock, std::string("run --rm -v berthvol:/v ") + kImage + " ls /v");
+  CHECK(vol.exit_code == 0);
+  CHECK(translating.stats().rewritten_creates >= 2);
+}
+
+TEST_CASE("the proxy refuses binds of its own socket and /run/berth") {
+  Engine engine;
+  const std::string psock = (engine.dir / "proxy.sock").string();
+  EngineProxy proxy(proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity()));
+  proxy.start();
+  engine.import_busybox(psock);
+  auto own = engine.docker(psock, "run --rm -v " + quote(psock + ":/var/run/docker.sock") + " " + kImage + " true");
+  INFO(own.output);
+  CHECK(own.exit_code != 0);
+  CHECK(own.output.find("refusing to bind-mount") != std::string::npos);
+  auto run_berth =
+      engine.docker(psock, std::string("run --rm --mount type=bind,src=/run/berth,dst=/b ") + kImage + " true");
+  INFO(run_berth.output);
+  CHECK(run_berth.output.find("refusing to bind-mount") != std::string::npos);
+  CHECK(proxy.stats().rejected_requests >= 2);
+}
+
+TEST_CASE("feature filters see and may replace the create body and a throwing filter refuses it") {
+  Engine engine;
+  const std::string psock = (engine.dir / "proxy.sock").string();
+  auto options = proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity());
+  std::atomic<bool> refuse{false};
+  std::atomic<int> seen{0};
+  options.filters_provider = [&] {
+    std::vector<EngineFilter> filters;
+    filters.push_back([&](const std::string& request) -> std::optional<std::string> {
+      auto j = nlohmann::json::parse(request);
+      if (j["method"] != "POST" || j["path"].get<std::string>().find("/containers/create") == std::string::npos)
+        throw std::runtime_error("unexpected request");
+      ++seen;
+      if (refuse) throw RequestRejected(400, "vpnkit: port 1 is reserved");
+      auto body = j["body"];
+      body["Env"].push_back("BERTH_FILTERED=1");
+      return body.dump();
+    });
+    return filters;
+  };
+  EngineProxy proxy(std::move(options));
+  proxy.start();
+  engine.import_busybox(psock);
+  auto env = engine.docker(psock, std::string("run --rm -e A=b ") + kImage + " env");
+  INFO(env.output);
+  CHECK(env.output.find("BERTH_FILTERED=1") != std::string::npos);
+  CHECK(env.output.find("A=b") != std::string::npos);
+  refuse = true;
+  auto refused = engine.docker(psock, std::string("run --rm ") + kImage + " true");
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.output.find("vpnkit: port 1 is reserved") != std::string::npos);
+  CHECK(seen == 2);
+}
+
+TEST_CASE("a 200 MB import streams through the proxy without buffering it") {
+  Engine engine;
+  const std::string psock = (engine.dir / "proxy.sock").string();
+  EngineProxy proxy(proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity()));
+  proxy.start();
+  TempDir root{"bep-big"};
+  make_busybox_rootfs(root.path());
+  REQUIRE(sh("head -c 200M /dev/urandom > " + quote((root.path() / "big").string())).exit_code == 0);
+  const std::string tar = "tar -C " + quote(root.path().string()) + " -cf - .";
+
+  berth::test::reset_peak_rss();
+  const long rss_before = berth::test::vm_rss_kib();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = engine.docker(psock, "import - berth-test/big", tar);
+  const auto t1 = std::chrono::steady_clock::now();
+  const long growth_kib = berth::test::vm_hwm_kib() - rss_before;
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto direct0 = std::chrono::steady_clock::now();
+  auto d = engine.docker(engine.dockerd->socket(), "import - berth-test/big-direct", tar);
+  const auto direct1 = std::chrono::steady_clock::now();
+  REQUIRE(d.exit_code == 0);
+  const double s_proxy = std::chrono::duration<double>(t1 - t0).count();
+  const double s_direct = std::chrono::duration<double>(direct1 - direct0).count();
+  WARN("200 MB import: through proxy " << s_proxy << " s (" << 200.0 / s_proxy << " MB/s), direct " << s_direct
+                                       << " s; peak RSS growth " << growth_kib / 1024 << " MiB; bytes to engine "
+                                       << proxy.stats().bytes_to_engine);
+  CHECK(proxy.stats().bytes_to_engine >= 200ull * 1024 * 1024);
+  CHECK(growth_kib < 64 * 1024);
+}
+
+TEST_CASE("with the engine down the proxy answers 503 with a Docker-style message") {
+  TempDir tmp{"bep"};
+  const std::string psock = (tmp.path() / "proxy.sock").string();
+  EngineProxyOptions o;
+  o.socket_path = psock;
+  o.connector = [] { return -1; };
+  o.engine_state = [] { return std::string("stopped"); };
+  EngineProxy proxy(std::move(o));
+  proxy.start();
+  auto raw = berth::test::http_over_unix(psock, "GET /v1.41/version HTTP/1.1\r\nHost: docker\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 503", 0) == 0);
+  auto body = nlohmann::json::parse(raw.substr(raw.find("\r\n\r\n") + 4));
+  CHECK(body["message"] == engine_unavailable_message("stopped"));
+  auto cli = sh("DOCKER_CONFIG=" + quote(tmp.path().string()) + " timeout 60 docker -H " + quote("unix://" + psock) +
+                " ps");
+  CHECK(cli.exit_code != 0);
+  CHECK(cli.output.find("the engine is not running (state: stopped)") != std::string::npos);
+  CHECK(proxy.stats().upstream_failures >= 2);
+}
+
+TEST_CASE("the socket has mode 0660 and a stale file is replaced but a live one refused") {
+  TempDir tmp{"bep"};
+  const std::string psock = (tmp.path() / "run/docker.sock").string();
+  auto make = [&] {
+    EngineProxyOptions o;
+    o.socket_path = psock;
+    o.socket_group = "berth-no-such-group";
+    o.connector = [] { return -1; };
+    return o;
+  };
+  {
+    // A stale socket file: bound, never listened on, closed (what a killed daemon leaves).
+    fs::create_directories(tmp.path() / "run");
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, psock.c_str(), sizeof(addr.sun_path) - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    ::close(fd);
+    REQUIRE(fs::is_socket(psock));
+  }
+  EngineProxy first(make());
+  first.start();
+  CHECK((fs::status(psock).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::group_write));
+  EngineProxy second(make());
+  CHECK_THROWS_WITH(second.start(), Catch::Contains("another process"));
+  first.stop();
+  CHECK_FALSE(fs::exists(psock));
+  write_file(psock, "not a socket");
+  EngineProxy third(make());
+  CHECK_THROWS_WITH(third.start(), Catch::Contains("not a socket"));
+  CHECK(fs::exists(psock));
+}
+
+TEST_CASE("ensure_docker_context creates and keeps and repoints the context") {
+  TempDir tmp{"bep"};
+  DockerContextOptions o;
+  o.docker_config_dir = (tmp.path() / "cfg").string();
+  auto created = ensure_docker_context("berth-test", "/run/berth-test/docker.sock", o);
+  INFO(created);
+  CHECK(created.find("created") != std::string::npos);
+  auto again = ensure_docker_context("berth-test", "/run/berth-test/docker.sock", o);
+  CHECK(again.find("already points") != std::string::npos);
+  auto moved = ensure_docker_context("berth-test", "/run/berth-test/other.sock", o);
+  CHECK(moved.find("updated") != std::string::npos);
+  auto host = sh("DOCKER_CONFIG=" + quote(o.docker_config_dir) +
+                 " docker context inspect berth-test --format '{{.Endpoints.docker.Host}}'");
+  CHECK(host.output == "unix:///run/berth-test/other.sock");
+  DockerContextOptions missing = o;
+  missing.docker_binary = "/nonexistent/docker";
+  CHECK(ensure_docker_context("berth-test", "/x.sock", missing).find("not found") != std::string::npos);
+}

@@ -1,0 +1,148 @@
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "raw_socket.hpp"
+#include "test_server.hpp"
+
+using namespace berth::api;
+using berth::test::TestServer;
+
+namespace {
+
+// Hands the stream writers the server creates to the test.
+struct WriterBox {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<StreamWriter>> writers;
+
+  void put(std::shared_ptr<StreamWriter> w) {
+    std::lock_guard lock(m);
+    writers.push_back(std::move(w));
+    cv.notify_all();
+  }
+  std::shared_ptr<StreamWriter> wait_for(std::size_t n) {
+    std::unique_lock lock(m);
+    if (!cv.wait_for(lock, std::chrono::seconds(30), [&] { return writers.size() >= n; })) return nullptr;
+    return writers[n - 1];
+  }
+};
+
+// Waits (bounded, generously) until pred holds. Not a timing assertion: only a guard against hanging.
+template <class Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 3000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+Router stream_router(WriterBox& box) {
+  Router router;
+  router.add("GET", "/v1/status", [](const Request&) { return Response::json(200, {{"state", "ok"}}); });
+  router.add_stream("GET", "/v1/events", [&box](const Request& r, std::shared_ptr<StreamWriter> w) {
+    if (auto since = r.query_value("since"); since && since == "bad") throw HttpError(400, "since must be a number");
+    w->write_json({{"seq", 1}, {"type", "hello"}});
+    box.put(std::move(w));
+  });
+  return router;
+}
+
+}  // namespace
+
+TEST_CASE("stream: the client receives lines from a producer thread until the producer closes") {
+  WriterBox box;
+  TestServer s(stream_router(box));
+  std::vector<std::string> lines;
+  auto reader = std::async(std::launch::async, [&] {
+    return s.client().stream("/v1/events", [&](const std::string& line) {
+      lines.push_back(line);
+      return true;
+    });
+  });
+  auto writer = box.wait_for(1);
+  REQUIRE(writer);
+  std::thread producer([writer] {
+    for (int i = 2; i <= 4; ++i) CHECK(writer->write_json({{"seq", i}}));
+    writer->close();
+  });
+  producer.join();
+  auto result = reader.get();
+  CHECK(result.status == 200);
+  CHECK(result.headers["content-type"] == "application/x-ndjson");
+  REQUIRE(lines.size() == 4);
+  CHECK(nlohmann::json::parse(lines[0])["type"] == "hello");
+  CHECK(nlohmann::json::parse(lines[3])["seq"] == 4);
+  CHECK_FALSE(writer->write_line("late"));
+  CHECK(eventually([&] { return s.server->active_streams() == 0; }));
+}
+
+TEST_CASE("stream: a client that disconnects releases the writer") {
+  WriterBox box;
+  TestServer s(stream_router(box));
+  std::promise<void> closed;
+  auto reader = std::async(std::launch::async, [&] {
+    return s.client().stream("/v1/events", [](const std::string&) { return false; });  // hang up after one line
+  });
+  auto writer = box.wait_for(1);
+  REQUIRE(writer);
+  writer->on_close([&] { closed.set_value(); });
+  reader.get();
+  REQUIRE(closed.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(writer->closed());
+  CHECK(writer->close_reason() == "client disconnected");
+  CHECK_FALSE(writer->write_line("{}"));
+  CHECK(eventually([&] { return s.server->active_streams() == 0 && writer.use_count() == 2; }));
+  // Only the box and this test hold it now: the server let go.
+  CHECK(s.client().request("GET", "/v1/status").status == 200);
+}
+
+TEST_CASE("stream: a client that does not read is dropped instead of blocking the producer") {
+  WriterBox box;
+  ServerOptions options;
+  options.stream_queue_bytes = 64 * 1024;
+  TestServer s(stream_router(box), options);
+  berth::test::RawSocket raw(s.socket);
+  raw.send("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n");  // and never read
+  auto writer = box.wait_for(1);
+  REQUIRE(writer);
+  std::string line(1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 200000 && !refused; ++i) refused = !writer->write_line(line);
+  CHECK(refused);
+  CHECK(writer->close_reason() == "client too slow");
+  CHECK(eventually([&] { return s.server->active_streams() == 0; }));
+}
+
+TEST_CASE("stream: a stream handler can refuse with an HTTP error") {
+  WriterBox box;
+  TestServer s(stream_router(box));
+  bool called = false;
+  auto result = s.client().stream("/v1/events?since=bad", [&](const std::string&) { return called = true; });
+  CHECK(result.status == 400);
+  CHECK(result.error_message() == "since must be a number");
+  CHECK_FALSE(called);
+}
+
+TEST_CASE("stream: stop() ends open streams cleanly") {
+  WriterBox box;
+  TestServer s(stream_router(box));
+  std::size_t count = 0;
+  auto reader = std::async(std::launch::async, [&] {
+    return s.client().stream("/v1/events", [&](const std::string&) {
+      ++count;
+      return true;
+    });
+  });
+  auto writer = box.wait_for(1);
+  REQUIRE(writer);
+  s.server->stop();
+  auto result = reader.get();  // returns instead of hanging or throwing
+  CHECK(result.status == 200);
+  CHECK(count == 1);
+  CHECK(writer->closed());
+  CHECK(writer->close_reason() == "server stopping");
+}

@@ -1,0 +1,144 @@
+// Each fixture plugin ends in its state with a reason naming both sides, while
+// the SDK example (hello.feature) stays active next to them.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "recorder.hpp"
+
+using namespace berth::plugin_host;
+using berth::test::fixture_dir;
+using berth::test::Recorder;
+using berth::test::TempDir;
+namespace fs = std::filesystem;
+
+TEST_CASE("every misbehaving fixture is refused or failed with its reason; hello stays active") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("hello"), fixture_dir("abi-2-0"), fixture_dir("abi-1-99"), fixture_dir("no-entry"),
+                 fixture_dir("not-a-library"), fixture_dir("throws-on-start"), fixture_dir("cycle"),
+                 fixture_dir("duplicate-id")});
+  host.start_all();
+
+  auto hello = host.get("hello.feature");
+  CHECK(hello.state == PluginState::active);
+  CHECK(hello.version == "1.0.0");
+  CHECK(hello.abi == "1.0");
+
+  auto abi2 = host.get("fixture.abi-2-0");
+  CHECK(abi2.state == PluginState::refused);
+  CHECK(abi2.reason == "plugin speaks ABI 2.0, berthd speaks 1.0: different major version");
+  CHECK(abi2.abi == "2.0");
+
+  auto abi199 = host.get("fixture.abi-1-99");
+  CHECK(abi199.state == PluginState::refused);
+  CHECK(abi199.reason == "plugin needs ABI 1.99, berthd offers 1.0");
+
+  auto no_entry = host.get("fixture.no-entry");
+  CHECK(no_entry.state == PluginState::refused);
+  CHECK_THAT(no_entry.reason, Catch::StartsWith("no entry symbol") && Catch::Contains("berth_plugin_negotiate"));
+
+  auto text = host.get("fixture.not-a-library");
+  CHECK(text.state == PluginState::refused);
+  CHECK_THAT(text.reason, Catch::StartsWith("not a loadable library: ") && Catch::Contains("not_a_library.so"));
+  // The private cache path never leaks into a message.
+  CHECK_THAT(text.reason, !Catch::Contains((tmp / "cache").string()));
+
+  auto throws = host.get("fixture.throws-on-start");
+  CHECK(throws.state == PluginState::failed);
+  CHECK(throws.reason == "start() failed: throws-on-start: deliberately failing in start()");
+
+  for (const char* id : {"cycle-a", "cycle-b"}) {
+    auto c = host.get(id);
+    CHECK(c.state == PluginState::failed);
+    CHECK(c.reason == "dependency cycle: cycle-a -> cycle-b -> cycle-a");
+  }
+
+  auto all = host.list();
+  const auto* dup = berth::test::find_info(all, "hello.feature", PluginState::refused);
+  REQUIRE(dup != nullptr);
+  CHECK_THAT(dup->reason, Catch::StartsWith("duplicate id 'hello.feature'") &&
+                              Catch::Contains((fixture_dir("duplicate-id") / "hello.feature.plugin.json").string()) &&
+                              Catch::Contains((fixture_dir("hello") / "hello.feature.plugin.json").string()));
+  CHECK(dup->version == "6.6.6");
+
+  // hello still answers.
+  CHECK(host.status_json("hello.feature")["greeting"] == "hello");
+  CHECK(host.features().size() == 1);
+}
+
+TEST_CASE("a library in a directory anyone can write is refused as a hijacking risk") {
+  TempDir tmp("berth-ph");
+  auto evil = berth::test::make_dir(tmp / "evil", fs::perms(0777));
+  berth::test::install_hello(evil);
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({evil});
+  host.start_all();
+  auto info = host.get("hello.feature");
+  CHECK(info.state == PluginState::refused);
+  CHECK_THAT(info.reason, Catch::Contains("directory " + evil.string()) &&
+                              Catch::Contains("writable by group/others (mode 0777)") && Catch::Contains("hijacking"));
+}
+
+TEST_CASE("a group-writable library file is refused") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  berth::test::install_hello(dir);
+  fs::permissions(dir / "hello_feature.so", fs::perms(0775));
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  auto info = host.get("hello.feature");
+  CHECK(info.state == PluginState::refused);
+  CHECK_THAT(info.reason,
+             Catch::Contains((dir / "hello_feature.so").string() + " is writable by group/others (mode 0775)"));
+}
+
+TEST_CASE("a library owned by another user is refused") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  berth::test::install_hello(dir);
+  REQUIRE(::chown((dir / "hello_feature.so").c_str(), 4242, 4242) == 0);
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  auto info = host.get("hello.feature");
+  CHECK(info.state == PluginState::refused);
+  CHECK_THAT(info.reason, Catch::Contains("owned by uid 4242, not root"));
+}
+
+TEST_CASE("a library without a manifest, and a malformed manifest, are refused without running code") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  fs::copy_file(fixture_dir("hello") / "hello_feature.so", dir / "stray.so");
+  std::ofstream(dir / "broken.plugin.json") << R"({"id":"broken","kind":"feature"})";
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  host.start_all();
+  auto all = host.list();
+  const auto* stray = berth::test::find_info(all, "stray", PluginState::refused);
+  REQUIRE(stray != nullptr);
+  CHECK_THAT(stray->reason, Catch::StartsWith("no manifest beside it"));
+  auto broken = host.get("broken");
+  CHECK(broken.state == PluginState::refused);
+  CHECK_THAT(broken.reason,
+             Catch::Contains("broken.plugin.json") && Catch::Contains("missing required key \"version\""));
+  CHECK(rec.logs().empty());  // nothing ran
+}
+
+TEST_CASE("a manifest stating an incompatible ABI is refused before loading") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  berth::test::install_hello(dir);
+  auto m = nlohmann::json::parse(std::ifstream(dir / "hello.feature.plugin.json"));
+  m["abi"] = "3.1";
+  std::ofstream(dir / "hello.feature.plugin.json") << m.dump();
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  CHECK(host.get("hello.feature").reason ==
+        "plugin speaks ABI 3.1, berthd speaks 1.0: different major version (from its manifest)");
+}

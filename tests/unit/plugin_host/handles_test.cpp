@@ -1,0 +1,90 @@
+// The C++ handles over backends, features and engine filters.
+#include <catch2/catch.hpp>
+
+#include "recorder.hpp"
+
+using namespace berth::plugin_host;
+using berth::test::fixture_dir;
+using berth::test::Recorder;
+using berth::test::TempDir;
+
+TEST_CASE("a backend handle wraps every backend call; a failing call marks the backend failed") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("backend-echo"), fixture_dir("hello")});
+  host.start_all();
+  REQUIRE(host.backends().size() == 1);
+  CHECK(host.features().size() == 1);
+  auto echo = host.backend("fixture.backend-echo");
+  auto probe = echo->probe({{"os", "linux"}});
+  CHECK(probe["supported"] == true);
+  CHECK(probe["priority"] == 7);
+  CHECK(echo->probe({{"os", "windows"}})["supported"] == false);
+
+  std::vector<std::pair<double, std::string>> progress;
+  echo->env_start({{"data", "/x"}}, [&](double f, std::string_view m) { progress.emplace_back(f, std::string(m)); });
+  REQUIRE(progress.size() == 2);
+  CHECK(progress[1] == std::make_pair(1.0, std::string("running")));
+  CHECK(echo->env_status()["state"] == "running");
+  CHECK(echo->agent_endpoint()["unix"] == "/nonexistent/echo-agent.sock");
+  CHECK(echo->engine_endpoint()["unix"] == "/nonexistent/echo-docker.sock");
+  echo->cleanup_stale(nlohmann::json::object());
+  CHECK(rec.count_log("echo: nothing stale") == 1);
+  echo->env_stop();
+  CHECK(echo->env_status()["state"] == "stopped");
+
+  try {
+    echo->env_start({{"fail", true}});
+    FAIL("env_start should have thrown");
+  } catch (const PluginCallError& e) {
+    CHECK(e.plugin_id() == "fixture.backend-echo");
+    CHECK(std::string(e.what()) == "echo: env_start asked to fail");
+  }
+  auto info = host.get("fixture.backend-echo");
+  CHECK(info.state == PluginState::failed);
+  CHECK(info.reason == "echo: env_start asked to fail");
+  CHECK(host.get("hello.feature").state == PluginState::active);
+  try {
+    host.backend("fixture.backend-echo");
+    FAIL("a failed backend has no handle");
+  } catch (const PluginHostError& e) {
+    CHECK(e.status() == 409);
+  }
+  CHECK(host.backends().empty());
+}
+
+TEST_CASE("feature handles reach on_engine_attached / detached") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("hello")});
+  host.start_all();
+  auto features = host.features();
+  REQUIRE(features.size() == 1);
+  CHECK(features[0]->id() == "hello.feature");
+  features[0]->engine_attached({{"backend", "wsl2"}});
+  features[0]->engine_detached();
+  CHECK_THROWS_AS(host.backend("hello.feature"), PluginHostError);
+}
+
+TEST_CASE("engine filters rewrite or reject requests and are dropped when their plugin stops") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("ticker"), fixture_dir("hello")});
+  host.start_all();
+  auto filters = host.engine_filters();
+  REQUIRE(filters.size() == 1);
+  CHECK(filters[0].plugin_id() == "fixture.ticker");
+  auto create = R"({"method":"POST","path":"/containers/create","body":{}})";
+  CHECK(filters[0].apply(create) == std::optional<std::string>(R"({"filtered_by":"ticker"})"));
+  CHECK_FALSE(filters[0].apply(R"({"method":"POST","path":"/images/create","body":{}})"));
+  CHECK_THROWS_WITH(filters[0].apply(R"({"path":"/containers/create","body":{"Image":"reject-me"}})"),
+                    "ticker rejects this request");
+  CHECK(host.get("fixture.ticker").state == PluginState::active);  // rejecting is not failing
+
+  host.disable("fixture.ticker");
+  CHECK(host.engine_filters().empty());
+  CHECK_FALSE(filters[0].apply(create));  // a held ref to a stopped filter passes requests on
+}
