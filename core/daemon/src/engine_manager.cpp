@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include "berth/agent/agent_client.hpp"
+#include "berth/engine_proxy/create_rewrite.hpp"
 #include "berth/engine_proxy/docker_context.hpp"
 #include "berth/engine_proxy/engine_proxy.hpp"
 #include "berth/packs/pack_store.hpp"
+#include "berth/plugin_host/errors.hpp"
 #include "berth/plugin_host/handles.hpp"
 #include "berth/plugin_host/plugin_host.hpp"
 #include "berth/settings/schema.hpp"
@@ -421,7 +423,13 @@ void EngineManager::start_proxy() {
   options.filters_provider = [this] {
     std::vector<engine_proxy::EngineFilter> filters;
     for (auto& ref : deps_.plugins->engine_filters()) {
-      filters.push_back([ref](const std::string& request) mutable { return ref.apply(request); });
+      filters.push_back([ref](const std::string& request) mutable {
+        try {
+          return ref.apply(request);
+        } catch (const plugin_host::FilterRejection& e) {  // the filter said no: the client's request is at fault
+          throw engine_proxy::RequestRejected(400, "rejected by " + e.plugin_id() + ": " + e.what());
+        }
+      });
     }
     return filters;
   };

@@ -50,10 +50,20 @@ void DaemonProcess::write_config(nlohmann::json config) {
   std::ofstream(config_file_) << config.dump(2);
 }
 
+// An orderly stop takes the environment down with it; if berthd does not stop,
+// it is killed and whatever environment it left is ended through its record.
 DaemonProcess::~DaemonProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+  if (pid_ > 0 && terminate(std::chrono::seconds(60)) == 0) return;
+  kill_left_environment();
+}
+
+void DaemonProcess::kill_left_environment() {
+  std::ifstream in(dir_ / "run" / "wsl2" / "env.json");
+  if (!in) return;
+  const auto env = nlohmann::json::parse(in, nullptr, false);
+  if (env.is_discarded()) return;
+  for (const char* key : {"pid1", "launcher_pid"}) {
+    if (env.contains(key) && env[key].is_number_integer() && env[key].get<int>() > 1) ::kill(env[key].get<int>(), SIGKILL);
   }
 }
 
@@ -63,9 +73,12 @@ void DaemonProcess::start(std::chrono::seconds timeout) {
   const std::string err = stderr_file_.string();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
+  const std::string docker_config = (dir_ / "docker-config").string();
   if (pid_ == 0) {
     FILE* f = std::freopen(err.c_str(), "a", stderr);
     (void)f;
+    // The `berth` docker context goes into the test's own dir, not the user's ~/.docker.
+    ::setenv("DOCKER_CONFIG", docker_config.c_str(), 1);
     ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }

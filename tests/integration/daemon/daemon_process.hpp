@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "berth/api_client/client.hpp"
+#include "berth/api/client.hpp"
 
 namespace berth::test {
 
@@ -39,6 +39,9 @@ class DaemonProcess {
   const std::filesystem::path& socket() const { return socket_; }
   const std::filesystem::path& config_file() const { return config_file_; }
   std::string log() const;  // what berthd wrote to stderr so far
+  const std::filesystem::path& dir() const { return dir_; }
+  // After a kill -9: end the environment berthd left running (by the pids in its record).
+  void kill_left_environment();
 
  private:
   void write_config(nlohmann::json config);

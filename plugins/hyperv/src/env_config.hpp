@@ -1,0 +1,49 @@
+// What env_start() is asked to run, parsed from the daemon's env_json plus
+// this plugin's settings, and every host path the plugin derives from it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace berth::hyperv {
+
+struct Share {
+  std::string host;
+  std::string guest;
+};
+
+struct EnvConfig {
+  std::filesystem::path state_dir, run_dir, pack_dir, base_dir, data_store;
+  // Where unpacked kernels live (<dir>/<version>/); env_json "kernel_cache_dir"
+  // lets tests share one unpack. Default <state_dir>/hyperv/kernel.
+  std::filesystem::path kernel_cache_dir;
+  uint64_t data_store_size_mb = 65536;
+  int start_timeout_s = 180;  // TCG boots are slow
+  int stop_timeout_s = 30;
+  int memory_mb = 2048;
+  int cpus = 2;
+  std::vector<Share> shares;
+
+  // <run_dir>/hyperv: runtime files of the one VM.
+  std::filesystem::path runtime_dir() const { return run_dir / "hyperv"; }
+  std::filesystem::path agent_socket() const { return runtime_dir() / "agent.sock"; }
+  std::filesystem::path console_log() const { return runtime_dir() / "console.log"; }
+  std::filesystem::path record_file() const { return runtime_dir() / "env.json"; }
+  std::filesystem::path qemu_pid_file() const { return runtime_dir() / "qemu.pid"; }
+  // <state_dir>/hyperv: cached initramfs images.
+  std::filesystem::path cache_dir() const { return state_dir / "hyperv"; }
+};
+
+// env_json keys win over settings; settings over the built-in defaults.
+// Throws naming a missing/bad key.
+EnvConfig parse_env_config(const std::string& env_json, const nlohmann::json& settings);
+
+inline constexpr const char* kGuestDataMount = "/var/lib/berth-data";
+inline constexpr const char* kGuestInitConfig = "/etc/berth/init.json";
+inline constexpr const char* kGuestEngineSocket = "/run/docker.sock";
+inline constexpr const char* kShareTag = "hostshare";
+
+}  // namespace berth::hyperv
