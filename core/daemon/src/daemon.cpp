@@ -133,6 +133,12 @@ void Daemon::start() {
   engine_ = std::make_unique<EngineManager>(EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_,
                                                                 [this] { return host_facts(); }});
 
+  // Before the API opens, so no client ever sees "stopped" while it is on its way up.
+  if (cfg->engine_autostart)
+    engine_->start_async();
+  else
+    spdlog::info("engine autostart is off (admin config engine.autostart): start it with berthctl engine start");
+
   api::Router router;
   add_core_routes(router);
   add_plugin_routes(router);
@@ -148,10 +154,6 @@ void Daemon::start() {
   spdlog::info("control API on unix:{}{}", cfg->api.socket.string(), cfg->api.tcp ? " and tcp:" + *cfg->api.tcp : "");
   bus_.publish("daemon.started", "core", {{"version", kVersion}, {"pid", ::getpid()}});
 
-  if (cfg->engine_autostart)
-    engine_->start_async();
-  else
-    spdlog::info("engine autostart is off (admin config engine.autostart): start it with berthctl engine start");
 }
 
 void Daemon::stop() {
