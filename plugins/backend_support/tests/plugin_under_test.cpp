@@ -1,4 +1,4 @@
-#include "plugin_under_test.hpp"
+#include "plugin_under_test_shared.hpp"
 
 #include <dlfcn.h>
 
@@ -6,7 +6,7 @@
 #include <iostream>
 #include <stdexcept>
 
-namespace berth::wsl2::test {
+namespace berth::backend_support::test {
 
 FakeHost::FakeHost(std::string settings_json) : settings_(std::move(settings_json)) {
   api_.struct_size = sizeof(berth_host_api);
@@ -21,7 +21,7 @@ FakeHost::FakeHost(std::string settings_json) : settings_(std::move(settings_jso
 
 void FakeHost::log(berth_host_ctx* ctx, berth_log_level level, berth_str message) {
   auto* self = reinterpret_cast<FakeHost*>(ctx);
-  const std::string line = "[wsl2 " + std::to_string(static_cast<int>(level)) + "] " + berth::to_string(message);
+  const std::string line = "[plugin " + std::to_string(static_cast<int>(level)) + "] " + berth::to_string(message);
   std::cerr << line << "\n";
   std::lock_guard lock(self->mu_);
   self->logs_.push_back(line);
@@ -128,4 +128,4 @@ void PluginUnderTest::env_cleanup_stale(const std::string& env_json) {
   check(api_->backend->env_cleanup_stale(ctx_, berth::to_berth_str(env_json), err.get()), err, "env_cleanup_stale");
 }
 
-}  // namespace berth::wsl2::test
+}  // namespace berth::backend_support::test

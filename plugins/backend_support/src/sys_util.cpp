@@ -1,4 +1,4 @@
-#include "sys_util.hpp"
+#include "berth/backend_support/sys_util.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace berth::wsl2 {
+namespace berth::backend_support {
 
 void UniqueFd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);
@@ -180,4 +180,4 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   return result;
 }
 
-}  // namespace berth::wsl2
+}  // namespace berth::backend_support
