@@ -250,9 +250,9 @@ std::string EngineManager::ensure_pack() {
     chosen = deps_.store->get_core("pack.current");
   }
   publish("engine.progress", {{"fraction", 0.0}, {"message", "verifying version pack " + *chosen}});
-  if (auto problem = store.verify(*chosen))
+  if (auto problem = store.verify_before_use(*chosen))
     throw std::runtime_error("version pack refused: " + *problem + ". Rebuild it: berthctl pack build");
-  if (auto problem = store.verify_base())
+  if (auto problem = store.verify_base_before_use())
     throw std::runtime_error("base image refused: " + *problem + ". Rebuild it: berthctl pack build");
   return *chosen;
 }

@@ -13,6 +13,7 @@
 
 #include "berth/packs/builder_process.hpp"
 #include "berth/packs/tree_verify.hpp"
+#include "berth/packs/verified_stamp.hpp"
 
 namespace berth::packs {
 namespace fs = std::filesystem;
@@ -176,6 +177,19 @@ std::optional<std::string> PackStore::verify(const std::string& version) const {
     return prefix + "file " + kManifestCopy + ": differs from manifest.json";
   }
   return std::nullopt;
+}
+
+std::optional<std::string> PackStore::verify_before_use(const std::string& version) const {
+  return verify_with_stamp(pack_rootfs(version), {pack_dir(version) / "manifest.json"},
+                           packs_dir() / (".verified-" + version), [&] { return verify(version); });
+}
+
+std::optional<std::string> PackStore::verify_base_before_use() const {
+  const auto version = base_version();
+  if (!version) return verify_base();
+  const fs::path dir = state_dir_ / "base" / *version;
+  return verify_with_stamp(dir / "rootfs", {dir / "manifest.json"}, state_dir_ / "base" / (".verified-" + *version),
+                           [&] { return verify_base(); });
 }
 
 std::optional<fs::path> PackStore::base_dir() const {

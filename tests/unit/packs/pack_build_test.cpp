@@ -253,3 +253,25 @@ TEST_CASE("programs are found next to the executable or in PATH") {
   CHECK(PackStore::find_sibling("sh").has_value());  // from PATH
   CHECK_FALSE(PackStore::find_sibling("no-such-program-berth").has_value());
 }
+
+TEST_CASE("the check before use skips re-hashing an untouched pack, and still catches a one-byte change") {
+  BuiltPack built;
+  const std::string version = built.result.pack_version;
+  const fs::path stamp = built.store.packs_dir() / (".verified-" + version);
+  fs::remove(stamp);
+  REQUIRE(built.store.verify_before_use(version) == std::nullopt);
+  REQUIRE(fs::exists(stamp));
+  // Untouched: the stamp holds, and the pack is not listed twice because of it.
+  CHECK(built.store.verify_before_use(version) == std::nullopt);
+  CHECK(built.store.list().size() == 1);
+  // A same-size change after a verified start: ctime moved, so the full hash runs and names the file.
+  const fs::path dockerd = built.rootfs() / "usr/sbin/dockerd";
+  flip_byte(dockerd, static_cast<std::streamoff>(fs::file_size(dockerd) / 2));
+  const auto problem = built.store.verify_before_use(version);
+  REQUIRE(problem.has_value());
+  CHECK_THAT(*problem, Catch::Contains("file usr/sbin/dockerd: sha256 mismatch"));
+  CHECK_FALSE(fs::exists(stamp));
+  // The base image has its own stamp.
+  CHECK(built.store.verify_base_before_use() == std::nullopt);
+  CHECK(built.store.verify_base_before_use() == std::nullopt);
+}

@@ -156,7 +156,7 @@ TEST_CASE("a type error names the JSON pointer and the line") {
 TEST_CASE("unknown keys are errors that list the known ones") {
   CHECK(error_of("{\n \"state_dri\": \"/x\"}") ==
         "/etc/berth/config.json:2:15: /state_dri: unknown key 'state_dri' (known: state_dir, run_dir, api, "
-        "engine_socket, host_facts_file, log_level, plugin_dirs, backend, plugins)");
+        "engine_socket, engine, host_facts_file, log_level, plugin_dirs, backend, plugins)");
   CHECK(error_of(R"({"api": {"sockt": "/x"}})") ==
         "/etc/berth/config.json:1:19: /api/sockt: unknown key 'sockt' (known: socket, socket_group, tcp, token_file)");
   CHECK_THAT(error_of(R"({"plugins": {"a": {"enable": true}}})"),

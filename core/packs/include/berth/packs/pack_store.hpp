@@ -61,6 +61,12 @@ class PackStore {
   std::optional<std::string> base_version() const;
   std::optional<std::string> verify_base() const;  // same contract as verify(), for the base image
 
+  // What the daemon calls before every start: the full check, skipped when the
+  // tree's stat signature equals the one recorded after the last full pass
+  // (see verified_stamp.hpp). Stamps live beside the packs as dot files.
+  std::optional<std::string> verify_before_use(const std::string& version) const;
+  std::optional<std::string> verify_base_before_use() const;
+
   // The pack the daemon chose (the daemon persists it). current() falls back to the newest pack.
   std::optional<std::string> current() const;
   void set_current(const std::string& version);  // throws std::invalid_argument when not installed
