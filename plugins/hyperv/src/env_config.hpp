@@ -31,8 +31,9 @@ struct EnvConfig {
   std::filesystem::path runtime_dir() const { return run_dir / "hyperv"; }
   std::filesystem::path agent_socket() const { return runtime_dir() / "agent.sock"; }
   std::filesystem::path console_log() const { return runtime_dir() / "console.log"; }
+  std::filesystem::path qmp_socket() const { return runtime_dir() / "qmp.sock"; }
+  std::filesystem::path qemu_log() const { return runtime_dir() / "qemu.log"; }
   std::filesystem::path record_file() const { return runtime_dir() / "env.json"; }
-  std::filesystem::path qemu_pid_file() const { return runtime_dir() / "qemu.pid"; }
   // <state_dir>/hyperv: cached initramfs images.
   std::filesystem::path cache_dir() const { return state_dir / "hyperv"; }
 };

@@ -1,72 +1,8 @@
-// Small Linux helpers the hyperv plugin needs: owned fds, pidfds, /proc facts,
-// files written atomically, and running a command to completion. A copy of the
-// wsl2 plugin's (plugins include only the SDK, never each other).
+// The hyperv plugin uses the Linux helpers the backends share (plugins/backend_support).
 #pragma once
 
-#include <sys/types.h>
-
-#include <chrono>
-#include <filesystem>
-#include <optional>
-#include <string>
-#include <vector>
+#include "berth/backend_support/sys_util.hpp"
 
 namespace berth::hyperv {
-
-// An owned file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
-
-// "what: strerror(errno)".
-std::string errno_message(const std::string& what);
-
-// pidfd_open(2) / pidfd_send_signal(2) (raw syscalls: glibc wrappers are recent).
-UniqueFd pidfd_open(pid_t pid);
-bool pidfd_signal(int pidfd, int sig);
-// Waits until the process behind pidfd has exited (not necessarily reaped).
-bool pidfd_wait(int pidfd, std::chrono::milliseconds timeout);
-
-// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), which
-// tells a process from a later one that got the same pid. nullopt if the
-// process does not exist or is a zombie.
-std::optional<unsigned long long> proc_start_time(pid_t pid);
-
-// "Is pid still the process we recorded?"
-bool same_process_alive(pid_t pid, unsigned long long start_time);
-
-std::string read_file(const std::filesystem::path& p);
-// Write to <p>.tmp, fsync, rename: readers see the old or the new file, never half.
-void write_file_atomic(const std::filesystem::path& p, const std::string& content);
-// The last `max_lines` lines of a (log) file, at most 4 KiB; "" if unreadable.
-std::string tail_file(const std::filesystem::path& p, size_t max_lines);
-
-struct CommandResult {
-  int exit_code = -1;  // -1: did not run or was killed
-  std::string output;  // stdout and stderr, merged
-};
-// posix_spawnp + wait, safe to call from any thread of a multithreaded process.
-CommandResult run_command(const std::vector<std::string>& argv);
-
+using namespace berth::backend_support;
 }  // namespace berth::hyperv

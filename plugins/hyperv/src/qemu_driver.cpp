@@ -1,0 +1,119 @@
+#include "qemu_driver.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "sys_util.hpp"
+
+extern char** environ;
+namespace fs = std::filesystem;
+
+namespace berth::hyperv {
+
+namespace {
+
+// QEMU option values separate sub-options with ',' (escaped by doubling it).
+std::string opt_escape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string QemuDriver::find_binary() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    const fs::path candidate = fs::path(d.empty() ? "." : d) / "qemu-system-x86_64";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+bool QemuDriver::kvm_usable() {
+  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+QemuDriver::QemuDriver() : binary_(find_binary()), kvm_(kvm_usable()) {}
+
+std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
+  std::vector<std::string> a = {binary_.empty() ? "qemu-system-x86_64" : binary_,
+                                "-name", "berth",
+                                "-nodefaults", "-no-user-config",
+                                "-display", "none", "-monitor", "none",
+                                "-no-reboot",
+                                "-accel", kvm_ ? "kvm" : "tcg"};
+  if (kvm_) a.insert(a.end(), {"-cpu", "host"});
+  a.insert(a.end(), {"-m", std::to_string(s.memory_mb), "-smp", std::to_string(s.cpus)});
+  a.insert(a.end(), {"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", s.cmdline});
+  a.insert(a.end(), {"-serial", "file:" + opt_escape(s.console_log.string())});
+  if (!s.qmp_socket.empty())
+    a.insert(a.end(), {"-qmp", "unix:" + opt_escape(s.qmp_socket.string()) + ",server=on,wait=off"});
+  // Slot order fixes the virtio device numbering: the serial controller is virtio0 (see kGuestAgentDevice).
+  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0,addr=0x3",
+                     "-chardev", "socket,id=agent,path=" + opt_escape(s.agent_socket.string()) + ",server=on,wait=off",
+                     "-device", "virtserialport,bus=vser0.0,nr=1,chardev=agent,name=berth.agent"});
+  // QEMU takes a lock on the image (file.locking), so a second user (the
+  // other backend's loop mount does not lock, but another QEMU does) is refused.
+  a.insert(a.end(), {"-drive", "file=" + opt_escape(s.data_disk.string()) +
+                                   ",format=raw,if=none,id=data,cache=writeback,file.locking=on",
+                     "-device", "virtio-blk-pci,drive=data,addr=0x4"});
+  int slot = 5;
+  int n = 0;
+  for (const auto& share : s.shares) {
+    const std::string id = "fs" + std::to_string(n++);
+    char addr[16];
+    std::snprintf(addr, sizeof addr, "0x%x", slot++);
+    a.insert(a.end(), {"-fsdev", "local,id=" + id + ",path=" + opt_escape(share.host_path) +
+                                     ",security_model=passthrough",
+                       "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + addr});
+  }
+  return a;
+}
+
+VmProcess QemuDriver::launch(const VmSpec& spec) {
+  if (binary_.empty()) throw std::runtime_error("qemu-system-x86_64 is not installed (package qemu-system-x86)");
+  VmProcess vm;
+  vm.argv = command_line(spec);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, spec.hypervisor_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  // Own process group: a terminal's ^C to the daemon does not reach the VM directly.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  std::vector<char*> args;
+  for (auto& s : vm.argv) args.push_back(s.data());
+  args.push_back(nullptr);
+  const int rc = ::posix_spawn(&vm.pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("cannot start " + vm.argv[0] + ": " + std::strerror(rc));
+  vm.start_time = proc_start_time(vm.pid).value_or(0);
+  return vm;
+}
+
+}  // namespace berth::hyperv

@@ -1,0 +1,36 @@
+// QEMU driver: qemu-system-x86_64 with KVM when /dev/kvm opens read-write,
+// else TCG. The guest's agent port is a virtio-serial port named berth.agent
+// whose host end is a unix socket QEMU listens on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "hypervisor.hpp"
+
+namespace berth::hyperv {
+
+class QemuDriver final : public Hypervisor {
+ public:
+  QemuDriver();  // finds the binary on PATH and checks /dev/kvm
+  std::string name() const override { return "qemu"; }
+  std::string accelerator() const override { return kvm_ ? "kvm" : "tcg"; }
+  VmProcess launch(const VmSpec& spec) override;
+
+  // The command line for a spec (exposed for tests and logs).
+  std::vector<std::string> command_line(const VmSpec& spec) const;
+
+  static std::string find_binary();  // "" when not on PATH
+  static bool kvm_usable();
+
+ private:
+  std::string binary_;
+  bool kvm_ = false;
+};
+
+// Where the guest finds its agent port: the virtio-serial controller is the
+// first virtio PCI device (slot 3), so it is virtio0, and the named port is
+// port 1. Without udev there is no /dev/virtio-ports/<name> link.
+inline constexpr const char* kGuestAgentDevice = "/dev/vport0p1";
+
+}  // namespace berth::hyperv

@@ -1,0 +1,124 @@
+// The initramfs builder on the real Debian kernel (unpacked once into the
+// build tree's test cache; the first run fetches it with apt-get).
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "initramfs.hpp"
+#include "kernel.hpp"
+#include "kernel_modules.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace hv = berth::hyperv;
+
+namespace {
+
+const hv::KernelTree& kernel() {
+  static const hv::KernelTree k = hv::prepare_kernel(HYPERV_KERNEL_CACHE, [](const std::string&) {});
+  return k;
+}
+
+size_t index_of(const std::vector<std::string>& v, const std::string& s) {
+  return static_cast<size_t>(std::find(v.begin(), v.end(), s) - v.begin());
+}
+
+std::string run(const std::string& cmd) {
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while (p && (n = std::fread(buf, 1, sizeof buf, p.get())) > 0) out.append(buf, n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the engine's modules resolve from modules.dep, dependencies first, crc32c_generic before all") {
+  const hv::ModuleIndex index = hv::ModuleIndex::load(kernel().modules_dir());
+  const auto order = index.resolve(hv::engine_modules());
+  REQUIRE(!order.empty());
+  CHECK(order.front() == "crc32c_generic");
+  // Every module comes after each module modules.dep says it needs.
+  for (size_t i = 0; i < order.size(); ++i)
+    for (const auto& dep : index.at(order[i]).depends) {
+      INFO(order[i] << " needs " << dep);
+      CHECK(index_of(order, dep) < i);
+    }
+  // The dependencies nobody names in the wanted list are pulled in.
+  for (const char* m : {"jbd2", "mbcache", "crc16", "stp", "llc", "9pnet", "virtio", "virtio_ring", "x_tables",
+                        "nf_conntrack", "libcrc32c"}) {
+    INFO(m);
+    CHECK(index_of(order, m) < order.size());
+  }
+  CHECK(index_of(order, "crc32c_generic") < index_of(order, "libcrc32c"));
+  CHECK(index_of(order, "ext4") > index_of(order, "jbd2"));
+  CHECK(index_of(order, "br_netfilter") > index_of(order, "bridge"));
+  CHECK_THROWS_WITH(index.resolve({"no_such_module_xyz"}), Catch::Contains("no_such_module_xyz"));
+}
+
+TEST_CASE("the initramfs merges pack over base, adds the modules and init.json, and is cached by content") {
+  berth::test::TempDir dir("berth-hyperv-initramfs");
+  const fs::path base = dir / "base", pack = dir / "pack";
+  fs::create_directories(base / "rootfs/sbin");
+  fs::create_directories(base / "rootfs/bin");
+  fs::create_directories(pack / "rootfs/usr/bin");
+  std::ofstream(base / "rootfs/sbin/berth-init") << "init";
+  std::ofstream(base / "rootfs/bin/shared") << "from base";
+  std::ofstream(pack / "rootfs/bin-shared-marker") << "x";
+  fs::create_directories(pack / "rootfs/bin");
+  std::ofstream(pack / "rootfs/bin/shared") << "from pack";
+  std::ofstream(pack / "rootfs/usr/bin/dockerd") << "dockerd";
+  fs::create_symlink("/sbin/berth-init", base / "rootfs/init");
+  fs::create_symlink("busybox", base / "rootfs/bin/modprobe");
+  std::ofstream(base / "manifest.json") << "{\"base\":1}";
+  std::ofstream(pack / "manifest.json") << "{\"pack\":1}";
+
+  hv::InitramfsSpec spec;
+  spec.layers = {pack / "rootfs", base / "rootfs"};
+  spec.layer_manifests = {pack / "manifest.json", base / "manifest.json"};
+  spec.kernel = kernel();
+  spec.modules = {"ext4", "overlay"};
+  spec.init_config = json{{"hostname", "berth"}};
+  const fs::path cache = dir / "cache";
+  const hv::Initramfs first = hv::ensure_initramfs(cache, spec);
+  CHECK_FALSE(first.reused);
+  CHECK(first.modules.front() == "crc32c_generic");
+  CHECK(hv::ensure_initramfs(cache, spec).reused);
+
+  // Unpack with cpio(1) to check what the kernel would see.
+  const fs::path out = dir / "out";
+  fs::create_directories(out);
+  REQUIRE(run("cd '" + out.string() + "' && cpio -idm --quiet < '" + first.path.string() + "' 2>&1; echo rc=$?") ==
+          "rc=0\n");
+  auto slurp = [](const fs::path& p) {
+    return run("cat '" + p.string() + "'");
+  };
+  CHECK(slurp(out / "bin/shared") == "from pack");
+  CHECK(slurp(out / "usr/bin/dockerd") == "dockerd");
+  CHECK(fs::read_symlink(out / "init") == "/sbin/berth-init");
+  CHECK(fs::read_symlink(out / "sbin/modprobe") == "/bin/modprobe");
+  const json init = json::parse(slurp(out / "etc/berth/init.json"));
+  CHECK(init["hostname"] == "berth");
+  CHECK(init["modules"] == json(first.modules));
+  const fs::path mods = out / "lib/modules" / kernel().version;
+  CHECK(fs::exists(mods / "kernel/fs/ext4/ext4.ko"));
+  CHECK(fs::exists(mods / "kernel/fs/jbd2/jbd2.ko"));
+  CHECK_FALSE(fs::exists(mods / "kernel/net/bridge/bridge.ko"));  // not wanted, not needed
+  const std::string dep = slurp(mods / "modules.dep");
+  CHECK(dep.find("kernel/fs/ext4/ext4.ko:") != std::string::npos);
+  CHECK(run("ls -l '" + (out / "dev/console").string() + "'").rfind("c", 0) == 0);
+
+  // Another pack: another key, and the old image is dropped.
+  std::ofstream(pack / "manifest.json") << "{\"pack\":2}";
+  const hv::Initramfs second = hv::ensure_initramfs(cache, spec);
+  CHECK_FALSE(second.reused);
+  CHECK(second.path != first.path);
+  CHECK_FALSE(fs::exists(first.path));
+}
