@@ -383,7 +383,10 @@ nlohmann::json EngineManager::backends_json() const {
   const auto preferred =
       settings::resolve_backend_preferred(deps_.config->backend_preferred, deps_.store->get_core("backend.preferred"));
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& c : probe_backends()) {
+  const auto candidates = probe_backends();
+  std::string note;
+  const auto order = start_order(candidates, note);
+  for (const auto& c : candidates) {
     list.push_back({{"id", c.handle->id()},
                     {"name", c.name},
                     {"supported", c.supported},
@@ -394,7 +397,38 @@ nlohmann::json EngineManager::backends_json() const {
   return {{"preferred", preferred ? nlohmann::json(*preferred) : nlohmann::json(nullptr)},
           {"locked", deps_.config->backend_preferred.locked},
           {"active", backend_name_.empty() ? nlohmann::json(nullptr) : nlohmann::json(backend_name_)},
+          {"chosen", order.empty() ? nlohmann::json(nullptr) : nlohmann::json(order.front().name)},
+          {"note", note},
           {"backends", list}};
+}
+
+nlohmann::json EngineManager::use_backend(const std::string& name, const std::string& actor) {
+  const auto& admin = deps_.config->backend_preferred;
+  if (admin.locked && admin.value && *admin.value != name)
+    throw EngineRequestError(403, "the backend is locked to " + *admin.value + " by the administrator (admin config)");
+  const auto candidates = probe_backends();
+  auto it = std::find_if(candidates.begin(), candidates.end(), [&](const Candidate& c) { return c.name == name; });
+  if (it == candidates.end()) {
+    std::string known;
+    for (const auto& c : candidates) known += (known.empty() ? "" : ", ") + c.name;
+    throw EngineRequestError(400, "no active backend named '" + name + "' (active: " + (known.empty() ? "none" : known) +
+                                      "; see berthctl plugins ls)");
+  }
+  if (!it->supported) throw EngineRequestError(409, "backend " + name + " cannot run on this host: " + it->reason);
+  deps_.store->set_core("backend.preferred", name, actor);
+  std::string active, state;
+  {
+    std::lock_guard lock(mutex_);
+    active = backend_name_;
+    state = state_;
+  }
+  publish("backend.chosen", {{"backend", name}, {"previous", active}, {"by", actor}});
+  if ((state == "running" || state == "starting") && active != name) {
+    spdlog::info("engine: swapping backend {} -> {} for {}", active, name, actor);
+    publish("engine.swap", {{"from", active}, {"to", name}});
+    restart();
+  }
+  return backends_json();
 }
 
 nlohmann::json EngineManager::env_json(const std::string& pack) const {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -31,6 +32,16 @@ class AgentClient;
 }
 
 namespace berth::daemon {
+
+// A request the engine manager refuses; status is the HTTP status to answer with.
+class EngineRequestError : public std::runtime_error {
+ public:
+  EngineRequestError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
 
 class EngineManager {
  public:
@@ -57,8 +68,15 @@ class EngineManager {
 
   // {"state","reason","backend","pack","socket","since","progress":{"fraction","message"}|null}
   nlohmann::json status_json() const;
-  // {"preferred","locked","active","backends":[{"id","name","supported","reason","priority"}]}
+  // {"preferred","locked","active","chosen" (what the rule picks now),"note",
+  //  "backends":[{"id","name","supported","reason","priority"}]}
   nlohmann::json backends_json() const;
+
+  // The user's backend choice (persisted). A running engine is swapped onto it:
+  // stopped, its environment stopped, the new one started on the same data
+  // store, features re-attached; if the new one fails, the manager falls back.
+  // Throws EngineRequestError: 400 unknown, 403 locked by the admin, 409 unsupported here.
+  nlohmann::json use_backend(const std::string& name, const std::string& actor);
 
   // Packs: list, build (blocking, progress as events), choose (restarts a running engine).
   nlohmann::json packs_json() const;

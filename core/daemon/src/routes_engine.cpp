@@ -46,6 +46,16 @@ void Daemon::add_engine_routes(api::Router& router) {
   });
 
   router.add("GET", "/v1/backend", [this](const api::Request&) { return api::Response::json(200, engine_->backends_json()); });
+  router.add("PUT", "/v1/backend", [this](const api::Request& req) {
+    const auto body = req.json();
+    if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
+      throw api::HttpError(400, "body must be {\"name\": \"<backend>\"} (see GET /v1/backend)");
+    try {
+      return api::Response::json(200, engine_->use_backend(body["name"].get<std::string>(), actor_of(req)));
+    } catch (const EngineRequestError& e) {
+      throw api::HttpError(e.status(), e.what());
+    }
+  });
 }
 
 }  // namespace berth::daemon

@@ -243,7 +243,7 @@ TEST_CASE("openapi.json documents every route the daemon serves") {
   d.start();
   const auto doc = d.client().request("GET", "/v1/openapi.json").body;
   CHECK(doc["openapi"].get<std::string>().rfind("3.", 0) == 0);
-  for (const char* path : {"/v1/version", "/v1/status", "/v1/plugins", "/v1/plugins/{id}", "/v1/plugins/{id}/enable",
+  for (const char* path : {"/v1/version", "/v1/status", "/v1/host-facts", "/v1/plugins", "/v1/plugins/{id}", "/v1/plugins/{id}/enable",
                            "/v1/plugins/{id}/disable", "/v1/plugins/{id}/reload", "/v1/settings/{id}", "/v1/audit",
                            "/v1/events", "/v1/openapi.json", "/v1/engine/start", "/v1/engine/stop",
                            "/v1/engine/restart", "/v1/packs", "/v1/packs/build", "/v1/packs/use", "/v1/backend"}) {
@@ -269,4 +269,62 @@ TEST_CASE("berthctl drives the daemon, with exit codes scripts can use") {
   CHECK(berth::test::run_command(berth::test::berthctl_binary().string() + " --socket " + (dir / "none.sock").string() +
                                  " status")
             .status == 3);
+}
+
+TEST_CASE("GET /v1/backend applies the choice rule to the host's facts, and PUT checks the choice") {
+  // The host profiles stand in for hosts this machine cannot be (Windows): a test double of the host facts.
+  const fs::path hosts = berth::test::source_dir() / "tests" / "fixtures" / "hosts";
+  const json both_backends = {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                              {"plugins", {{"berth.backend.hyperv", {{"enabled", true}}}}}};
+  {
+    TempDir dir("berth-daemon");
+    json config = both_backends;
+    config["host_facts_file"] = (hosts / "windows-10-1809-hyperv-no-wsl2.json").string();
+    DaemonProcess d(dir.path(), config);
+    d.start();
+    const auto b = d.client().request("GET", "/v1/backend").body;
+    CHECK(b["chosen"] == "hyperv");
+    for (const auto& backend : b["backends"]) {
+      if (backend["name"] == "wsl2") {
+        CHECK(backend["supported"] == false);
+        CHECK_THAT(backend["reason"].get<std::string>(), Catch::Contains("WSL 2") && Catch::Contains("17763"));
+      }
+      if (backend["name"] == "hyperv") CHECK(backend["supported"] == true);
+    }
+    const auto refused = d.client().request("PUT", "/v1/backend", json{{"name", "wsl2"}});
+    CHECK(refused.status == 409);
+    CHECK_THAT(refused.error_message(), Catch::Contains("cannot run on this host"));
+    CHECK(d.client().request("PUT", "/v1/backend", json{{"name", "vmware"}}).status == 400);
+  }
+  {
+    TempDir dir("berth-daemon");
+    json config = both_backends;
+    config["host_facts_file"] = (hosts / "windows-11-wsl2.json").string();
+    DaemonProcess d(dir.path(), config);
+    d.start();
+    CHECK(d.client().request("GET", "/v1/backend").body["chosen"] == "wsl2");
+  }
+  {
+    TempDir dir("berth-daemon");
+    json config = both_backends;
+    config["backend"] = {{"preferred", {{"value", "hyperv"}, {"locked", true}}}};
+    DaemonProcess d(dir.path(), config);
+    d.start();
+    const auto locked = d.client().request("PUT", "/v1/backend", json{{"name", "wsl2"}});
+    CHECK(locked.status == 403);
+    CHECK_THAT(locked.error_message(), Catch::Contains("locked"));
+    CHECK(d.client().request("GET", "/v1/backend").body["preferred"] == "hyperv");
+  }
+  {
+    // On this Linux host with the user's choice persisted: PUT, restart, still chosen.
+    TempDir dir("berth-daemon");
+    DaemonProcess d(dir.path(), both_backends);
+    d.start();
+    const auto put = d.client().request("PUT", "/v1/backend", json{{"name", "wsl2"}});
+    CHECK(put.status == 200);
+    CHECK(put.body["preferred"] == "wsl2");
+    CHECK(d.terminate() == 0);
+    d.start();
+    CHECK(d.client().request("GET", "/v1/backend").body["preferred"] == "wsl2");
+  }
 }
