@@ -11,6 +11,7 @@
 #include "berth/plugin_host/plugin_host.hpp"
 #include "berth/settings/schema.hpp"
 #include "engine_manager.hpp"
+#include "logging.hpp"
 #include "plugin_access.hpp"
 #include "version.hpp"
 
@@ -191,13 +192,11 @@ void Daemon::reload_config(const std::optional<std::string>& path) {
     std::lock_guard lock(config_mutex_);
     config_ = std::make_shared<const settings::AdminConfig>(std::move(fresh));
   }
-  set_log_level_from_config();
+  set_log_level(config()->log_level);
   apply_admin_plugin_choices();
   spdlog::info("SIGHUP: config re-read from {}", *path);
   bus_.publish("config.reloaded", "core", {{"file", *path}});
 }
-
-void Daemon::set_log_level_from_config() { spdlog::set_level(spdlog::level::from_str(config()->log_level)); }
 
 // After a config change: start what is now enabled, stop what is now disabled,
 // and tell every active plugin its (possibly changed) effective settings.

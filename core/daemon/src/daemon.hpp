@@ -57,7 +57,6 @@ class Daemon {
   nlohmann::json effective_settings_json(const std::string& id, bool mask_secrets) const;
   bool plugin_enabled(const std::string& id, bool manifest_default) const;
   void apply_admin_plugin_choices();
-  void set_log_level_from_config();
   nlohmann::json status_json() const;
   nlohmann::json engine_status_json() const;
   // Tells a plugin its effective settings changed (after PATCH or SIGHUP).

@@ -163,11 +163,11 @@ void EngineManager::bring_up() {
     auto order = start_order(probe_backends(), note);
     if (order.empty()) throw std::runtime_error(note);
     const std::string pack = ensure_pack();
+    const auto env = env_json(pack);  // the same environment for whichever backend runs it
     std::string failures;
     for (size_t i = 0; i < order.size(); ++i) {
       if (stopping_) return;
       auto& c = order[i];
-      const auto env = env_json(pack);
       try {
         publish("engine.progress", {{"backend", c.name}, {"fraction", 0.0}, {"message", "starting " + c.name}});
         c.handle->cleanup_stale(env);
