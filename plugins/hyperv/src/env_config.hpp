@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "berth/backend_support/env_json.hpp"
+
 namespace berth::hyperv {
 
-struct Share {
-  std::string host;
-  std::string guest;
-};
+using backend_support::Share;
 
 struct EnvConfig {
   std::filesystem::path state_dir, run_dir, pack_dir, base_dir, data_store;
