@@ -510,12 +510,28 @@ void EngineManager::attach_agent(const nlohmann::json& endpoint) {
 
 void EngineManager::tell_features_attached() {
   nlohmann::json engine;
+  std::shared_ptr<plugin_host::BackendHandle> backend;
   {
     std::lock_guard lock(mutex_);
+    backend = backend_;
     engine = {{"backend", backend_name_},
               {"engine_socket", deps_.config->engine_socket.string()},
               {"engine_endpoint", engine_endpoint_},
               {"pack", pack_}};
+  }
+  // What a feature needs to reach into the environment: the agent's stream and
+  // the backend's own status (wsl2: PID 1 and its network namespace; hyperv: the
+  // VM's QMP socket and NIC), as the ABI's on_engine_attached promises.
+  engine["agent_socket"] = nullptr;
+  engine["env"] = nlohmann::json::object();
+  if (backend) {
+    try {
+      const auto agent = backend->agent_endpoint();
+      if (agent.contains("unix")) engine["agent_socket"] = agent["unix"];
+      engine["env"] = backend->env_status();
+    } catch (const std::exception& e) {
+      spdlog::warn("engine: cannot describe the environment to features: {}", e.what());
+    }
   }
   for (auto& f : deps_.plugins->features()) {
     try {

@@ -406,6 +406,8 @@ void Wsl2Backend::env_stop() {
 std::string Wsl2Backend::env_status() {
   std::lock_guard lock(mu_);
   json s{{"state", name(state_)}, {"reason", reason_}, {"pid", pid1_}};
+  // Features (vpnkit) enter the environment's network namespace through this.
+  if (pid1_ > 0) s["netns"] = "/proc/" + std::to_string(pid1_) + "/ns/net";
   if (cfg_) {
     s["data_store"] = cfg_->data_store.string();
     s["engine_socket"] = cfg_->engine_socket().string();
