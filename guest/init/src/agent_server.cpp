@@ -59,17 +59,17 @@ void AgentServer::on_accept() {
       close(fd);
       continue;
     }
-    add_session(fd, false);
+    add_session(fd, "");
   }
 }
 
 bool AgentServer::open_device(const std::string& path) {
-  device_path_ = path;
-  int fd = open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  const std::string resolved = resolve_virtio_port(path);  // no udev in a VM's initramfs
+  int fd = open(resolved.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     log_error("agent: cannot open " + path + ": " + std::strerror(errno) + "; retrying");
-    ctx_.loop.add_timer(std::chrono::seconds(1), [this] {
-      if (!ctx_.shutting_down()) open_device(device_path_);
+    ctx_.loop.add_timer(std::chrono::seconds(1), [this, path] {
+      if (!ctx_.shutting_down()) open_device(path);
     });
     return false;
   }
@@ -81,18 +81,22 @@ bool AgentServer::open_device(const std::string& path) {
       tcsetattr(fd, TCSANOW, &tio);
     }
   }
-  log_info("agent serving on " + path);
-  add_session(fd, true);
+  if (device_logged_[path] != resolved)
+    log_info("agent serving on " + resolved + (resolved == path ? "" : " (" + path + ")"));
+  device_logged_[path] = resolved;
+  add_session(fd, path);
   return true;
 }
 
-void AgentServer::add_session(int fd, bool device) {
+void AgentServer::add_session(int fd, const std::string& device) {
   auto s = std::make_unique<AgentSession>(ctx_, fd, [this, device](AgentSession* gone) {
     // Deleted on the next loop round: we are inside one of its callbacks now.
     ctx_.loop.add_timer(std::chrono::milliseconds(0), [this, gone] { sessions_.erase(gone); });
-    if (device && !ctx_.shutting_down())
-      ctx_.loop.add_timer(std::chrono::seconds(1), [this] {
-        if (!ctx_.shutting_down()) open_device(device_path_);
+    // A virtio-serial port reads EOF while no host is connected: reopen soon, so a host that
+    // connects (again) waits at most this long for an answer.
+    if (!device.empty() && !ctx_.shutting_down())
+      ctx_.loop.add_timer(std::chrono::milliseconds(200), [this, device] {
+        if (!ctx_.shutting_down()) open_device(device);
       });
   });
   AgentSession* raw = s.get();

@@ -1,5 +1,5 @@
 // The agent side of the protocol in <berth/agent/protocol.hpp>: a unix-socket listener (one
-// session per host connection) or one device stream (virtio-serial in the VM).
+// session per host connection) or device streams (virtio-serial ports in the VM, one session each).
 #pragma once
 
 #include <sys/types.h>
@@ -46,12 +46,12 @@ class AgentServer {
 
  private:
   void on_accept();
-  void add_session(int fd, bool device);
+  void add_session(int fd, const std::string& device);  // device: "" for a socket connection
 
   AgentContext& ctx_;
   int listen_fd_ = -1;
   std::string listen_path_;
-  std::string device_path_;
+  std::map<std::string, std::string> device_logged_;  // device -> what it resolved to when last logged
   std::map<AgentSession*, std::unique_ptr<AgentSession>> sessions_;
 };
 

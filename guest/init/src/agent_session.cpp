@@ -265,6 +265,8 @@ void AgentSession::handle_open(uint32_t id, const std::string& payload) {
                      {{"services", ctx_.supervisor.health()},
                       {"engine_healthy", ctx_.supervisor.all_healthy()},
                       {"uptime_s", static_cast<double>(up) / 1000.0},
+                      {"boot_uptime_s", boot_uptime_s()},
+                      {"init_started_boot_s", init_started_boot_s()},
                       {"shutting_down", ctx_.shutting_down()},
                       {"cgroups", cgroup_layout()}});
   }

@@ -93,6 +93,20 @@ InitConfig parse_init_config(const std::string& text) {
   c.dev_mode = get_string(j, "dev", "config", c.dev_mode);
   if (c.dev_mode != "auto" && c.dev_mode != "devtmpfs" && c.dev_mode != "tmpfs")
     throw ConfigError("config.dev must be auto, devtmpfs or tmpfs");
+  c.root = get_string(j, "root", "config");
+  if (!c.root.empty() && c.root != "overlay") throw ConfigError("config.root must be \"overlay\" or absent");
+  if (j.contains("network") && !j["network"].is_null()) {
+    const json& n = j["network"];
+    if (!n.is_object()) throw ConfigError("config.network must be an object");
+    NetworkSpec net;
+    net.interface = get_string(n, "interface", "config.network");
+    net.address = get_string(n, "address", "config.network");
+    net.gateway = get_string(n, "gateway", "config.network");
+    net.dns = get_string_list(n, "dns", "config.network");
+    if (net.address.find('/') == std::string::npos)
+      throw ConfigError("config.network.address must be an IPv4 address with a prefix length, e.g. 10.0.2.15/24");
+    c.network = std::move(net);
+  }
   c.vars = get_string_map(j, "vars", "config");
   c.modules = get_string_list(j, "modules", "config");
   if (j.contains("mounts") && !j["mounts"].is_null()) {
@@ -120,9 +134,12 @@ InitConfig parse_init_config(const std::string& text) {
     const json& a = j["agent"];
     if (!a.is_object()) throw ConfigError("config.agent must be an object");
     c.agent_listen_unix = get_string(a, "listen_unix", "config.agent");
-    c.agent_device = get_string(a, "device", "config.agent");
-    if (c.agent_listen_unix.empty() == c.agent_device.empty())
-      throw ConfigError("config.agent needs exactly one of \"listen_unix\" or \"device\"");
+    const std::string device = get_string(a, "device", "config.agent");
+    if (!device.empty()) c.agent_devices.push_back(device);
+    for (const auto& d : get_string_list(a, "devices", "config.agent"))
+      if (!d.empty()) c.agent_devices.push_back(d);
+    if (c.agent_listen_unix.empty() == c.agent_devices.empty())
+      throw ConfigError("config.agent needs exactly one of \"listen_unix\" or \"device\" (or \"devices\")");
   }
   return c;
 }

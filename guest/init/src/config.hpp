@@ -22,16 +22,28 @@ struct MountSpec {
   bool bind = false;
 };
 
+// A NIC configured statically by berth-init (the VM's user-mode network: QEMU's slirp).
+struct NetworkSpec {
+  std::string interface;         // e.g. "eth0"; empty: the first non-loopback interface
+  std::string address;           // CIDR, e.g. "10.0.2.15/24"
+  std::string gateway;           // default route via; empty: none
+  std::vector<std::string> dns;  // written to /etc/resolv.conf when non-empty
+};
+
 struct InitConfig {
   std::string hostname = "berth";
   std::vector<MountSpec> mounts;
-  std::string agent_listen_unix;  // one of these two
-  std::string agent_device;
+  std::string agent_listen_unix;           // one of these two
+  std::vector<std::string> agent_devices;  // "device" or "devices": one session per device
   std::string pack_manifest = "/usr/share/berth/pack/manifest.json";
   std::map<std::string, std::string> vars;
   std::string log_dir = "/var/log/berth";
   std::vector<std::string> modules;
   std::string dev_mode = "auto";  // auto | devtmpfs | tmpfs
+  // "overlay": when / is the initramfs (rootfs, which pivot_root cannot leave), move onto an
+  // overlay of it with a tmpfs upper layer first. "" (default): stay on the given root.
+  std::string root;
+  std::optional<NetworkSpec> network;
 };
 
 struct HealthSpec {

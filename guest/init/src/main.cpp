@@ -1,5 +1,6 @@
 // berth-init: PID 1 of the berth environment. See docs in guest/init/README.md.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -82,11 +83,25 @@ int run(int argc, char** argv) {
   }
   log_info(std::string("starting (pid 1, config ") + config_path + ")");
   umask(022);
+  bool modules_loaded = false;
+  if (cfg.root == "overlay") {
+    // The overlay filesystem may itself be a module: load them all first (modprobe wants /proc).
+    mkdir_p("/proc");
+    const bool proc = mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0;
+    load_modules(cfg.modules);
+    modules_loaded = true;
+    if (proc) umount2("/proc", MNT_DETACH);
+    move_root_to_overlay();
+  }
   mount_standard(cfg);
-  load_modules(cfg.modules);
+  // A VM's ctrl-alt-delete (QEMU's send-key through QMP) becomes SIGINT to us, an orderly
+  // shutdown, instead of the kernel's immediate reboot. (Needs /proc to tell a VM from a container.)
+  if (in_initial_pid_namespace()) reboot(RB_DISABLE_CAD);
+  if (!modules_loaded) load_modules(cfg.modules);
   std::vector<std::string> extra_mounts = mount_extra(cfg.mounts);
   set_hostname(cfg.hostname);
   bring_up_loopback();
+  if (cfg.network) configure_network(*cfg.network);
   if (!cfg.log_dir.empty()) {
     mkdir_p(cfg.log_dir);
     log_open_file(cfg.log_dir);
@@ -117,7 +132,7 @@ int run(int argc, char** argv) {
   AgentContext ctx{loop, supervisor, begin_shutdown, [&] { return shutting_down; }};
   agent_storage.emplace(ctx);
   if (!cfg.agent_listen_unix.empty()) agent_storage->listen_unix(cfg.agent_listen_unix);
-  if (!cfg.agent_device.empty()) agent_storage->open_device(cfg.agent_device);
+  for (const auto& device : cfg.agent_devices) agent_storage->open_device(device);
 
   loop.watch(sfd, POLLIN, [&](short) {
     signalfd_siginfo si{};

@@ -9,6 +9,7 @@
 #include "health_check.hpp"
 #include "init_log.hpp"
 #include "process.hpp"
+#include "system_setup.hpp"
 
 namespace berth::init {
 
@@ -196,6 +197,7 @@ void Supervisor::health_result(std::size_t i, bool ok, const std::string& detail
     s.state = State::running;
     s.healthy = true;
     s.healthy_since = Clock::now();
+    if (s.first_healthy_boot_s == 0) s.first_healthy_boot_s = boot_uptime_s();
     log_info("service " + s.spec.name + " is healthy");
     emit("service.healthy", s);
     order_advance(i);
@@ -312,7 +314,8 @@ json Supervisor::health() const {
                     {"state", state_name(s.state)},
                     {"pid", s.pid},
                     {"restarts", s.restarts},
-                    {"healthy", s.healthy}});
+                    {"healthy", s.healthy},
+                    {"first_healthy_boot_s", s.first_healthy_boot_s}});
   }
   return list;
 }

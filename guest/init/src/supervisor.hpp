@@ -50,6 +50,7 @@ class Supervisor {
     int restarts = 0;
     double backoff_s = kBackoffStart;
     Clock::time_point healthy_since{};
+    double first_healthy_boot_s = 0;  // kernel uptime when it first became healthy (0: not yet)
     Clock::time_point start_deadline{};
     bool healthy = false;
     bool ordered_wait_done = false;

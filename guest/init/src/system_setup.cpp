@@ -1,15 +1,24 @@
 #include "system_setup.hpp"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -293,6 +302,18 @@ void set_hostname(const std::string& name) {
 
 void load_modules(const std::vector<std::string>& modules) {
   for (const auto& m : modules) {
+    if (!m.empty() && m[0] == '/') {
+      // A module file, listed after everything it needs: load it directly (no modprobe run per module).
+      const int fd = open(m.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        log_error("load module " + m + ": " + err() + " (ignored)");
+        continue;
+      }
+      if (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
+        log_error("load module " + m + ": " + err() + " (ignored)");
+      close(fd);
+      continue;
+    }
     pid_t pid = fork();
     if (pid == 0) {
       execl("/sbin/modprobe", "modprobe", m.c_str(), static_cast<char*>(nullptr));
@@ -303,6 +324,174 @@ void load_modules(const std::vector<std::string>& modules) {
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
       log_error("modprobe " + m + " failed (ignored)");
   }
+}
+
+bool move_root_to_overlay() {
+  struct statfs sf {};
+  if (statfs("/", &sf) != 0 || (sf.f_type != RAMFS_MAGIC && sf.f_type != TMPFS_MAGIC)) {
+    log_info("root: / is not the initramfs; staying on it");
+    return false;
+  }
+  const std::string rw = "/.berth-root";
+  mkdir_p(rw);
+  if (!do_mount("tmpfs", rw, "tmpfs", 0, "mode=0755")) return false;
+  for (const char* d : {"/upper", "/work", "/root"}) mkdir_p(rw + d);
+  // The lower layer is the initramfs itself (its superblock only: the tmpfs above is not in it).
+  const std::string opts = "lowerdir=/,upperdir=" + rw + "/upper,workdir=" + rw + "/work";
+  if (!do_mount("overlay", rw + "/root", "overlay", 0, opts)) {
+    umount2(rw.c_str(), MNT_DETACH);
+    return false;
+  }
+  // switch_root: move the new root over /, then chroot into it.
+  if (chdir((rw + "/root").c_str()) != 0 || !do_mount(".", "/", "", MS_MOVE, "") || chroot(".") != 0 ||
+      chdir("/") != 0) {
+    log_error("root: cannot move onto the overlay: " + err());
+    return false;
+  }
+  log_info("root: the initramfs under an overlay (tmpfs upper layer) is now /");
+  return true;
+}
+
+namespace {
+
+bool parse_cidr(const std::string& cidr, in_addr& addr, int& prefix) {
+  const auto slash = cidr.find('/');
+  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &addr) != 1) return false;
+  try {
+    prefix = std::stoi(cidr.substr(slash + 1));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return prefix >= 0 && prefix <= 32;
+}
+
+sockaddr ipv4_sockaddr(in_addr a) {
+  sockaddr s{};
+  auto* in = reinterpret_cast<sockaddr_in*>(&s);
+  in->sin_family = AF_INET;
+  in->sin_addr = a;
+  return s;
+}
+
+std::string first_nic() {
+  std::string found;
+  DIR* d = opendir("/sys/class/net");
+  if (d == nullptr) return found;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n != "." && n != ".." && n != "lo") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names.empty() ? "" : names.front();
+}
+
+}  // namespace
+
+void configure_network(const NetworkSpec& net) {
+  std::string ifname = net.interface;
+  // The NIC's driver may still be probing: wait a little for it to appear.
+  for (int i = 0; i < 50; ++i) {
+    if (ifname.empty()) ifname = first_nic();
+    if (!ifname.empty() && access(("/sys/class/net/" + ifname).c_str(), F_OK) == 0) break;
+    if (!net.interface.empty()) ifname = net.interface;
+    usleep(20000);
+  }
+  if (ifname.empty() || access(("/sys/class/net/" + ifname).c_str(), F_OK) != 0) {
+    log_error("network: no interface " + (net.interface.empty() ? std::string("besides lo") : net.interface) +
+              " (is the NIC's driver loaded?)");
+    return;
+  }
+  in_addr addr{};
+  int prefix = 0;
+  if (!parse_cidr(net.address, addr, prefix)) {
+    log_error("network: bad address " + net.address);
+    return;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log_error("network: socket: " + err());
+    return;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_addr = ipv4_sockaddr(addr);
+  if (ioctl(fd, SIOCSIFADDR, &ifr) != 0) log_error("network: set address of " + ifname + ": " + err());
+  in_addr mask{};
+  mask.s_addr = htonl(prefix == 0 ? 0 : 0xffffffffu << (32 - prefix));
+  ifr.ifr_netmask = ipv4_sockaddr(mask);
+  if (ioctl(fd, SIOCSIFNETMASK, &ifr) != 0) log_error("network: set netmask of " + ifname + ": " + err());
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) log_error("network: bring up " + ifname + ": " + err());
+  } else {
+    log_error("network: flags of " + ifname + ": " + err());
+  }
+  if (!net.gateway.empty()) {
+    in_addr gw{};
+    if (inet_pton(AF_INET, net.gateway.c_str(), &gw) != 1) {
+      log_error("network: bad gateway " + net.gateway);
+    } else {
+      rtentry rt{};
+      rt.rt_dst = ipv4_sockaddr(in_addr{});
+      rt.rt_genmask = ipv4_sockaddr(in_addr{});
+      rt.rt_gateway = ipv4_sockaddr(gw);
+      rt.rt_flags = RTF_UP | RTF_GATEWAY;
+      std::string dev = ifname;
+      rt.rt_dev = dev.data();
+      if (ioctl(fd, SIOCADDRT, &rt) != 0 && errno != EEXIST)
+        log_error("network: default route via " + net.gateway + ": " + err());
+    }
+  }
+  close(fd);
+  if (!net.dns.empty()) {
+    std::string conf;
+    for (const auto& ns : net.dns) conf += "nameserver " + ns + "\n";
+    mkdir_p("/etc");
+    unlink("/etc/resolv.conf");  // may be a symlink into the image
+    std::ofstream out("/etc/resolv.conf", std::ios::trunc);
+    out << conf;
+    if (!out) log_error("network: cannot write /etc/resolv.conf");
+  }
+  log_info("network: " + ifname + " " + net.address + (net.gateway.empty() ? "" : " via " + net.gateway) +
+           (net.dns.empty() ? "" : ", dns " + net.dns.front()));
+}
+
+std::string resolve_virtio_port(const std::string& device) {
+  const std::string prefix = "/dev/virtio-ports/";
+  if (device.rfind(prefix, 0) != 0 || access(device.c_str(), F_OK) == 0) return device;
+  const std::string want = device.substr(prefix.size());
+  DIR* d = opendir("/sys/class/virtio-ports");
+  if (d == nullptr) return device;
+  std::string found = device;
+  while (dirent* e = readdir(d)) {
+    const std::string port = e->d_name;
+    if (port == "." || port == "..") continue;
+    std::ifstream in("/sys/class/virtio-ports/" + port + "/name");
+    std::string name;
+    std::getline(in, name);
+    if (name == want) {
+      found = "/dev/" + port;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+double boot_uptime_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+namespace {
+const double g_init_started_boot_s = boot_uptime_s();  // at program start
+}  // namespace
+
+double init_started_boot_s() {
+  return g_init_started_boot_s;
 }
 
 }  // namespace berth::init

@@ -16,6 +16,19 @@ void unmount_extra(const std::vector<std::string>& mounted);
 void bring_up_loopback();
 void set_hostname(const std::string& name);
 void load_modules(const std::vector<std::string>& modules);
+// Config "root": "overlay". If / is the initramfs (rootfs), mounts an overlay of it (tmpfs
+// upper) and makes that the root, as switch_root does: runc's pivot_root cannot leave rootfs.
+// Needs the overlay filesystem (load its module first). Returns false (logged) if it could not.
+bool move_root_to_overlay();
+// Config "network": address, default route and /etc/resolv.conf of one NIC.
+void configure_network(const NetworkSpec& net);
+// "/dev/virtio-ports/NAME" without udev: the /dev/vportXpY whose /sys/class/virtio-ports/*/name
+// is NAME. Any other path, or one that exists, is returned unchanged.
+std::string resolve_virtio_port(const std::string& device);
+// CLOCK_BOOTTIME in seconds: the kernel's uptime (in a VM, time since the guest kernel started).
+double boot_uptime_s();
+// boot_uptime_s() when berth-init started.
+double init_started_boot_s();
 // "pure-v2" or "hybrid", whichever mount_standard chose; empty before.
 const std::string& cgroup_layout();
 void mkdir_p(const std::string& path, unsigned mode = 0755);

@@ -15,7 +15,7 @@ EnvConfig parse_env_config(const std::string& env_json, const json& settings) {
   c.data_store = env.contains("data_store") ? backend_support::required_path(env, "data_store")
                                             : c.state_dir / "data" / "store.ext4";
   c.kernel_cache_dir = env.contains("kernel_cache_dir") ? backend_support::required_path(env, "kernel_cache_dir")
-                                                        : c.state_dir / "hyperv" / "kernel";
+                                                        : fs::path(kDefaultKernelCache);
   c.data_store_size_mb = backend_support::env_number<uint64_t>(env, settings, "data_store_size_mb", 65536, 64);
   c.start_timeout_s = backend_support::env_number<int>(env, settings, "start_timeout_s", 180, 1);
   c.stop_timeout_s = backend_support::env_number<int>(env, settings, "stop_timeout_s", 30, 1);

@@ -17,7 +17,7 @@ using backend_support::Share;
 struct EnvConfig {
   std::filesystem::path state_dir, run_dir, pack_dir, base_dir, data_store;
   // Where unpacked kernels live (<dir>/<version>/); env_json "kernel_cache_dir"
-  // lets tests share one unpack. Default <state_dir>/hyperv/kernel.
+  // lets tests use their own. Default kDefaultKernelCache, which scripts/setup fills.
   std::filesystem::path kernel_cache_dir;
   uint64_t data_store_size_mb = 65536;
   int start_timeout_s = 180;  // TCG boots are slow
@@ -29,8 +29,10 @@ struct EnvConfig {
   // <run_dir>/hyperv: runtime files of the one VM.
   std::filesystem::path runtime_dir() const { return run_dir / "hyperv"; }
   std::filesystem::path agent_socket() const { return runtime_dir() / "agent.sock"; }
+  std::filesystem::path control_socket() const { return runtime_dir() / "control.sock"; }
   std::filesystem::path console_log() const { return runtime_dir() / "console.log"; }
   std::filesystem::path qmp_socket() const { return runtime_dir() / "qmp.sock"; }
+  std::filesystem::path qmp_features_socket() const { return runtime_dir() / "qmp-features.sock"; }
   std::filesystem::path qemu_log() const { return runtime_dir() / "qemu.log"; }
   std::filesystem::path record_file() const { return runtime_dir() / "env.json"; }
   // <state_dir>/hyperv: cached initramfs images.
@@ -41,9 +43,18 @@ struct EnvConfig {
 // Throws naming a missing/bad key.
 EnvConfig parse_env_config(const std::string& env_json, const nlohmann::json& settings);
 
+// Debian's kernel, unpacked (not installed), shared by every state dir of this host;
+// scripts/setup pre-fetches it there, else the first start does.
+inline constexpr const char* kDefaultKernelCache = "/var/cache/berth/hyperv-kernel";
 inline constexpr const char* kGuestDataMount = "/var/lib/berth-data";
 inline constexpr const char* kGuestInitConfig = "/etc/berth/init.json";
 inline constexpr const char* kGuestEngineSocket = "/run/docker.sock";
 inline constexpr const char* kShareTag = "hostshare";
+// The VM's NIC: QEMU's user-mode stack (slirp) with its fixed addresses.
+inline constexpr const char* kNetdevId = "net0";
+inline constexpr const char* kGuestIp = "10.0.2.15";
+inline constexpr const char* kGuestCidr = "10.0.2.15/24";
+inline constexpr const char* kHostAlias = "10.0.2.2";  // the host's loopback, as the guest reaches it
+inline constexpr const char* kGuestDns = "10.0.2.3";
 
 }  // namespace berth::hyperv

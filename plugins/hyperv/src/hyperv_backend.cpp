@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -36,37 +37,89 @@ std::string exit_description(int status) {
   return "QEMU ended";
 }
 
-// berth-init's config for the VM: same services and vars as wsl2; the agent
-// is the virtio-serial port, the data store is /dev/vda, shares come over 9p.
+// berth-init's config for the VM: same services and vars as wsl2; what
+// differs is configuration: the root moves from the initramfs onto an overlay
+// (runc's pivot_root cannot leave rootfs), the agent is the virtio-serial
+// port, the data store is /dev/vda, shares come over 9p, the NIC is slirp's.
 json init_config(const EnvConfig& cfg) {
   json mounts = json::array();
-  mounts.push_back({{"source", "/dev/vda"}, {"target", kGuestDataMount}, {"type", "ext4"}, {"options", ""},
-                    {"flags", {"noatime"}}});
-  mounts.push_back({{"source", std::string(kGuestDataMount) + "/docker"}, {"target", "/var/lib/docker"},
-                    {"bind", true}});
-  mounts.push_back({{"source", std::string(kGuestDataMount) + "/containerd"}, {"target", "/var/lib/containerd"},
-                    {"bind", true}});
+  mounts.push_back(
+      {{"source", "/dev/vda"}, {"target", kGuestDataMount}, {"type", "ext4"}, {"options", ""}, {"flags", {"noatime"}}});
+  // The data store's layout is wsl2's: <store>/docker and <store>/containerd.
+  mounts.push_back(
+      {{"source", std::string(kGuestDataMount) + "/docker"}, {"target", "/var/lib/docker"}, {"bind", true}});
+  mounts.push_back(
+      {{"source", std::string(kGuestDataMount) + "/containerd"}, {"target", "/var/lib/containerd"}, {"bind", true}});
   for (size_t i = 0; i < cfg.shares.size(); ++i) {
     const std::string tag = i == 0 ? kShareTag : std::string(kShareTag) + std::to_string(i);
     mounts.push_back({{"source", tag},
                       {"target", cfg.shares[i].guest},
                       {"type", "9p"},
-                      {"options", "trans=virtio,version=9p2000.L,msize=262144,access=client"}});
+                      {"options", "trans=virtio,version=9p2000.L,msize=262144,access=client,cache=none"}});
   }
-  return json{{"hostname", "berth"},
-              {"agent", {{"device", kGuestAgentDevice}}},
-              {"dev", "auto"},
-              {"mounts", mounts},
-              {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
-              {"vars", {{"ENGINE_SOCKET", kGuestEngineSocket}}},
-              {"log_dir", "/var/log/berth"}};
+  return json{
+      {"hostname", "berth"},
+      {"root", "overlay"},
+      {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice}}}},
+      {"dev", "auto"},
+      {"mounts", mounts},
+      {"network", {{"interface", "eth0"}, {"address", kGuestCidr}, {"gateway", kHostAlias}, {"dns", {kGuestDns}}}},
+      {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
+      {"vars", {{"ENGINE_SOCKET", kGuestEngineSocket}}},
+      {"log_dir", "/var/log/berth"}};
 }
 
 void remove_runtime_files(const EnvConfig& cfg) {
   std::error_code ec;
   fs::remove(cfg.agent_socket(), ec);
+  fs::remove(cfg.control_socket(), ec);
   fs::remove(cfg.qmp_socket(), ec);
+  fs::remove(cfg.qmp_features_socket(), ec);
   fs::remove(cfg.record_file(), ec);
+}
+
+long long ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+// Where the start's time went, from the host's clock and the guest's (the
+// health reply carries the guest kernel's uptime now, when berth-init started
+// and when each service first became healthy). The guest kernel's clock starts
+// at about host time `answered - boot_uptime_s`.
+json boot_timeline(const json& health, Clock::time_point t0, Clock::time_point t_spawn, Clock::time_point answered) {
+  const double up = health.value("boot_uptime_s", 0.0);
+  const double init = health.value("init_started_boot_s", 0.0);
+  double engine = 0;
+  for (const auto& svc : health.value("services", json::array()))
+    engine = std::max(engine, svc.value("first_healthy_boot_s", 0.0));
+  json t{{"prepare_ms", ms_between(t0, t_spawn)}, {"total_ms", ms_between(t0, answered)}};
+  if (up <= 0 || init <= 0 || engine <= 0) return t;  // an older berth-init: host figures only
+  const auto kernel_started = answered - std::chrono::microseconds(static_cast<long long>(up * 1e6));
+  t["qemu_started_ms"] = ms_between(t0, t_spawn);                           // env_start -> QEMU spawned
+  t["qemu_to_kernel_ms"] = ms_between(t_spawn, kernel_started);             // QEMU, firmware, loading kernel+initramfs
+  t["kernel_to_init_ms"] = static_cast<long long>(init * 1000);             // kernel boot (unpacking the initramfs)
+  t["init_to_engine_ms"] = static_cast<long long>((engine - init) * 1000);  // modules, mounts, containerd, dockerd
+  t["engine_to_host_ms"] = static_cast<long long>((up - engine) * 1000);    // until the host's poll saw it
+  return t;
+}
+
+// Asks the guest to power off in order and waits (`ended(timeout)` says
+// whether QEMU ended within it). A guest whose agent answers gets the agent's
+// `shutdown` and stop_timeout_s; one that does not (still booting, wedged)
+// gets ctrl-alt-delete through QMP (berth-init turns it into SIGINT; a kernel
+// still booting reboots, which -no-reboot makes an exit) and a few seconds:
+// nothing in it is worth waiting longer for. False: QEMU still runs.
+template <class Ended>
+bool shutdown_guest(const EnvConfig& cfg, Ended&& ended) {
+  bool agent_answered = false;
+  try {
+    AgentClient agent(cfg.control_socket(), 500ms);
+    agent_answered = agent.call({{"op", "shutdown"}}, Clock::now() + 1500ms).has_value();
+  } catch (const std::exception&) {  // no agent: the QMP way below
+  }
+  if (agent_answered) return ended(std::chrono::seconds(cfg.stop_timeout_s));
+  if (!qmp_command(cfg.qmp_socket(), qmp_ctrl_alt_delete(), 2s)) return ended(0ms);
+  return ended(5s);
 }
 
 template <class F>
@@ -104,9 +157,13 @@ const char* HypervBackend::name(State s) {
   return "unknown";
 }
 
-void HypervBackend::stop() { env_stop(); }
+void HypervBackend::stop() {
+  env_stop();
+}
 
-std::string HypervBackend::status_json() { return env_status(); }
+std::string HypervBackend::status_json() {
+  return env_status();
+}
 
 void HypervBackend::on_settings_changed(const std::string& settings_json) {
   std::lock_guard lock(mu_);
@@ -129,7 +186,7 @@ json HypervBackend::settings() const {
 std::string HypervBackend::probe(const std::string& host_facts_json) {
   json facts = json::parse(host_facts_json.empty() ? "{}" : host_facts_json, nullptr, false);
   if (facts.is_discarded()) throw berth::Error("probe: host facts are not JSON");
-  fs::path kernel_cache;
+  fs::path kernel_cache = kDefaultKernelCache;
   {
     std::lock_guard lock(mu_);
     if (cfg_) kernel_cache = cfg_->kernel_cache_dir;
@@ -176,6 +233,7 @@ void HypervBackend::env_start(const std::string& env_json, const Progress& progr
     state_ = State::starting;
     reason_.clear();
     boot_ = json::object();
+    timeline_ = json::object();
   }
   try {
     start_locked(cfg, progress);
@@ -202,8 +260,7 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
     throw std::runtime_error("qemu-system-x86_64 is not installed (package qemu-system-x86)");
 
   progress(0.05, "preparing the guest kernel");
-  const KernelTree kernel =
-      prepare_kernel(cfg.kernel_cache_dir, [&](const std::string& m) { progress(0.07, m); });
+  const KernelTree kernel = prepare_kernel(cfg.kernel_cache_dir, [&](const std::string& m) { progress(0.07, m); });
   if (cancel_) throw std::runtime_error("start cancelled: a stop was requested");
 
   progress(0.15, "building the initramfs (base image + version pack + kernel modules)");
@@ -238,7 +295,10 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
   for (size_t i = 0; i < cfg.shares.size(); ++i)
     vm.shares.push_back({cfg.shares[i].host, i == 0 ? kShareTag : std::string(kShareTag) + std::to_string(i)});
   vm.agent_socket = cfg.agent_socket();
+  vm.control_socket = cfg.control_socket();
   vm.qmp_socket = cfg.qmp_socket();
+  vm.qmp_features_socket = cfg.qmp_features_socket();
+  vm.netdev_id = kNetdevId;
   vm.console_log = cfg.console_log();
   vm.hypervisor_log = cfg.qemu_log();
 
@@ -262,17 +322,18 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
                                             {"qemu_pid", proc.pid},
                                             {"qemu_start_time", proc.start_time},
                                             {"agent_socket", cfg.agent_socket().string()},
+                                            {"control_socket", cfg.control_socket().string()},
                                             {"qmp_socket", cfg.qmp_socket().string()},
                                             {"data_store", cfg.data_store.string()},
                                             {"argv", proc.argv}}
-                                           .dump(2) +
+                                               .dump(2) +
                                            "\n");
   const int raw_pidfd = pidfd.get();
   pidfd_ = std::move(pidfd);
   supervisor_ = std::thread([this, pid = proc.pid, raw_pidfd] { supervise(pid, raw_pidfd); });
 
   progress(0.4, "waiting for the agent (kernel boot, berth-init)");
-  wait_for_engine(cfg, t0 + std::chrono::seconds(cfg.start_timeout_s), progress);
+  wait_for_engine(cfg, t0, t_spawn, progress);
   {
     std::lock_guard lock(mu_);
     boot_["total_s"] = seconds_since(t0);
@@ -282,8 +343,9 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
   progress(1.0, "engine running");
 }
 
-void HypervBackend::wait_for_engine(const EnvConfig& cfg, Clock::time_point deadline, const Progress& progress) {
-  const auto t_spawn = Clock::now();
+void HypervBackend::wait_for_engine(const EnvConfig& cfg, Clock::time_point t0, Clock::time_point t_spawn,
+                                    const Progress& progress) {
+  const auto deadline = t0 + std::chrono::seconds(cfg.start_timeout_s);
   auto check_alive = [&] {
     if (cancel_) throw std::runtime_error("start cancelled: a stop was requested");
     std::unique_lock lock(mu_);
@@ -296,13 +358,13 @@ void HypervBackend::wait_for_engine(const EnvConfig& cfg, Clock::time_point dead
   auto timed_out = [&](const std::string& what) {
     return std::runtime_error(what + " within " + std::to_string(cfg.start_timeout_s) + " s" + last_words());
   };
-  // QEMU's chardev serves one connection at a time; keep ours open while polling.
+  // Our own port (berth.control), never the daemon's: see kControlPortName.
   std::unique_ptr<AgentClient> agent;
   while (!agent) {
     check_alive();
     if (Clock::now() >= deadline) throw timed_out("QEMU did not open the agent socket");
     try {
-      agent = std::make_unique<AgentClient>(cfg.agent_socket(), 1s);
+      agent = std::make_unique<AgentClient>(cfg.control_socket(), 1s);
     } catch (const std::exception&) {
       std::this_thread::sleep_for(50ms);
     }
@@ -328,7 +390,8 @@ void HypervBackend::wait_for_engine(const EnvConfig& cfg, Clock::time_point dead
     if (health && health->value("engine_healthy", false)) {
       std::lock_guard lock(mu_);
       boot_["engine_s"] = seconds_since(t_spawn);
-      boot_["guest_uptime_s"] = health->value("uptime_s", json());
+      boot_["guest_uptime_s"] = health->value("boot_uptime_s", json());
+      timeline_ = boot_timeline(*health, t0, t_spawn, Clock::now());
       return;
     }
     std::this_thread::sleep_for(250ms);
@@ -365,8 +428,9 @@ void HypervBackend::supervise(pid_t pid, int pidfd) {
   }
   host().error("the VM ended unexpectedly: " + why + words);
   try {
-    host().publish("backend.failed",
-                   json{{"backend", "berth.backend.hyperv"}, {"reason", why}, {"pid", pid}, {"log_tail", words}}.dump());
+    host().publish(
+        "backend.failed",
+        json{{"backend", "berth.backend.hyperv"}, {"reason", why}, {"pid", pid}, {"log_tail", words}}.dump());
   } catch (const std::exception& e) {
     host().warn(std::string("could not publish backend.failed: ") + e.what());
   }
@@ -389,16 +453,8 @@ void HypervBackend::teardown_locked(bool orderly) {
   const int stop_timeout = cfg ? cfg->stop_timeout_s : 30;
   if (pid > 0 && supervisor_.joinable()) {
     if (!wait_vm_ended(0ms) && orderly && cfg) {
-      // ctrl-alt-delete -> SIGINT to berth-init -> services stopped, sync, power off.
-      bool asked = qmp_command(cfg->qmp_socket(), qmp_ctrl_alt_delete(), 3s);
-      if (!asked) {
-        try {
-          AgentClient agent(cfg->agent_socket(), 1s);
-          asked = agent.call({{"op", "shutdown"}}, Clock::now() + 3s).has_value();
-        } catch (const std::exception&) {
-        }
-      }
-      if (asked && !wait_vm_ended(std::chrono::seconds(stop_timeout)))
+      const auto ended = [this](std::chrono::milliseconds t) { return wait_vm_ended(t); };
+      if (!shutdown_guest(*cfg, ended))
         host().warn("the VM did not power off within " + std::to_string(stop_timeout) + " s: stopping QEMU");
     }
     if (!wait_vm_ended(0ms)) {
@@ -442,6 +498,14 @@ std::string HypervBackend::env_status() {
     s["cpus"] = cfg_->cpus;
   }
   if (!boot_.empty()) s["boot"] = boot_;
+  if (!timeline_.empty()) s["timeline"] = timeline_;
+  if (cfg_ && qemu_pid_ > 0) {
+    // For feature plugins (vpnkit): hostfwd_add through QMP's human-monitor-command.
+    s["qmp"] = cfg_->qmp_features_socket().string();
+    s["netdev"] = kNetdevId;
+    s["guest_ip"] = kGuestIp;
+    s["host_alias"] = kHostAlias;
+  }
   return s.dump();
 }
 
@@ -480,14 +544,14 @@ void HypervBackend::env_cleanup_stale(const std::string& env_json) {
     }
     if (fd) {
       cleaned.push_back("VM of a previous daemon (QEMU pid " + std::to_string(pid) + ")");
-      auto gone = [&] { return !same_process_alive(pid, start); };
-      if (qmp_command(cfg.qmp_socket(), qmp_ctrl_alt_delete(), 3s) &&
-          wait_until(gone, std::chrono::seconds(cfg.stop_timeout_s))) {
-      } else {
+      const auto ended = [&](std::chrono::milliseconds t) {
+        return wait_until([&] { return !same_process_alive(pid, start); }, t);
+      };
+      if (!shutdown_guest(cfg, ended)) {
         pidfd_signal(fd.get(), SIGTERM);
-        if (!wait_until(gone, 10s)) {
+        if (!ended(10s)) {
           pidfd_signal(fd.get(), SIGKILL);
-          if (!wait_until(gone, 10s)) host().error("cleanup_stale: the old QEMU did not end");
+          if (!ended(10s)) host().error("cleanup_stale: the old QEMU did not end");
         }
       }
     }

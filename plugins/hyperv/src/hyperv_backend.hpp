@@ -42,7 +42,8 @@ class HypervBackend final : public berth::Backend {
 
   nlohmann::json settings() const;
   void start_locked(const EnvConfig& cfg, const Progress& progress);
-  void wait_for_engine(const EnvConfig& cfg, std::chrono::steady_clock::time_point deadline, const Progress& progress);
+  void wait_for_engine(const EnvConfig& cfg, std::chrono::steady_clock::time_point t0,
+                       std::chrono::steady_clock::time_point t_spawn, const Progress& progress);
   void teardown_locked(bool orderly);
   bool wait_vm_ended(std::chrono::milliseconds timeout);
   void supervise(pid_t pid, int pidfd);
@@ -61,7 +62,8 @@ class HypervBackend final : public berth::Backend {
   std::string exit_reason_;
   std::optional<EnvConfig> cfg_;
   pid_t qemu_pid_ = 0;
-  nlohmann::json boot_;  // where the start's time went
+  nlohmann::json boot_;      // where the start's time went
+  nlohmann::json timeline_;  // the same, split by the guest's clock (see boot_timeline)
   nlohmann::json settings_cache_;
 
   std::unique_ptr<Hypervisor> hypervisor_;

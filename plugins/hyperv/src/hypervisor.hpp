@@ -22,12 +22,15 @@ struct VmSpec {
   std::string cmdline;
   int memory_mb = 2048;
   int cpus = 2;
-  std::filesystem::path data_disk;     // raw ext4 image, the guest's /dev/vda
+  std::filesystem::path data_disk;  // raw ext4 image, the guest's /dev/vda
   std::vector<VmShare> shares;
-  std::filesystem::path agent_socket;  // host end of the guest's agent port
-  std::filesystem::path console_log;   // guest serial console
-  std::filesystem::path qmp_socket;    // control socket (QEMU: QMP), for an orderly power-down
-  std::filesystem::path hypervisor_log;  // the hypervisor's own stdout/stderr
+  std::filesystem::path agent_socket;         // host end of the guest's agent port (the daemon's)
+  std::filesystem::path control_socket;       // host end of a second agent port, this plugin's own
+  std::filesystem::path console_log;          // guest serial console
+  std::filesystem::path qmp_socket;           // control socket (QEMU: QMP), for an orderly power-down
+  std::filesystem::path qmp_features_socket;  // a second one for feature plugins (vpnkit: hostfwd_add)
+  std::string netdev_id;                      // user-mode NIC (QEMU: -netdev user, slirp) with this id; empty: no NIC
+  std::filesystem::path hypervisor_log;       // the hypervisor's own stdout/stderr
 };
 
 struct VmProcess {

@@ -23,7 +23,7 @@ namespace berth::hyperv {
 namespace {
 
 // Bump when the archive's layout changes, so old cached images are not reused.
-constexpr const char* kBuilderVersion = "hyperv-initramfs-1";
+constexpr const char* kBuilderVersion = "hyperv-initramfs-3";
 
 struct Entry {
   enum class Kind { dir, file, symlink, data, node } kind = Kind::dir;
@@ -71,7 +71,8 @@ void merge_layer(std::map<std::string, Entry>& entries, const fs::path& layer) {
   for (auto it = fs::recursive_directory_iterator(layer, fs::directory_options::none, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) throw std::runtime_error("reading " + layer.string() + ": " + ec.message());
-    const fs::path rel = fs::relative(it->path(), layer);
+    // lexically: fs::relative() would resolve a symlink to its target's path.
+    const fs::path rel = it->path().lexically_relative(layer);
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0) throw std::runtime_error(errno_message("lstat " + it->path().string()));
     if (!parent_is_dir(entries, rel)) {
@@ -120,8 +121,13 @@ std::string initramfs_key(const InitramfsSpec& spec, const std::vector<std::stri
 size_t write_initramfs(const fs::path& out, const InitramfsSpec& spec, const std::vector<std::string>& resolved) {
   std::map<std::string, Entry> entries;
   // Generated entries go in first: they win over both layers.
+  const ModuleIndex index = ModuleIndex::load(spec.kernel.modules_dir());
+  const fs::path mod_rel = fs::path("lib/modules") / spec.kernel.version;
   json init = spec.init_config;
-  init["modules"] = resolved;
+  // The module files in dependency order: berth-init loads each directly
+  // (finit_module), far quicker under TCG than one modprobe run per module.
+  init["modules"] = json::array();
+  for (const auto& name : resolved) init["modules"].push_back("/" + (mod_rel / index.at(name).path).string());
   const fs::path config_rel = "etc/berth/init.json";
   add_parents(entries, config_rel);
   entries[config_rel.string()] = Entry{Entry::Kind::data, 0644, {}, init.dump(2) + "\n"};
@@ -129,8 +135,6 @@ size_t write_initramfs(const fs::path& out, const InitramfsSpec& spec, const std
   entries["dev"] = Entry{};
   entries["dev/console"] = Entry{Entry::Kind::node, S_IFCHR | 0600, {}, {}, 5, 1};
 
-  const ModuleIndex index = ModuleIndex::load(spec.kernel.modules_dir());
-  const fs::path mod_rel = fs::path("lib/modules") / spec.kernel.version;
   std::string dep;
   for (const auto& name : resolved) {
     const ModuleInfo& m = index.at(name);
@@ -154,7 +158,8 @@ size_t write_initramfs(const fs::path& out, const InitramfsSpec& spec, const std
     entries.try_emplace("sbin", Entry{});
     entries["sbin/modprobe"] = Entry{Entry::Kind::symlink, 0777, {}, "/bin/modprobe"};
   }
-  if (entries.count("init") == 0) throw std::runtime_error("neither layer has /init (the base image links it to berth-init)");
+  if (entries.count("init") == 0)
+    throw std::runtime_error("neither layer has /init (the base image links it to berth-init)");
 
   CpioWriter w(out);
   for (const auto& [name, e] : entries) {

@@ -14,7 +14,7 @@
 namespace berth::hyperv {
 
 struct InitramfsSpec {
-  std::vector<std::filesystem::path> layers;  // top first: pack_dir/rootfs, base_dir/rootfs
+  std::vector<std::filesystem::path> layers;           // top first: pack_dir/rootfs, base_dir/rootfs
   std::vector<std::filesystem::path> layer_manifests;  // identify each layer's content (manifest.json)
   KernelTree kernel;
   std::vector<std::string> modules;  // wanted; dependencies are added

@@ -80,7 +80,8 @@ KernelTree prepare_kernel(const fs::path& cache, const std::function<void(const 
     if (!any.version.empty()) return any;
     throw std::runtime_error(
         "cannot tell which kernel to use: `apt-cache depends linux-image-amd64` names none, and no kernel is unpacked "
-        "in " + cache.string());
+        "in " +
+        cache.string());
   }
   if (KernelTree t = find_unpacked_kernel(cache, version); !t.version.empty()) return t;
 
@@ -88,14 +89,15 @@ KernelTree prepare_kernel(const fs::path& cache, const std::function<void(const 
   fs::path deb = find_deb(cache, version);
   if (deb.empty()) {
     say("downloading the kernel package linux-image-" + version);
-    const auto r = run_command({"sh", "-c", "cd " + shell_quote(cache.string()) +
-                                               " && apt-get download -q linux-image-" + version + " 2>&1"});
+    const auto r = run_command(
+        {"sh", "-c", "cd " + shell_quote(cache.string()) + " && apt-get download -q linux-image-" + version + " 2>&1"});
     deb = find_deb(cache, version);
     if (r.exit_code != 0 || deb.empty())
       throw std::runtime_error("apt-get download linux-image-" + version + " failed: " + r.output);
   }
   say("unpacking the kernel " + version);
-  const fs::path tmp = cache / (version + ".unpacking");
+  // Per process: two daemons (or tests) sharing the cache never unpack into one directory.
+  const fs::path tmp = cache / (version + ".unpacking." + std::to_string(::getpid()));
   fs::remove_all(tmp);
   if (const auto r = run_command({"dpkg-deb", "-x", deb.string(), tmp.string()}); r.exit_code != 0)
     throw std::runtime_error("dpkg-deb -x " + deb.string() + " failed: " + r.output);
@@ -104,9 +106,14 @@ KernelTree prepare_kernel(const fs::path& cache, const std::function<void(const 
   if (!fs::exists(tmp / "boot" / ("vmlinuz-" + version)))
     throw std::runtime_error("the kernel package " + deb.string() + " has no boot/vmlinuz-" + version);
   write_file_atomic(tmp / kCompleteMarker, version + "\n");
-  fs::remove_all(cache / version);
-  fs::rename(tmp, cache / version);
-  if (deb.parent_path() == cache) fs::remove(deb);  // the unpacked tree is what counts
+  if (complete(cache / version)) {
+    fs::remove_all(tmp);  // another process finished first: use its tree
+  } else {
+    fs::remove_all(cache / version);
+    fs::rename(tmp, cache / version);
+  }
+  std::error_code ec;
+  if (deb.parent_path() == cache) fs::remove(deb, ec);  // the unpacked tree is what counts
   return KernelTree{version, cache / version};
 }
 

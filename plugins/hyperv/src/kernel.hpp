@@ -10,8 +10,8 @@
 namespace berth::hyperv {
 
 struct KernelTree {
-  std::string version;          // "6.1.0-56-amd64"
-  std::filesystem::path root;   // <cache>/<version>: boot/, lib/modules/<version>/
+  std::string version;         // "6.1.0-56-amd64"
+  std::filesystem::path root;  // <cache>/<version>: boot/, lib/modules/<version>/
   std::filesystem::path vmlinuz() const { return root / "boot" / ("vmlinuz-" + version); }
   std::filesystem::path modules_dir() const { return root / "lib" / "modules" / version; }
 };

@@ -18,7 +18,9 @@ json result(bool supported, std::string reason) {
   return json{{"supported", supported}, {"reason", std::move(reason)}, {"priority", supported ? kPriority : 0}};
 }
 
-bool executable(const char* p) { return ::access(p, X_OK) == 0; }
+bool executable(const char* p) {
+  return ::access(p, X_OK) == 0;
+}
 
 }  // namespace
 
@@ -34,7 +36,9 @@ json probe_host(const json& facts_in, const fs::path& kernel_cache) {
     if (win.contains("build")) build = " (Windows build " + win["build"].dump() + ")";
     return hyperv ? result(true, "Hyper-V is enabled" + build) : result(false, "Hyper-V is not enabled" + build);
   }
-  if (os != "linux") return result(false, "the hyperv backend runs VMs with QEMU on Linux or Hyper-V on Windows (this host runs " + os + ")");
+  if (os != "linux")
+    return result(false,
+                  "the hyperv backend runs VMs with QEMU on Linux or Hyper-V on Windows (this host runs " + os + ")");
 
   std::string qemu;
   if (facts.contains("qemu")) {
@@ -50,8 +54,8 @@ json probe_host(const json& facts_in, const fs::path& kernel_cache) {
     return result(false, "no guest kernel: none unpacked in " + kernel_cache.string() +
                              " and apt-get/dpkg-deb are not there to fetch linux-image-amd64");
 
-  const bool kvm = facts.contains("kvm") && facts["kvm"].is_boolean() ? facts["kvm"].get<bool>()
-                                                                        : QemuDriver::kvm_usable();
+  const bool kvm =
+      facts.contains("kvm") && facts["kvm"].is_boolean() ? facts["kvm"].get<bool>() : QemuDriver::kvm_usable();
   return result(true, kvm ? "QEMU with KVM" : "QEMU with TCG (no /dev/kvm): slow but works");
 }
 

@@ -52,35 +52,52 @@ QemuDriver::QemuDriver() : binary_(find_binary()), kvm_(kvm_usable()) {}
 
 std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   std::vector<std::string> a = {binary_.empty() ? "qemu-system-x86_64" : binary_,
-                                "-name", "berth",
-                                "-nodefaults", "-no-user-config",
-                                "-display", "none", "-monitor", "none",
+                                "-name",
+                                "berth",
+                                "-nodefaults",
+                                "-no-user-config",
+                                "-display",
+                                "none",
+                                "-monitor",
+                                "none",
                                 "-no-reboot",
-                                "-accel", kvm_ ? "kvm" : "tcg"};
+                                "-accel",
+                                kvm_ ? "kvm" : "tcg"};
   if (kvm_) a.insert(a.end(), {"-cpu", "host"});
   a.insert(a.end(), {"-m", std::to_string(s.memory_mb), "-smp", std::to_string(s.cpus)});
   a.insert(a.end(), {"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", s.cmdline});
   a.insert(a.end(), {"-serial", "file:" + opt_escape(s.console_log.string())});
+  // QMP serves one client at a time: one socket for this plugin, one for features.
   if (!s.qmp_socket.empty())
     a.insert(a.end(), {"-qmp", "unix:" + opt_escape(s.qmp_socket.string()) + ",server=on,wait=off"});
-  // Slot order fixes the virtio device numbering: the serial controller is virtio0 (see kGuestAgentDevice).
-  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0,addr=0x3",
-                     "-chardev", "socket,id=agent,path=" + opt_escape(s.agent_socket.string()) + ",server=on,wait=off",
-                     "-device", "virtserialport,bus=vser0.0,nr=1,chardev=agent,name=berth.agent"});
+  if (!s.qmp_features_socket.empty())
+    a.insert(a.end(), {"-qmp", "unix:" + opt_escape(s.qmp_features_socket.string()) + ",server=on,wait=off"});
+  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0,addr=0x3", "-chardev",
+                     "socket,id=agent,path=" + opt_escape(s.agent_socket.string()) + ",server=on,wait=off", "-device",
+                     std::string("virtserialport,bus=vser0.0,nr=1,chardev=agent,name=") + kAgentPortName});
+  if (!s.control_socket.empty())
+    a.insert(a.end(),
+             {"-chardev", "socket,id=control,path=" + opt_escape(s.control_socket.string()) + ",server=on,wait=off",
+              "-device", std::string("virtserialport,bus=vser0.0,nr=2,chardev=control,name=") + kControlPortName});
   // QEMU takes a lock on the image (file.locking), so a second user (the
   // other backend's loop mount does not lock, but another QEMU does) is refused.
-  a.insert(a.end(), {"-drive", "file=" + opt_escape(s.data_disk.string()) +
-                                   ",format=raw,if=none,id=data,cache=writeback,file.locking=on",
-                     "-device", "virtio-blk-pci,drive=data,addr=0x4"});
-  int slot = 5;
+  a.insert(a.end(),
+           {"-drive",
+            "file=" + opt_escape(s.data_disk.string()) + ",format=raw,if=none,id=data,cache=writeback,file.locking=on",
+            "-device", "virtio-blk-pci,drive=data,addr=0x4"});
+  // QEMU's own user-mode network stack (slirp): guest 10.0.2.15, host loopback as 10.0.2.2, DNS 10.0.2.3.
+  if (!s.netdev_id.empty())
+    a.insert(a.end(),
+             {"-netdev", "user,id=" + s.netdev_id, "-device", "virtio-net-pci,netdev=" + s.netdev_id + ",addr=0x5"});
+  int slot = 6;
   int n = 0;
   for (const auto& share : s.shares) {
     const std::string id = "fs" + std::to_string(n++);
     char addr[16];
     std::snprintf(addr, sizeof addr, "0x%x", slot++);
-    a.insert(a.end(), {"-fsdev", "local,id=" + id + ",path=" + opt_escape(share.host_path) +
-                                     ",security_model=passthrough",
-                       "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + addr});
+    a.insert(a.end(),
+             {"-fsdev", "local,id=" + id + ",path=" + opt_escape(share.host_path) + ",security_model=passthrough",
+              "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + addr});
   }
   return a;
 }
@@ -94,6 +111,9 @@ VmProcess QemuDriver::launch(const VmSpec& spec) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, spec.hypervisor_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // Nothing of the daemon's may leak into QEMU: it outlives a killed daemon, and an inherited
+  // listening socket (the engine API's) would make the next daemon think it is still served.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

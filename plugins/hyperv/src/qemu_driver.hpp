@@ -28,9 +28,16 @@ class QemuDriver final : public Hypervisor {
   bool kvm_ = false;
 };
 
-// Where the guest finds its agent port: the virtio-serial controller is the
-// first virtio PCI device (slot 3), so it is virtio0, and the named port is
-// port 1. Without udev there is no /dev/virtio-ports/<name> link.
-inline constexpr const char* kGuestAgentDevice = "/dev/vport0p1";
+// Where the guest finds its agent port: the virtio-serial port named
+// berth.agent. Without udev there is no /dev/virtio-ports/<name> link;
+// berth-init resolves the name through /sys/class/virtio-ports/*/name.
+// A virtio-serial port serves one host client at a time, and a client that
+// leaves while the next arrives can lose the next one's first bytes (the guest
+// discards unread data when it reopens the port). So the daemon's agent
+// connection has its port, and this plugin's (readiness, power-off) another.
+inline constexpr const char* kAgentPortName = "berth.agent";
+inline constexpr const char* kGuestAgentDevice = "/dev/virtio-ports/berth.agent";
+inline constexpr const char* kControlPortName = "berth.control";
+inline constexpr const char* kGuestControlDevice = "/dev/virtio-ports/berth.control";
 
 }  // namespace berth::hyperv

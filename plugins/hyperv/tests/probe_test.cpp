@@ -1,9 +1,10 @@
 // probe() of the hyperv backend against the host profiles in tests/fixtures/hosts.
+#include "probe.hpp"
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "probe.hpp"
 #include "temp_dir.hpp"
 
 using nlohmann::json;
