@@ -1,12 +1,18 @@
 #include "commands.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
-#include <thread>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "args.hpp"
 #include "berth/api/client.hpp"
@@ -58,7 +64,9 @@ struct Context {
   }
 };
 
-std::string enc(const std::string& s) { return api::percent_encode(s); }
+std::string enc(const std::string& s) {
+  return api::percent_encode(s);
+}
 
 void print_plugin_line(Context& c, const json& p) {
   c.out << "plugin " << field(p, "id") << ": " << field(p, "state");
@@ -84,6 +92,10 @@ int cmd_status(Context& c) {
   for (const char* key : {"backend", "pack", "socket"}) {
     if (field(e, key) != "-") c.out << "  " << key << ": " << field(e, key) << '\n';
   }
+  if (e.contains("swap") && e["swap"].is_object())
+    c.out << "  swapping: " << field(e["swap"], "from") << " -> " << field(e["swap"], "to") << '\n';
+  for (const auto& problem : s.value("problems", json::array()))
+    c.out << "problem: " << field(problem, "plugin") << ": " << field(problem, "message") << '\n';
   return kOk;
 }
 
@@ -207,8 +219,8 @@ int cmd_audit(Context& c) {
   c.only_options({"--plugin", "--limit"});
   std::string query;
   if (auto p = c.parsed.value("--plugin")) query += "plugin=" + enc(*p);
-  if (auto l = c.parsed.value("--limit")) query += (query.empty() ? "" : "&") + std::string("limit=") +
-                                                   std::to_string(parse_count("--limit", *l));
+  if (auto l = c.parsed.value("--limit"))
+    query += (query.empty() ? "" : "&") + std::string("limit=") + std::to_string(parse_count("--limit", *l));
   json body = c.call("GET", "/v1/audit" + (query.empty() ? "" : "?" + query));
   if (c.print_json(body)) return kOk;
   std::vector<std::vector<std::string>> rows;
@@ -233,8 +245,8 @@ int cmd_events(Context& c) {
       if (e.is_discarded() || !e.is_object()) {
         c.out << line << '\n';
       } else {
-        c.out << field(e, "time") << "  #" << field(e, "seq") << "  " << field(e, "type") << "  "
-              << field(e, "source") << "  " << (e.contains("payload") ? e["payload"].dump() : "") << '\n';
+        c.out << field(e, "time") << "  #" << field(e, "seq") << "  " << field(e, "type") << "  " << field(e, "source")
+              << "  " << (e.contains("payload") ? e["payload"].dump() : "") << '\n';
       }
     }
     c.out.flush();
@@ -326,10 +338,197 @@ int cmd_pack(Context& c) {
   throw UsageError("unknown subcommand 'pack " + sub + "'", c.command);
 }
 
+// ---- backends ----------------------------------------------------------------
+
+int cmd_backend_ls(Context& c) {
+  c.expect_args(1, 1, "backend ls");
+  json b = c.call("GET", "/v1/backend");
+  if (c.print_json(b)) return kOk;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& be : b.value("backends", json::array())) {
+    std::string state;
+    if (be.value("active", false)) state = "running";
+    if (be.value("chosen", false)) state += (state.empty() ? "" : ", ") + std::string("chosen");
+    rows.push_back({field(be, "name"), be.value("supported", false) ? "yes" : "no", field(be, "priority"),
+                    state.empty() ? "-" : state, field(be, "reason")});
+  }
+  print_table(c.out, {"NAME", "SUPPORTED", "PRIORITY", "STATE", "REASON"}, rows);
+  c.out << '\n';
+  c.out << "chosen:  " << field(b, "chosen");
+  if (field(b, "why") != "-") c.out << " (" << field(b, "why") << ")";
+  c.out << '\n';
+  c.out << "running: ";
+  if (field(b, "active") != "-")
+    c.out << field(b, "active") << " (engine " << field(b, "state") << ")";
+  else
+    c.out << "none (engine " << field(b, "state") << ")";
+  c.out << '\n';
+  if (b.contains("swap") && b["swap"].is_object())
+    c.out << "swapping: " << field(b["swap"], "from") << " -> " << field(b["swap"], "to") << '\n';
+  if (b.value("locked", false)) c.out << "the administrator locked the choice to " << field(b, "preferred") << '\n';
+  return kOk;
+}
+
+// A progress display: one line redrawn in place on a terminal, plain lines otherwise.
+class ProgressDisplay {
+ public:
+  ProgressDisplay(std::ostream& out, bool tty) : out_(out), tty_(tty) {
+    if (tty_) {
+      winsize ws{};
+      if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) width_ = ws.ws_col;
+    }
+  }
+  void update(double fraction, const std::string& message) {
+    const int percent = static_cast<int>(std::lround(std::clamp(fraction, 0.0, 1.0) * 100));
+    std::string pct = std::to_string(percent) + "%";
+    pct.insert(0, 4 - pct.size(), ' ');  // " 50%"
+    if (!tty_) {
+      if (message == last_) return;
+      last_ = message;
+      out_ << "[" << pct << "] " << message << '\n' << std::flush;
+      return;
+    }
+    // One redrawn line: a multi-line message (a reason with log lines) shows its first line.
+    const auto filled = static_cast<std::size_t>(percent / 10);
+    std::string line = "[" + std::string(filled, '#') + std::string(10 - filled, ' ') + "] " + pct + " " +
+                       message.substr(0, message.find('\n'));
+    if (line.size() >= width_) line = line.substr(0, width_ - 1);
+    out_ << '\r' << line << "\033[K" << std::flush;
+    open_ = true;
+  }
+  // Ends the redrawn line so what follows starts on its own.
+  void finish() {
+    if (open_) out_ << '\n' << std::flush;
+    open_ = false;
+  }
+
+ private:
+  std::ostream& out_;
+  bool tty_;
+  std::size_t width_ = 80;
+  std::string last_;
+  bool open_ = false;
+};
+
+int cmd_backend_use(Context& c) {
+  c.expect_args(2, 2, "backend use NAME");
+  const std::string name = c.args[1];
+  api::Result put = c.client.request("PUT", "/v1/backend", json{{"name", name}});
+  if (!put.ok()) {
+    std::string hint;
+    if (put.status == 400) hint = " (berthctl backend ls lists the backends)";
+    if (put.status == 409 && put.error_message().find("under way") == std::string::npos)
+      hint = " (berthctl backend ls shows why)";
+    throw DaemonError(put.error_message() + hint);
+  }
+  const json b = put.body;
+  if (!b.contains("swap") || !b["swap"].is_object()) {
+    if (c.print_json(b)) return kOk;
+    c.out << "backend " << name << " chosen";
+    if (field(b, "active") == name)
+      c.out << "; the engine already runs on it";
+    else if (field(b, "state") == "stopped" || field(b, "state") == "failed")
+      c.out << "; the engine is " << field(b, "state") << ", it will start on " << name << " (berthctl engine start)";
+    else if (field(b, "state") == "starting")
+      c.out << "; the engine is starting on it";
+    c.out << '\n';
+    return kOk;
+  }
+  const json swap = b["swap"];
+  const std::string from = field(swap, "from");
+  const std::uint64_t since = swap.value("events_since", std::uint64_t{0});
+  const bool tty = &c.out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
+  ProgressDisplay progress(c.out, tty && !c.json_output);
+  if (!c.json_output) c.out << "swapping backend " << from << " -> " << name << '\n' << std::flush;
+  int code = -1;
+  std::string outcome;
+  api::Result result = c.client.stream("/v1/events?since=" + std::to_string(since), [&](const std::string& line) {
+    const json e = json::parse(line, nullptr, false);
+    if (e.is_discarded() || !e.is_object()) return true;
+    const std::string type = e.value("type", "");
+    if (type.rfind("engine.swap.", 0) != 0) return true;
+    const json p = e.value("payload", json::object());
+    if (p.value("to", "") != name || p.value("from", "") != from) return true;
+    if (c.json_output) c.out << line << '\n' << std::flush;
+    if (type == "engine.swap.progress") {
+      if (!c.json_output) progress.update(p.value("fraction", 0.0), p.value("message", ""));
+    } else if (type == "engine.swap.done") {
+      if (!c.json_output) progress.update(1.0, "engine running on " + name);
+      progress.finish();
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1f", p.value("seconds", 0.0));
+      outcome = "the engine runs on " + name + " (swapped from " + from + " in " + secs + " s)";
+      code = kOk;
+      return false;
+    } else if (type == "engine.swap.rolled_back") {
+      progress.finish();
+      outcome = "swap to " + name + " failed: " + p.value("reason", "") + "; rolled back, the engine runs on " + from;
+      code = kDaemonError;
+      return false;
+    } else if (type == "engine.swap.failed") {
+      progress.finish();
+      outcome = "swap to " + name + " failed: " + p.value("reason", "") + " (berthctl status; berthctl engine start)";
+      code = kDaemonError;
+      return false;
+    }
+    return true;
+  });
+  progress.finish();
+  if (!result.ok()) throw DaemonError(result.error_message());
+  if (code < 0) throw DaemonError("the event stream ended before the swap to " + name + " did (did berthd stop?)");
+  if (code != kOk) throw DaemonError(outcome);
+  if (!c.json_output) c.out << outcome << '\n';
+  return kOk;
+}
+
+int cmd_backend(Context& c) {
+  c.only_options({});
+  if (c.args.empty()) throw UsageError("missing subcommand: ls or use", c.command);
+  const std::string sub = c.args[0];
+  if (sub == "ls" || sub == "list") return cmd_backend_ls(c);
+  if (sub == "use") return cmd_backend_use(c);
+  throw UsageError("unknown subcommand 'backend " + sub + "'", c.command);
+}
+
+// ---- forwarded ports -----------------------------------------------------------
+
+std::string port_host(const json& p) {
+  if (p.contains("host") && p["host"].is_string()) return p["host"].get<std::string>();
+  std::string ip = p.contains("host_ip") ? human(p["host_ip"]) : "127.0.0.1";
+  if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+  return p.contains("host_port") ? ip + ":" + human(p["host_port"]) : "-";
+}
+
+std::string port_target(const json& p) {
+  if (p.contains("target") && p["target"].is_string()) return p["target"].get<std::string>();
+  if (!p.contains("container_port")) return "-";
+  std::string ip = p.contains("container_ip") ? human(p["container_ip"]) + ":" : "";
+  return ip + human(p["container_port"]);
+}
+
+int cmd_ports(Context& c) {
+  c.expect_args(0, 0, "ports");
+  c.only_options({});
+  json body = c.call("GET", "/v1/ports");
+  if (c.print_json(body)) return kOk;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : body.value("ports", json::array())) {
+    rows.push_back({field(p, "proto"), port_host(p), field(p, "container"), port_target(p), field(p, "state"),
+                    field(p, "reason")});
+  }
+  if (rows.empty()) {
+    c.out << "no ports are forwarded (publish one: docker --context berth run -p 8080:80 ...)\n";
+    return kOk;
+  }
+  print_table(c.out, {"PROTO", "HOST", "CONTAINER", "TARGET", "STATE", "REASON"}, rows);
+  return kOk;
+}
+
 const std::map<std::string, std::function<int(Context&)>>& commands() {
   static const std::map<std::string, std::function<int(Context&)>> table = {
       {"status", cmd_status},   {"version", cmd_version}, {"plugins", cmd_plugins}, {"settings", cmd_settings},
       {"audit", cmd_audit},     {"events", cmd_events},   {"engine", cmd_engine},   {"pack", cmd_pack},
+      {"backend", cmd_backend}, {"ports", cmd_ports},
   };
   return table;
 }

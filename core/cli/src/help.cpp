@@ -20,6 +20,8 @@ Commands:
   events                      follow the daemon's event stream
   engine start|stop|restart|wait  control the container engine
   pack ls|build|use           manage engine version packs
+  backend ls|use              list backends; switch the running engine to another
+  ports                       published container ports forwarded to the host
 
 Global options:
   --socket PATH   daemon socket (default: $BERTH_SOCKET, else /run/berth/berth.sock)
@@ -106,6 +108,39 @@ engine runs (exit 0) or fails (exit 1); default timeout 600 s.
 
 Example:
   berthctl engine start && berthctl engine wait
+)"},
+      {"backend", R"(Usage: berthctl backend ls [--json]
+       berthctl backend use NAME [--json]
+
+  ls    every backend plugin with what its probe of this host said: NAME,
+        SUPPORTED (yes/no), PRIORITY, STATE (running: the engine runs on it;
+        chosen: the one the choice rule picks) and REASON; then which backend
+        is chosen and why (the administrator's lock, your choice, or the
+        highest-priority backend that can run here) and which one runs.
+  use   choose a backend (the choice is kept across restarts). If the engine
+        runs on another backend, it is swapped while berth runs: the engine and
+        the old environment stop, the new one starts on the same data store
+        (images, containers and volumes stay), features are re-attached and the
+        engine API stays on the same socket. Progress shows as it goes; if the
+        new backend does not come up, berth rolls back to the previous one.
+        Exit 0 when the engine runs on NAME; 1 when the daemon refused (unknown
+        backend, locked by the administrator, cannot run on this host) or the
+        swap failed and was rolled back (the reason is printed).
+        With --json: the swap's events, one JSON object per line.
+
+Examples:
+  berthctl backend ls
+  berthctl backend use hyperv
+)"},
+      {"ports", R"(Usage: berthctl ports [--json]
+
+Lists the ports the feature plugins forward from the host into the environment
+(the vpnkit feature: each published container port on the host's 127.0.0.1):
+PROTO, HOST (address:port on the host), CONTAINER, TARGET (where it goes inside),
+STATE and REASON (why a port could not be exposed, e.g. it is in use on the host).
+
+Example:
+  berthctl ports
 )"},
       {"pack", R"(Usage: berthctl pack ls
        berthctl pack build

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
@@ -58,6 +60,8 @@ class Daemon {
   bool plugin_enabled(const std::string& id, bool manifest_default) const;
   void apply_admin_plugin_choices();
   nlohmann::json status_json() const;
+  // Each active feature plugin's own status() ({id, status}), for /v1/ports and status problems.
+  std::vector<std::pair<std::string, nlohmann::json>> feature_statuses() const;
   nlohmann::json engine_status_json() const;
   // Tells a plugin its effective settings changed (after PATCH or SIGHUP).
   void notify_plugin_settings(const std::string& id);

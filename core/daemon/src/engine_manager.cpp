@@ -1,11 +1,11 @@
 #include "engine_manager.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <spdlog/spdlog.h>
 
 #include "berth/agent/agent_client.hpp"
 #include "berth/engine_proxy/create_rewrite.hpp"
@@ -46,17 +46,51 @@ int connect_unix(const std::string& path) {
 
 }  // namespace
 
-EngineManager::EngineManager(Deps deps) : deps_(std::move(deps)) { since_ = events::now_rfc3339(); }
+EngineManager::EngineManager(Deps deps) : deps_(std::move(deps)) {
+  since_ = events::now_rfc3339();
+}
 
 EngineManager::~EngineManager() {
   stop();
   if (proxy_) proxy_->stop();
 }
 
-void EngineManager::publish(const std::string& type, nlohmann::json payload) const {
+void EngineManager::publish(const std::string& type, nlohmann::json payload) {
+  std::optional<Swap> swap;
   if (type == "engine.progress" || type == "pack.progress") {
     std::lock_guard lock(mutex_);
     progress_ = {{"fraction", payload.value("fraction", 0.0)}, {"message", payload.value("message", "")}};
+    swap = swap_;
+  }
+  // During a swap, the start of the new (or, rolling back, the old) backend is
+  // also the swap's progress: 30 % to 95 % of it.
+  if (swap && type == "engine.progress") {
+    const std::string backend = payload.value("backend", "");
+    const std::string message = payload.value("message", "");
+    swap_progress(0.3 + 0.65 * std::clamp(payload.value("fraction", 0.0), 0.0, 1.0),
+                  backend.empty() || message.find(backend) != std::string::npos ? message : backend + ": " + message);
+  }
+  deps_.bus->publish(type, "core", std::move(payload));
+}
+
+void EngineManager::swap_progress(double fraction, const std::string& message, const std::string& phase) {
+  std::optional<Swap> swap;
+  {
+    std::lock_guard lock(mutex_);
+    if (swap_ && !phase.empty()) swap_->phase = phase;
+    swap = swap_;
+  }
+  if (!swap) return;
+  deps_.bus->publish(
+      "engine.swap.progress", "core",
+      {{"from", swap->from}, {"to", swap->to}, {"phase", swap->phase}, {"fraction", fraction}, {"message", message}});
+}
+
+// The swap's last event; the status stops showing the swap before it goes out.
+void EngineManager::end_swap(const std::string& type, nlohmann::json payload) {
+  {
+    std::lock_guard lock(mutex_);
+    swap_.reset();
   }
   deps_.bus->publish(type, "core", std::move(payload));
 }
@@ -85,7 +119,9 @@ nlohmann::json EngineManager::status_json() const {
           {"backend", backend_name_.empty() ? nlohmann::json(nullptr) : nlohmann::json(backend_name_)},
           {"pack", pack_.empty() ? nlohmann::json(nullptr) : nlohmann::json(pack_)},
           {"socket", deps_.config->engine_socket.string()},
-          {"progress", progress_}};
+          {"progress", progress_},
+          {"swap", swap_ ? nlohmann::json{{"from", swap_->from}, {"to", swap_->to}, {"since", swap_->since}}
+                         : nlohmann::json(nullptr)}};
 }
 
 // ---- lifecycle -------------------------------------------------------------
@@ -105,11 +141,26 @@ void EngineManager::start_async() {
 
 void EngineManager::stop() {
   {
+    // Joined under the lock: use_backend() and start_async() join the same thread under it.
     std::lock_guard lock(lifecycle_mutex_);
     stopping_ = true;
+    monitor_cv_.notify_all();
+    // A VM boot takes many seconds: ask the starting backend to give up instead
+    // of waiting it out (env_stop during env_start cancels it; it is idempotent).
+    std::shared_ptr<plugin_host::BackendHandle> starting;
+    {
+      std::lock_guard state_lock(mutex_);
+      starting = starting_;
+    }
+    if (starting) {
+      try {
+        starting->env_stop();
+      } catch (const std::exception& e) {
+        spdlog::warn("engine: cancelling the start: {}", e.what());
+      }
+    }
+    if (worker_.joinable()) worker_.join();
   }
-  monitor_cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
   bring_down("stop requested");
 }
 
@@ -120,10 +171,15 @@ void EngineManager::restart() {
 
 // The supervisor: bring the engine up, watch it, and recover (restart, or fall
 // back to the next backend) when the environment dies without being asked to.
-void EngineManager::monitor() {
+void EngineManager::monitor(const std::function<void()>& first) {
   int recoveries = 0;
+  bool first_round = true;
   while (!stopping_) {
-    bring_up();
+    if (first_round && first)
+      first();
+    else
+      bring_up();
+    first_round = false;
     std::string failure;
     {
       std::unique_lock lock(mutex_);
@@ -155,12 +211,23 @@ void EngineManager::monitor() {
   }
 }
 
-void EngineManager::bring_up() {
-  set_state("starting", "");
+void EngineManager::bring_up(const std::vector<std::string>& only, const std::string& starting_reason) {
+  set_state("starting", starting_reason);
   try {
     // Backends first: no point building a pack for a host that can run none.
     std::string note;
     auto order = start_order(probe_backends(), note);
+    if (!only.empty()) {
+      std::vector<Candidate> picked;
+      for (const auto& name : only) {
+        auto it = std::find_if(order.begin(), order.end(), [&](const Candidate& c) { return c.name == name; });
+        if (it == order.end())
+          throw std::runtime_error(name + " cannot run on this host now (see berthctl backend ls)");
+        picked.push_back(*it);
+      }
+      order = std::move(picked);
+      note.clear();
+    }
     if (order.empty()) throw std::runtime_error(note);
     const std::string pack = ensure_pack();
     const auto env = env_json(pack);  // the same environment for whichever backend runs it
@@ -171,11 +238,16 @@ void EngineManager::bring_up() {
       try {
         publish("engine.progress", {{"backend", c.name}, {"fraction", 0.0}, {"message", "starting " + c.name}});
         c.handle->cleanup_stale(env);
+        {
+          std::lock_guard lock(mutex_);
+          starting_ = c.handle;
+        }
         c.handle->env_start(env, [&](double fraction, std::string_view message) {
           publish("engine.progress", {{"backend", c.name}, {"fraction", fraction}, {"message", std::string(message)}});
         });
         {
           std::lock_guard lock(mutex_);
+          starting_.reset();
           backend_ = c.handle;
           backend_name_ = c.name;
           pack_ = pack;
@@ -186,6 +258,10 @@ void EngineManager::bring_up() {
         set_state("running", note + failures);
         return;
       } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(mutex_);
+          starting_.reset();
+        }
         const std::string why = c.name + " failed: " + e.what();
         spdlog::error("engine: {}", why);
         try {
@@ -193,6 +269,7 @@ void EngineManager::bring_up() {
         } catch (const std::exception& stop_error) {
           spdlog::warn("engine: cleaning up after {} failed too: {}", c.name, stop_error.what());
         }
+        if (stopping_) return;  // cancelled by stop(): no fallback
         if (i + 1 < order.size()) {
           const std::string msg = why + "; falling back to " + order[i + 1].name;
           publish("engine.fallback", {{"from", c.name}, {"to", order[i + 1].name}, {"reason", e.what()}});
@@ -209,14 +286,14 @@ void EngineManager::bring_up() {
   }
 }
 
-void EngineManager::bring_down(const std::string& why) {
+void EngineManager::bring_down(const std::string& why, const std::string& final_state) {
   std::shared_ptr<plugin_host::BackendHandle> backend;
   {
     std::lock_guard lock(mutex_);
     backend = backend_;
   }
   if (!backend) {
-    set_state("stopped", why);
+    set_state(final_state, why);
     return;
   }
   set_state("stopping", why);
@@ -232,7 +309,7 @@ void EngineManager::bring_down(const std::string& why) {
     backend_.reset();
     engine_endpoint_ = nullptr;
   }
-  set_state("stopped", why);
+  set_state(final_state, why);
 }
 
 // ---- packs -----------------------------------------------------------------
@@ -361,13 +438,15 @@ std::vector<EngineManager::Candidate> EngineManager::start_order(std::vector<Can
   std::stable_sort(supported.begin(), supported.end(),
                    [](const Candidate& a, const Candidate& b) { return a.priority > b.priority; });
   if (preferred) {
-    auto it = std::find_if(supported.begin(), supported.end(), [&](const Candidate& c) { return c.name == *preferred; });
+    auto it =
+        std::find_if(supported.begin(), supported.end(), [&](const Candidate& c) { return c.name == *preferred; });
     if (it != supported.end()) {
       std::rotate(supported.begin(), it, it + 1);
     } else {
       auto known = std::find_if(all.begin(), all.end(), [&](const Candidate& c) { return c.name == *preferred; });
-      note = "preferred backend " + *preferred +
-             (known == all.end() ? " is not installed or not active" : " is not supported here (" + known->reason + ")");
+      note =
+          "preferred backend " + *preferred +
+          (known == all.end() ? " is not installed or not active" : " is not supported here (" + known->reason + ")");
       if (!supported.empty()) note += "; using " + supported.front().name;
       note += ". ";
     }
@@ -375,60 +454,223 @@ std::vector<EngineManager::Candidate> EngineManager::start_order(std::vector<Can
   if (supported.empty()) {
     note = all.empty() ? "no backend plugin is active (check berthctl plugins ls)"
                        : "no backend can run on this host: " + unsupported;
+  } else if (note.empty() && !unsupported.empty()) {
+    // Say why the usual choice is not the one running ("wsl2: no namespaces ...; using hyperv").
+    note = "not usable here: " + unsupported + "; " + supported.front().name +
+           " is the highest-priority backend that can run here. ";
   }
   return supported;
 }
 
+std::vector<std::pair<std::string, std::string>> EngineManager::inactive_backends() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : deps_.plugins->list()) {
+    if (p.kind != "backend" || p.state == plugin_host::PluginState::active) continue;
+    out.emplace_back(
+        p.id, "plugin " + std::string(plugin_host::to_string(p.state)) + (p.reason.empty() ? "" : ": " + p.reason));
+  }
+  return out;
+}
+
 nlohmann::json EngineManager::backends_json() const {
-  const auto preferred =
-      settings::resolve_backend_preferred(deps_.config->backend_preferred, deps_.store->get_core("backend.preferred"));
+  const auto& admin = deps_.config->backend_preferred;
+  const auto user = deps_.store->get_core("backend.preferred");
+  const auto preferred = settings::resolve_backend_preferred(admin, user);
   nlohmann::json list = nlohmann::json::array();
   const auto candidates = probe_backends();
   std::string note;
   const auto order = start_order(candidates, note);
+  const std::string chosen = order.empty() ? std::string() : order.front().name;
+  std::string active, state;
+  std::optional<Swap> swap;
+  {
+    std::lock_guard lock(mutex_);
+    active = backend_ ? backend_name_ : std::string();
+    state = state_;
+    swap = swap_;
+  }
   for (const auto& c : candidates) {
     list.push_back({{"id", c.handle->id()},
                     {"name", c.name},
                     {"supported", c.supported},
                     {"reason", c.reason},
-                    {"priority", c.priority}});
+                    {"priority", c.priority},
+                    {"chosen", c.name == chosen},
+                    {"active", c.name == active}});
   }
-  std::lock_guard lock(mutex_);
+  // Backend plugins that are not running (disabled, or failed: a backend whose
+  // environment failed to start is marked failed by the plugin host) are listed
+  // too, as unsupported with the plugin's state, so nobody wonders where they went.
+  for (const auto& p : inactive_backends()) {
+    list.push_back({{"id", p.first},
+                    {"name", backend_name(p.first)},
+                    {"supported", false},
+                    {"reason", p.second},
+                    {"priority", 0},
+                    {"chosen", false},
+                    {"active", false}});
+  }
+  // Why the rule picks what it picks, in words for `berthctl backend ls`.
+  std::string why;
+  if (chosen.empty()) {
+    why = note;
+  } else if (preferred && *preferred == chosen) {
+    if (admin.locked && admin.value)
+      why = "locked to " + chosen + " by the administrator";
+    else if (user)
+      why = "your choice (berthctl backend use " + chosen + ")";
+    else
+      why = "the administrator's default";
+  } else {
+    why = note.empty() ? "the highest-priority backend that can run here" : note.substr(0, note.size() - 2);
+  }
   return {{"preferred", preferred ? nlohmann::json(*preferred) : nlohmann::json(nullptr)},
-          {"locked", deps_.config->backend_preferred.locked},
-          {"active", backend_name_.empty() ? nlohmann::json(nullptr) : nlohmann::json(backend_name_)},
-          {"chosen", order.empty() ? nlohmann::json(nullptr) : nlohmann::json(order.front().name)},
+          {"locked", admin.locked},
+          {"active", active.empty() ? nlohmann::json(nullptr) : nlohmann::json(active)},
+          {"state", state},
+          {"chosen", chosen.empty() ? nlohmann::json(nullptr) : nlohmann::json(chosen)},
+          {"why", why},
           {"note", note},
+          {"swap", swap ? nlohmann::json{{"from", swap->from}, {"to", swap->to}, {"since", swap->since}}
+                        : nlohmann::json(nullptr)},
           {"backends", list}};
 }
 
 nlohmann::json EngineManager::use_backend(const std::string& name, const std::string& actor) {
   const auto& admin = deps_.config->backend_preferred;
   if (admin.locked && admin.value && *admin.value != name)
-    throw EngineRequestError(403, "the backend is locked to " + *admin.value + " by the administrator (admin config)");
+    throw EngineRequestError(403, "the backend is locked to " + *admin.value +
+                                      " by the administrator (admin config backend.preferred); ask them to unlock it");
   const auto candidates = probe_backends();
   auto it = std::find_if(candidates.begin(), candidates.end(), [&](const Candidate& c) { return c.name == name; });
   if (it == candidates.end()) {
+    for (const auto& p : inactive_backends()) {
+      if (backend_name(p.first) == name)
+        throw EngineRequestError(409, "backend " + name + " is not running: " + p.second +
+                                          " (berthctl plugins reload " + p.first + " or plugins enable " + p.first +
+                                          ")");
+    }
     std::string known;
     for (const auto& c : candidates) known += (known.empty() ? "" : ", ") + c.name;
-    throw EngineRequestError(400, "no active backend named '" + name + "' (active: " + (known.empty() ? "none" : known) +
-                                      "; see berthctl plugins ls)");
+    throw EngineRequestError(400, "no active backend named '" + name +
+                                      "' (active: " + (known.empty() ? "none" : known) +
+                                      "; see berthctl backend ls and berthctl plugins ls)");
   }
   if (!it->supported) throw EngineRequestError(409, "backend " + name + " cannot run on this host: " + it->reason);
-  deps_.store->set_core("backend.preferred", name, actor);
+
+  std::lock_guard life(lifecycle_mutex_);  // no start, stop or other swap while this one is set up
   std::string active, state;
   {
     std::lock_guard lock(mutex_);
-    active = backend_name_;
+    if (swap_)
+      throw EngineRequestError(409, "a backend swap from " + swap_->from + " to " + swap_->to +
+                                        " is under way; wait for it to finish (berthctl events)");
+    active = backend_ ? backend_name_ : std::string();
     state = state_;
   }
+  // Mid-start there is nothing to swap from yet, and waiting here could outlast the client.
+  if (state == "starting" || state == "stopping")
+    throw EngineRequestError(
+        409, "the engine is " + state + "; choose the backend when it has settled (berthctl engine wait)");
+  const auto previous_choice = deps_.store->get_core("backend.preferred");
+  if (!previous_choice || *previous_choice != name) deps_.store->set_core("backend.preferred", name, actor);
   publish("backend.chosen", {{"backend", name}, {"previous", active}, {"by", actor}});
-  if ((state == "running" || state == "starting") && active != name) {
-    spdlog::info("engine: swapping backend {} -> {} for {}", active, name, actor);
-    publish("engine.swap", {{"from", active}, {"to", name}});
-    restart();
+
+  nlohmann::json swap_json = nullptr;
+  if (state == "running" && !active.empty() && active != name && !stopping_) {
+    // Take the supervisor down (it only watches while running), then swap on a fresh worker.
+    stopping_ = true;
+    monitor_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    stopping_ = false;
+    bool still_running = false;
+    const Swap swap{active, name, events::now_rfc3339()};
+    {
+      std::lock_guard lock(mutex_);
+      still_running = state_ == "running" && backend_;
+      if (still_running) swap_ = swap;
+    }
+    if (still_running) {
+      spdlog::info("engine: swapping backend {} -> {} for {}", active, name, actor);
+      const auto seq =
+          deps_.bus->publish("engine.swap.started", "core", {{"from", active}, {"to", name}, {"by", actor}});
+      swap_json = {{"from", active}, {"to", name}, {"events_since", seq - 1}};
+      worker_ = std::thread([this, swap, previous_choice] { monitor([&] { run_swap(swap, previous_choice); }); });
+    } else {
+      // It died while we waited: start again, on the new choice.
+      stopping_ = false;
+      set_state("starting", "");
+      worker_ = std::thread([this] { monitor(); });
+    }
   }
-  return backends_json();
+  auto out = backends_json();
+  out["swap"] = swap_json;
+  return out;
+}
+
+void EngineManager::run_swap(const Swap& swap, const std::optional<std::string>& previous_choice) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  const nlohmann::json ids = {{"from", swap.from}, {"to", swap.to}};
+  swap_progress(0.05, "stopping the engine and the " + swap.from + " environment", "stopping");
+  bring_down("swapping backend " + swap.from + " -> " + swap.to, "starting");
+  if (stopping_) {
+    auto payload = ids;
+    payload["reason"] = "berthd is stopping";
+    end_swap("engine.swap.failed", payload);
+    return;
+  }
+  swap_progress(0.3, swap.from + " stopped; starting " + swap.to + " on the same data store", "starting");
+  bring_up({swap.to}, "swapping backend " + swap.from + " -> " + swap.to);
+  std::string state, reason;
+  {
+    std::lock_guard lock(mutex_);
+    state = state_;
+    reason = reason_;
+  }
+  if (state == "running") {
+    spdlog::info("engine: swapped backend {} -> {} in {:.1f} s", swap.from, swap.to, seconds());
+    auto payload = ids;
+    payload["backend"] = swap.to;
+    payload["seconds"] = seconds();
+    end_swap("engine.swap.done", payload);
+    return;
+  }
+  if (stopping_) {
+    auto payload = ids;
+    payload["reason"] = "berthd is stopping";
+    end_swap("engine.swap.failed", payload);
+    return;
+  }
+  // The new backend did not come up: put the previous one, and the previous choice, back.
+  std::string failure = reason;  // "<to> failed: <why>. " from bring_up: keep <why>
+  if (failure.rfind(swap.to + " failed: ", 0) == 0) failure = failure.substr(swap.to.size() + 9);
+  while (!failure.empty() && (failure.back() == ' ' || failure.back() == '.')) failure.pop_back();
+  spdlog::error("engine: swap to {} failed ({}); rolling back to {}", swap.to, failure, swap.from);
+  swap_progress(0.3, swap.to + " failed: " + failure + "; rolling back to " + swap.from, "rolling_back");
+  if (previous_choice)
+    deps_.store->set_core("backend.preferred", *previous_choice, "berthd (swap rollback)");
+  else
+    deps_.store->erase_core("backend.preferred", "berthd (swap rollback)");
+  bring_up({swap.from}, "rolling back to " + swap.from + " after: " + swap.to + " failed");
+  {
+    std::lock_guard lock(mutex_);
+    state = state_;
+    reason = reason_;
+  }
+  if (state == "running") {
+    set_state("running", "swap to " + swap.to + " failed (" + failure + "); rolled back to " + swap.from);
+    auto payload = ids;
+    payload["backend"] = swap.from;
+    payload["reason"] = failure;
+    payload["seconds"] = seconds();
+    end_swap("engine.swap.rolled_back", payload);
+    return;
+  }
+  auto payload = ids;
+  payload["reason"] = swap.to + " failed: " + failure + "; rolling back to " + swap.from + " failed too: " + reason;
+  set_state("failed", payload["reason"].get<std::string>());
+  end_swap("engine.swap.failed", payload);
 }
 
 nlohmann::json EngineManager::env_json(const std::string& pack) const {

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
@@ -66,16 +68,23 @@ class EngineManager {
   // stop() then start_async(), keeping the host socket.
   void restart();
 
-  // {"state","reason","backend","pack","socket","since","progress":{"fraction","message"}|null}
+  // {"state","reason","backend","pack","socket","since","progress":{"fraction","message"}|null,
+  //  "swap":{"from","to","since"}|null}
   nlohmann::json status_json() const;
-  // {"preferred","locked","active","chosen" (what the rule picks now),"note",
-  //  "backends":[{"id","name","supported","reason","priority"}]}
+  // {"preferred","locked","active","state","chosen" (what the rule picks now),"why" (why that one),
+  //  "note","swap","backends":[{"id","name","supported","reason","priority","chosen","active"}]}
   nlohmann::json backends_json() const;
 
-  // The user's backend choice (persisted). A running engine is swapped onto it:
-  // stopped, its environment stopped, the new one started on the same data
-  // store, features re-attached; if the new one fails, the manager falls back.
-  // Throws EngineRequestError: 400 unknown, 403 locked by the admin, 409 unsupported here.
+  // The user's backend choice (persisted). A running engine is swapped onto it
+  // on the worker thread (this returns at once, with "swap":{"from","to",
+  // "events_since"} to follow on GET /v1/events?since=): the engine is stopped,
+  // features detached, the old environment stopped, the new one started on the
+  // same data store and features re-attached; the host engine socket stays.
+  // If the new one does not come up, the previous backend (and the previous
+  // choice) is put back. Events: engine.swap.started, .progress, then .done,
+  // .rolled_back or .failed.
+  // Throws EngineRequestError: 400 unknown, 403 locked by the admin, 409
+  // unsupported here or a swap already under way.
   nlohmann::json use_backend(const std::string& name, const std::string& actor);
 
   // Packs: list, build (blocking, progress as events), choose (restarts a running engine).
@@ -92,10 +101,27 @@ class EngineManager {
     int priority = 0;
   };
 
-  void bring_up();  // worker thread body
-  void bring_down(const std::string& why);
+  struct Swap {
+    std::string from;
+    std::string to;
+    std::string since;
+    std::string phase = "stopping";  // stopping, starting, rolling_back
+  };
+
+  // Starts the engine. only: try just these backends, in this order (a swap),
+  // instead of the choice rule's order with fallback.
+  void bring_up(const std::vector<std::string>& only = {}, const std::string& starting_reason = "");
+  // final_state: "stopped", or "starting" when a swap goes on to the next backend.
+  void bring_down(const std::string& why, const std::string& final_state = "stopped");
+  // Worker thread body of a swap; leaves the engine running (new or rolled back) or failed.
+  void run_swap(const Swap& swap, const std::optional<std::string>& previous_choice);
+  // Publishes engine.swap.progress; a phase sets the swap's current phase.
+  void swap_progress(double fraction, const std::string& message, const std::string& phase = "");
+  void end_swap(const std::string& type, nlohmann::json payload);
   std::string ensure_pack();
   std::vector<Candidate> probe_backends() const;
+  // Backend plugins that are not active: {id, "plugin failed: <reason>"}.
+  std::vector<std::pair<std::string, std::string>> inactive_backends() const;
   std::vector<Candidate> start_order(std::vector<Candidate> candidates, std::string& note) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
@@ -103,9 +129,10 @@ class EngineManager {
   void attach_agent(const nlohmann::json& endpoint);
   void tell_features_attached();
   void tell_features_detached();
-  void monitor();  // supervision thread body
+  // Supervision thread body: first() (default bring_up) then watch and recover.
+  void monitor(const std::function<void()>& first = {});
   void set_state(const std::string& state, const std::string& reason);
-  void publish(const std::string& type, nlohmann::json payload) const;
+  void publish(const std::string& type, nlohmann::json payload);
 
   Deps deps_;
   mutable std::mutex mutex_;
@@ -116,9 +143,12 @@ class EngineManager {
   std::string backend_name_;
   std::string pack_;
   std::shared_ptr<plugin_host::BackendHandle> backend_;
+  // The backend whose env_start is in flight, so stop() can cancel a long boot.
+  std::shared_ptr<plugin_host::BackendHandle> starting_;
   nlohmann::json engine_endpoint_;
   std::unique_ptr<engine_proxy::EngineProxy> proxy_;
   std::unique_ptr<agent::AgentClient> agent_;
+  std::optional<Swap> swap_;  // while a backend swap runs
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
   std::thread worker_;

@@ -1,11 +1,12 @@
 // REST: version, status, host facts, the event stream and the OpenAPI document.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "berth/api/openapi.hpp"
 #include "berth/api/router.hpp"
 #include "berth/api/stream_writer.hpp"
-#include "plugin_access.hpp"
 #include "daemon.hpp"
+#include "plugin_access.hpp"
 #include "version.hpp"
 
 namespace berth::daemon {
@@ -17,10 +18,25 @@ void Daemon::add_core_routes(api::Router& router) {
 
   router.add("GET", "/v1/status", [this](const api::Request&) { return api::Response::json(200, status_json()); });
 
+  // What the feature plugins forward from the host into the environment (vpnkit's published ports).
+  router.add("GET", "/v1/ports", [this](const api::Request&) {
+    nlohmann::json ports = nlohmann::json::array();
+    for (const auto& [id, status] : feature_statuses()) {
+      if (!status.contains("ports") || !status["ports"].is_array()) continue;
+      for (auto port : status["ports"]) {
+        if (!port.is_object()) continue;
+        port["plugin"] = id;
+        ports.push_back(std::move(port));
+      }
+    }
+    return api::Response::json(200, {{"ports", ports}});
+  });
+
   router.add("GET", "/v1/host-facts", [this](const api::Request&) { return api::Response::json(200, host_facts()); });
 
-  router.add("GET", "/v1/openapi.json",
-             [](const api::Request&) { return api::Response::json(200, nlohmann::json::parse(api::openapi_document())); });
+  router.add("GET", "/v1/openapi.json", [](const api::Request&) {
+    return api::Response::json(200, nlohmann::json::parse(api::openapi_document()));
+  });
 
   // Newline-delimited JSON: what was retained after ?since=SEQ first, then live.
   router.add_stream("GET", "/v1/events", [this](const api::Request& req, std::shared_ptr<api::StreamWriter> writer) {
@@ -32,8 +48,8 @@ void Daemon::add_core_routes(api::Router& router) {
         throw api::HttpError(400, "since must be an event sequence number, got '" + *s + "'");
       }
     }
-    event_streams_.add(writer, bus_.subscribe([writer](const events::Event& e) { writer->write_json(e.to_json()); },
-                                              since));
+    event_streams_.add(writer,
+                       bus_.subscribe([writer](const events::Event& e) { writer->write_json(e.to_json()); }, since));
   });
 }
 
@@ -45,11 +61,39 @@ nlohmann::json Daemon::status_json() const {
     if (counts.contains(state)) counts[state] = counts[state].get<int>() + 1;
   }
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
+  // Problems the active features report in their status ("problems": ["..."] or [{"message": ..}]).
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& [id, status] : feature_statuses()) {
+    if (status.contains("error") && status["error"].is_string())
+      problems.push_back({{"plugin", id}, {"message", "status() failed: " + status["error"].get<std::string>()}});
+    if (!status.contains("problems") || !status["problems"].is_array()) continue;
+    for (const auto& p : status["problems"]) {
+      nlohmann::json entry =
+          p.is_object() ? p : nlohmann::json{{"message", p.is_string() ? p.get<std::string>() : p.dump()}};
+      entry["plugin"] = id;
+      problems.push_back(std::move(entry));
+    }
+  }
   return {{"version", kVersion},
           {"pid", ::getpid()},
           {"uptime_s", uptime.count()},
           {"plugins", counts},
-          {"engine", engine_status_json()}};
+          {"engine", engine_status_json()},
+          {"problems", problems}};
+}
+
+std::vector<std::pair<std::string, nlohmann::json>> Daemon::feature_statuses() const {
+  std::vector<std::pair<std::string, nlohmann::json>> out;
+  for (const auto& p : plugins_->list()) {
+    if (p.kind != "feature" || p.state != plugin_host::PluginState::active) continue;
+    try {
+      auto status = plugins_->status_json(p.id);
+      if (status.is_object()) out.emplace_back(p.id, std::move(status));
+    } catch (const std::exception& e) {  // stopped or reloaded meanwhile: nothing to report from it
+      spdlog::debug("status of {}: {}", p.id, e.what());
+    }
+  }
+  return out;
 }
 
 }  // namespace berth::daemon

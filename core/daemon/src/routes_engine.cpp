@@ -24,7 +24,8 @@ void Daemon::add_engine_routes(api::Router& router) {
     return api::Response::json(202, engine_->status_json());
   });
 
-  router.add("GET", "/v1/packs", [this](const api::Request&) { return api::Response::json(200, engine_->packs_json()); });
+  router.add("GET", "/v1/packs",
+             [this](const api::Request&) { return api::Response::json(200, engine_->packs_json()); });
   router.add("POST", "/v1/packs/build", [this](const api::Request&) {
     try {
       return api::Response::json(200, engine_->build_pack());
@@ -45,13 +46,17 @@ void Daemon::add_engine_routes(api::Router& router) {
     }
   });
 
-  router.add("GET", "/v1/backend", [this](const api::Request&) { return api::Response::json(200, engine_->backends_json()); });
+  router.add("GET", "/v1/backend",
+             [this](const api::Request&) { return api::Response::json(200, engine_->backends_json()); });
   router.add("PUT", "/v1/backend", [this](const api::Request& req) {
     const auto body = req.json();
     if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
       throw api::HttpError(400, "body must be {\"name\": \"<backend>\"} (see GET /v1/backend)");
     try {
-      return api::Response::json(200, engine_->use_backend(body["name"].get<std::string>(), actor_of(req)));
+      auto out = engine_->use_backend(body["name"].get<std::string>(), actor_of(req));
+      // 202 while a swap runs (follow GET /v1/events?since=swap.events_since); 200 when only the choice changed.
+      const int status = out.contains("swap") && out["swap"].is_object() ? 202 : 200;
+      return api::Response::json(status, out);
     } catch (const EngineRequestError& e) {
       throw api::HttpError(e.status(), e.what());
     }

@@ -117,6 +117,7 @@ RunResult run(const std::vector<std::string>& argv, const Identity& id, const st
     ::dup2(fds[1], STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::close_range(3, ~0U, 0);  // none of berthd's sockets in the child
     if (id.switch_user) {
       if (::setgroups(id.groups.size(), id.groups.data()) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0)
         ::_exit(126);
@@ -178,8 +179,7 @@ std::string ensure_docker_context(const std::string& name, const std::string& so
       if (inspect.output == host) return "docker context '" + name + "' already points at " + host + who;
       auto update = run({docker, "context", "update", name, "--docker", "host=" + host, "--description", "berth"}, id,
                         options.docker_config_dir);
-      if (update.exit_code != 0)
-        return "could not update docker context '" + name + "'" + who + ": " + update.output;
+      if (update.exit_code != 0) return "could not update docker context '" + name + "'" + who + ": " + update.output;
       return "docker context '" + name + "' updated to " + host + " (was " + inspect.output + ")" + who;
     }
     auto create = run({docker, "context", "create", name, "--docker", "host=" + host, "--description", "berth"}, id,

@@ -11,14 +11,22 @@ using detail::CallResult;
 using detail::Instance;
 using Fn = std::function<berth_status(const berth_plugin_api*, berth_plugin_ctx*, berth_out*)>;
 
-// Runs a call; on failure marks the plugin failed (through the host) and throws.
-CallResult checked(const std::shared_ptr<Instance>& instance, const char* what, const Fn& f) {
+// Whether a failed call says the plugin is broken (mark it failed) or only that
+// the work it was asked to do did not succeed: an environment that cannot start
+// on this host is an answer, not a crash, and the backend stays usable for a
+// later swap or retry without `berthctl plugins reload`.
+enum class OnFailure { mark_plugin_failed, keep_plugin };
+
+// Runs a call; on failure throws, and marks the plugin failed (through the host)
+// unless the call only reports that its work failed.
+CallResult checked(const std::shared_ptr<Instance>& instance, const char* what, const Fn& f,
+                   OnFailure on_failure = OnFailure::mark_plugin_failed) {
   CallResult r = instance->call(f);
   if (!r.ran) throw PluginCallError(instance->id(), "plugin " + instance->id() + " is not running");
   if (r.status != BERTH_OK) {
     std::string message =
         r.message.empty() ? std::string(what) + " failed with status " + std::to_string(r.status) : r.message;
-    instance->report_failure(instance, message);
+    if (on_failure == OnFailure::mark_plugin_failed) instance->report_failure(instance, message);
     throw PluginCallError(instance->id(), message);
   }
   return r;
@@ -73,15 +81,21 @@ void BackendHandle::env_start(const nlohmann::json& env, const Progress& progres
     }
   };
   Progress local = progress;  // the plugin gets a void*; hand it a mutable object of ours
-  checked(instance_, "env_start", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
-    return api->backend->env_start(self, to_berth_str(text), thunk, &local, err);
-  });
+  checked(
+      instance_, "env_start",
+      [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+        return api->backend->env_start(self, to_berth_str(text), thunk, &local, err);
+      },
+      OnFailure::keep_plugin);
 }
 
 void BackendHandle::env_stop() {
-  checked(instance_, "env_stop", [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
-    return api->backend->env_stop(self, err);
-  });
+  checked(
+      instance_, "env_stop",
+      [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+        return api->backend->env_stop(self, err);
+      },
+      OnFailure::keep_plugin);
 }
 
 nlohmann::json BackendHandle::env_status() {
@@ -96,9 +110,12 @@ nlohmann::json BackendHandle::engine_endpoint() {
 
 void BackendHandle::cleanup_stale(const nlohmann::json& env) {
   std::string text = env.dump();
-  checked(instance_, "env_cleanup_stale", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
-    return api->backend->env_cleanup_stale(self, to_berth_str(text), err);
-  });
+  checked(
+      instance_, "env_cleanup_stale",
+      [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+        return api->backend->env_cleanup_stale(self, to_berth_str(text), err);
+      },
+      OnFailure::keep_plugin);
 }
 
 FeatureHandle::FeatureHandle(std::shared_ptr<Instance> instance) : instance_(std::move(instance)) {}

@@ -144,6 +144,7 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // none of berthd's sockets in the child
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

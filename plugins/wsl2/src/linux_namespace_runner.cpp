@@ -75,6 +75,8 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
   posix_spawn_file_actions_adddup2(&actions, log.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, log.get(), 2);
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), launch::kSyncFd);
+  // Nothing else of berthd (its API sockets, plugin fds) may live on in the environment.
+  posix_spawn_file_actions_addclosefrom_np(&actions, launch::kSyncFd + 1);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

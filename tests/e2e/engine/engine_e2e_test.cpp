@@ -1,17 +1,17 @@
 // Issue 3's acceptance as one scenario (each step needs the one before, and an
 // engine start is too dear to repeat per step): berthd builds the pack, starts
 // the wsl2 environment, and the docker CLI works through the host socket.
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "daemon_process.hpp"
+#include "engine_session.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -22,32 +22,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Engine {
-  DaemonProcess& daemon;
-
-  CommandResult docker(const std::string& args) const {
-    return berth::test::run_command("DOCKER_CONFIG='" + (daemon.dir() / "docker-config").string() +
-                                    "' docker --context berth " + args);
-  }
-
-  json status() const { return daemon.client().request("GET", "/v1/status").body["engine"]; }
-
-  // Waits until the engine leaves "starting"; returns its status.
-  json wait(std::chrono::seconds limit = std::chrono::seconds(300)) const {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    json s;
-    do {
-      s = status();
-      if (s["state"] != "starting" && s["state"] != "stopping") return s;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return s;
-  }
-
-  pid_t env_pid1() const {
-    const auto st = daemon.client().request("GET", "/v1/plugins/berth.backend.wsl2").body["status"];
-    return st.value("pid", 0);
-  }
+struct Engine : berth::test::EngineSession {
+  using EngineSession::EngineSession;
+  pid_t env_pid1() const { return plugin_status("berth.backend.wsl2").value("pid", 0); }
 };
 
 std::string read_file(const fs::path& p) {
@@ -102,8 +79,9 @@ struct UserDir {
 
 }  // namespace
 
-TEST_CASE("the engine runs: docker works through berth, survives dockerd's death, stops clean, keeps images, and "
-          "refuses a broken pack") {
+TEST_CASE(
+    "the engine runs: docker works through berth, survives dockerd's death, stops clean, keeps images, and "
+    "refuses a broken pack") {
   TempDir dir("berth-e2e");
   DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                                     {"engine", {{"autostart", true}}}});
@@ -118,10 +96,7 @@ TEST_CASE("the engine runs: docker works through berth, survives dockerd's death
   auto version = engine.docker("version --format '{{.Server.Version}}'");
   REQUIRE(version.status == 0);
   CHECK(version.output.find("20.10") != std::string::npos);
-  const fs::path base = dir / "state" / "base" / "current" / "rootfs";
-  REQUIRE(berth::test::run_command("tar -C '" + base.string() + "' -c bin | DOCKER_CONFIG='" +
-                                   (dir / "docker-config").string() + "' docker --context berth import - e2e/busybox")
-              .status == 0);
+  REQUIRE_NOTHROW(engine.import_busybox("e2e/busybox"));
   auto hi = engine.docker("run --rm e2e/busybox echo hi");
   REQUIRE(hi.status == 0);
   CHECK(hi.output == "hi\n");
@@ -152,7 +127,8 @@ TEST_CASE("the engine runs: docker works through berth, survives dockerd's death
     CHECK(probe.output == "probed\n");
     const pid_t pid1 = engine.env_pid1();
     REQUIRE(pid1 > 0);
-    // Authoritative: nothing in the environment's network namespace listens on TCP but containerd's loopback stream server.
+    // Authoritative: nothing in the environment's network namespace listens on TCP but containerd's loopback stream
+    // server.
     auto listeners = berth::test::run_command("nsenter -t " + std::to_string(pid1) + " -n ss -Hltn");
     CHECK(listeners.status == 0);
     std::istringstream lines(listeners.output);
@@ -171,13 +147,15 @@ TEST_CASE("the engine runs: docker works through berth, survives dockerd's death
     REQUIRE(::kill(dockerd, SIGKILL) == 0);
     bool answered = false;
     while (std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(60)) {
-      if (child_named(pid1, "dockerd") != dockerd && engine.docker("version --format '{{.Server.Version}}'").status == 0) {
+      if (child_named(pid1, "dockerd") != dockerd &&
+          engine.docker("version --format '{{.Server.Version}}'").status == 0) {
         answered = true;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
     WARN("docker version answered again " << took.count() << " ms after kill -9 of dockerd");
     CHECK(answered);
     bool died = false, restarted = false;

@@ -246,7 +246,8 @@ TEST_CASE("openapi.json documents every route the daemon serves") {
   for (const char* path : {"/v1/version", "/v1/status", "/v1/host-facts", "/v1/plugins", "/v1/plugins/{id}", "/v1/plugins/{id}/enable",
                            "/v1/plugins/{id}/disable", "/v1/plugins/{id}/reload", "/v1/settings/{id}", "/v1/audit",
                            "/v1/events", "/v1/openapi.json", "/v1/engine/start", "/v1/engine/stop",
-                           "/v1/engine/restart", "/v1/packs", "/v1/packs/build", "/v1/packs/use", "/v1/backend"}) {
+                           "/v1/engine/restart", "/v1/packs", "/v1/packs/build", "/v1/packs/use", "/v1/backend",
+                           "/v1/ports"}) {
     CHECK(doc["paths"].contains(path));
   }
 }

@@ -8,7 +8,8 @@ using berth::test::fixture_dir;
 using berth::test::Recorder;
 using berth::test::TempDir;
 
-TEST_CASE("a backend handle wraps every backend call; a failing call marks the backend failed") {
+TEST_CASE(
+    "a backend handle wraps every backend call; a broken answer marks the backend failed, a failed start does not") {
   TempDir tmp("berth-ph");
   Recorder rec;
   PluginHost host(rec.services(), tmp / "cache");
@@ -41,9 +42,21 @@ TEST_CASE("a backend handle wraps every backend call; a failing call marks the b
     CHECK(e.plugin_id() == "fixture.backend-echo");
     CHECK(std::string(e.what()) == "echo: env_start asked to fail");
   }
+  // An environment that cannot start is an answer, not a broken plugin: it stays usable.
+  CHECK(host.get("fixture.backend-echo").state == PluginState::active);
+  echo->env_start({{"data", "/x"}});
+  CHECK(echo->env_status()["state"] == "running");
+  echo->env_stop();
+
+  try {
+    (void)echo->probe({{"os", "broken"}});
+    FAIL("a probe answer that is not JSON should have thrown");
+  } catch (const PluginCallError& e) {
+    CHECK(std::string(e.what()).find("probe returned invalid JSON") != std::string::npos);
+  }
   auto info = host.get("fixture.backend-echo");
   CHECK(info.state == PluginState::failed);
-  CHECK(info.reason == "echo: env_start asked to fail");
+  CHECK(info.reason.find("probe returned invalid JSON") != std::string::npos);
   CHECK(host.get("hello.feature").state == PluginState::active);
   try {
     host.backend("fixture.backend-echo");

@@ -1,0 +1,43 @@
+#include "engine_session.hpp"
+
+#include <stdexcept>
+#include <thread>
+
+namespace berth::test {
+
+CommandResult EngineSession::docker(const std::string& args) const {
+  return run_command("DOCKER_CONFIG='" + (daemon_.dir() / "docker-config").string() + "' docker --context berth " +
+                     args);
+}
+
+CommandResult EngineSession::berthctl(const std::string& args) const {
+  return run_command(berthctl_binary().string() + " --socket " + daemon_.socket().string() + " " + args);
+}
+
+nlohmann::json EngineSession::status() const {
+  return daemon_.client().request("GET", "/v1/status").body["engine"];
+}
+
+nlohmann::json EngineSession::wait(std::chrono::seconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  nlohmann::json s;
+  do {
+    s = status();
+    if (s["state"] != "starting" && s["state"] != "stopping") return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return s;
+}
+
+nlohmann::json EngineSession::plugin_status(const std::string& plugin_id) const {
+  return daemon_.client().request("GET", "/v1/plugins/" + plugin_id).body["status"];
+}
+
+void EngineSession::import_busybox(const std::string& name) const {
+  const auto rootfs = daemon_.dir() / "state" / "base" / "current" / "rootfs";
+  const auto r = run_command("tar -C '" + rootfs.string() + "' -c bin | DOCKER_CONFIG='" +
+                             (daemon_.dir() / "docker-config").string() + "' docker --context berth import - " + name);
+  if (r.status != 0) throw std::runtime_error("docker import of busybox failed: " + r.output);
+}
+
+}  // namespace berth::test

@@ -1,0 +1,39 @@
+// What every end-to-end test does with a running berthd and its engine: ask
+// for the engine's state, wait for it to settle, and drive the docker CLI and
+// berthctl against it. One copy for the engine, swap, hyperv and vpnkit tests.
+#pragma once
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "daemon_process.hpp"
+
+namespace berth::test {
+
+class EngineSession {
+ public:
+  explicit EngineSession(DaemonProcess& daemon) : daemon_(daemon) {}
+
+  DaemonProcess& daemon() const { return daemon_; }
+
+  // The docker CLI on the `berth` context, with a DOCKER_CONFIG of this test's own.
+  CommandResult docker(const std::string& args) const;
+  // berthctl against this daemon's control socket.
+  CommandResult berthctl(const std::string& args) const;
+
+  // GET /v1/status's "engine" object.
+  nlohmann::json status() const;
+  // Waits until the engine is neither starting nor stopping (or `limit` passes); returns its status.
+  nlohmann::json wait(std::chrono::seconds limit = std::chrono::seconds(600)) const;
+  // GET /v1/plugins/{id}'s "status" object (a backend's env status, a feature's state).
+  nlohmann::json plugin_status(const std::string& plugin_id) const;
+
+  // `docker import`s the base image's busybox as `name` (there is no registry here).
+  void import_busybox(const std::string& name = "busybox") const;
+
+ private:
+  DaemonProcess& daemon_;
+};
+
+}  // namespace berth::test
