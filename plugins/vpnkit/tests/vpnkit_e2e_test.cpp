@@ -1,0 +1,280 @@
+// Issue 5's acceptance on the wsl2 backend, as one scenario (an engine start is
+// too dear to repeat per step): a real berthd, the real environment and dockerd,
+// the docker CLI, and the vpnkit plugin forwarding published ports.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "engine_session.hpp"
+#include "netns_fixture.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using berth::test::CommandResult;
+using berth::test::DaemonProcess;
+using berth::test::TempDir;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using namespace vktest;
+
+namespace {
+
+struct Engine : berth::test::EngineSession {
+  using EngineSession::EngineSession;
+  json vpnkit() const { return plugin_status("berth.feature.vpnkit"); }
+  json port(uint16_t host_port, const std::string& proto = "tcp") const {
+    const auto st = vpnkit();
+    if (st.contains("ports"))
+      for (const auto& p : st["ports"])
+        if (p["host_port"] == host_port && p["proto"] == proto) return p;
+    return nullptr;
+  }
+};
+
+// Waits until `pred` holds, up to `limit`; returns whether it did.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit, std::chrono::milliseconds step = 20ms) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+// One request/answer through the forwarded port: sends msg, reads until EOF after half-closing.
+std::string roundtrip(uint16_t port, const std::string& msg) {
+  const int c = connect_local(port, 3000);
+  if (c < 0) return "connect: " + std::string(std::strerror(-c));
+  send_all(c, msg);
+  ::shutdown(c, SHUT_WR);
+  std::string out;
+  int err = 0;
+  if (!read_to_eof(c, out, &err)) out += "<error " + std::string(std::strerror(err)) + ">";
+  ::close(c);
+  return out;
+}
+
+std::string http_get(uint16_t port) {
+  return roundtrip(port, "GET / HTTP/1.0\r\n\r\n");
+}
+
+std::string udp_ask(uint16_t port, const std::string& msg) {
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  set_timeout(s, 1000);
+  const auto a = loopback(port);
+  ::sendto(s, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  char buf[2048];
+  const ssize_t n = ::recv(s, buf, sizeof buf, 0);
+  ::close(s);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// A tiny host server on 127.0.0.1:port answering every connection with a fixed HTTP page.
+struct HostServer {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint16_t port = bind_any(fd, true);
+  std::atomic<bool> done{false};
+  std::thread thread{[this] {
+    set_timeout(fd, 200);
+    while (!done) {
+      const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      set_timeout(c, 2000);
+      char buf[4096];
+      (void)::recv(c, buf, sizeof buf, 0);
+      send_all(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\nhello from host\n");
+      ::close(c);
+    }
+  }};
+  ~HostServer() {
+    done = true;
+    thread.join();
+    ::close(fd);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "vpnkit on wsl2: published ports on 127.0.0.1, UDP, ranges, host.berth.internal, 10 000 connections, "
+    "a port in use, and re-attach") {
+  const auto t_start = std::chrono::steady_clock::now();
+  TempDir dir("berth-vpnkit-e2e");
+  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                                    {"engine", {{"autostart", true}}}});
+  Engine engine{daemon};
+  daemon.start();
+  REQUIRE(engine.wait()["state"] == "running");
+  REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
+  WARN("engine up after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_start).count()
+       << " ms");
+
+  const fs::path base = dir / "state" / "base" / "current" / "rootfs";
+  const fs::path echo(VK_ECHO);
+  REQUIRE(berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
+                                   "' vk-echo | DOCKER_CONFIG='" + (dir / "docker-config").string() +
+                                   "' docker --context berth import - vk/busybox")
+              .status == 0);
+
+  INFO("outbound: pasta runs and host.berth.internal is known");
+  const auto out = engine.vpnkit()["outbound"];
+  CHECK(out["state"] == "running");
+  CHECK(out["stack"] == "pasta");
+
+  INFO("1. -p P:80 busybox httpd: curl from the host gets the page");
+  const uint16_t p_http = free_port();
+  auto web = engine.docker("run -d --init --name web -p " + std::to_string(p_http) +
+                           ":80 vk/busybox sh -c 'mkdir -p /www && echo hello-vpnkit > /www/index.html && "
+                           "exec httpd -f -p 80 -h /www'");
+  REQUIRE(web.status == 0);
+  CHECK(eventually([&] { return http_get(p_http).find("hello-vpnkit") != std::string::npos; }, 5s, 50ms));
+  auto curl = berth::test::run_command("curl -s -m 5 http://127.0.0.1:" + std::to_string(p_http) + "/");
+  CHECK(curl.output == "hello-vpnkit\n");
+  const auto web_port = engine.port(p_http);
+  REQUIRE(web_port.is_object());
+  CHECK(web_port["state"] == "forwarding");
+  CHECK(web_port["host_ip"] == "127.0.0.1");
+  CHECK(web_port["name"] == "web");
+  CHECK(web_port["container_port"] == 80);
+  CHECK_THAT(web_port["target"].get<std::string>(), Catch::EndsWith(":80"));
+
+  INFO("2. UDP echo, and a range -p A-B:80-82 exposes all three");
+  const uint16_t p_udp = free_port();
+  uint16_t range = 0;
+  for (int tries = 0; tries < 50 && range == 0; ++tries) {  // three consecutive free ports
+    const uint16_t a = free_port();
+    if (a > 65000) continue;
+    bool ok = true;
+    for (int i = 1; i < 3; ++i) {
+      const int t = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const auto addr = loopback(static_cast<uint16_t>(a + i));
+      ok = ok && ::bind(t, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+      ::close(t);
+    }
+    if (ok) range = a;
+  }
+  REQUIRE(range != 0);
+  REQUIRE(engine.docker("run -d --init --name udp -p " + std::to_string(p_udp) + ":80/udp vk/busybox /vk-echo udp 80")
+              .status == 0);
+  REQUIRE(engine
+              .docker("run -d --init --name range -p " + std::to_string(range) + "-" + std::to_string(range + 2) +
+                      ":80-82 vk/busybox /vk-echo tcp 80 81 82")
+              .status == 0);
+  CHECK(eventually([&] { return udp_ask(p_udp, "ping-udp") == "ping-udp"; }, 5s, 100ms));
+  for (int i = 0; i < 3; ++i) {
+    const auto port = static_cast<uint16_t>(range + i);
+    CHECK(eventually([&] { return roundtrip(port, "range" + std::to_string(i)) == "range" + std::to_string(i); }, 5s,
+                     50ms));
+  }
+  CHECK(engine.port(p_udp, "udp")["state"] == "forwarding");
+
+  INFO("3. a host server on 127.0.0.1:PORT answers a container's request to host.berth.internal:PORT");
+  {
+    HostServer host;
+    // busybox-static's wget crashes in a bare image, so nc (it resolves through /etc/hosts too).
+    // `timeout 5`: whether nc ends by itself depends on the FIN coming back through pasta, and
+    // this test is about the name and the route, not about pasta's half-close.
+    auto get = engine.docker(
+        "run --rm vk/busybox sh -c '(printf \"GET / HTTP/1.0\\r\\n\\r\\n\"; sleep 4) | "
+        "timeout 5 nc host.berth.internal " +
+        std::to_string(host.port) + "; true'");
+    CHECK(get.status == 0);
+    CHECK_THAT(get.output, Catch::Contains("HTTP/1.0 200 OK") && Catch::Contains("hello from host"));
+    auto env_hosts = engine.docker("run --rm vk/busybox cat /etc/hosts");
+    CHECK_THAT(env_hosts.output, Catch::Contains("host.berth.internal"));
+  }
+
+  INFO("4. 10 000 sequential short connections: all succeed, berthd holds no more descriptors, no CLOSE_WAIT");
+  {
+    const uint16_t p_echo = range;
+    for (int i = 0; i < 20; ++i) roundtrip(p_echo, "warm");
+    std::this_thread::sleep_for(100ms);
+    const int fds_before = count_fds(daemon.pid());
+    int ok = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10000; ++i) {
+      const std::string msg = "c" + std::to_string(i);
+      if (roundtrip(p_echo, msg) == msg) ++ok;
+    }
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    WARN("10000 sequential connections through the forwarder: " << ms << " ms");
+    CHECK(ok == 10000);
+    CHECK(eventually([&] { return engine.vpnkit()["connections"]["active"] == 0; }, 2s));
+    CHECK(eventually([&] { return count_fds(daemon.pid()) <= fds_before; }, 2s));
+    CHECK(close_wait_count(p_echo) == 0);
+  }
+
+  INFO("5. a port already in use on the host: the container runs; status and events name the port and the reason");
+  {
+    const int squatter = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const uint16_t taken = bind_any(squatter, true);
+    REQUIRE(engine.docker("run -d --init --name busy -p " + std::to_string(taken) + ":80 vk/busybox /vk-echo tcp 80")
+                .status == 0);
+    CHECK(eventually([&] { return engine.port(taken).is_object(); }, 5s));
+    const auto p = engine.port(taken);
+    REQUIRE(p.is_object());
+    CHECK(p["state"] == "failed");
+    CHECK_THAT(p["reason"].get<std::string>(),
+               Catch::Contains("127.0.0.1:" + std::to_string(taken)) && Catch::Contains("already in use"));
+    CHECK(engine.docker("inspect -f '{{.State.Running}}' busy").output == "true\n");
+    const auto st = daemon.client().request("GET", "/v1/status").body;
+    CHECK_THAT(st.dump(), Catch::Contains(std::to_string(taken)) && Catch::Contains("already in use"));
+    bool event = false;
+    daemon.client().stream("/v1/events?since=0", [&](const std::string& line) {
+      const auto e = json::parse(line);
+      event = e["type"] == "vpnkit.port.failed" && e["payload"]["port"] == taken &&
+              e["payload"]["reason"].get<std::string>().find("EADDRINUSE") != std::string::npos;
+      return !event;
+    });
+    CHECK(event);
+    ::close(squatter);
+  }
+
+  INFO("1b. docker stop closes the host port within 2 s");
+  {
+    auto stop = engine.docker("stop -t 5 web");
+    CHECK(stop.status == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(eventually(
+        [&] {
+          const int c = connect_local(p_http, 500);
+          if (c >= 0) ::close(c);
+          return c == -ECONNREFUSED;
+        },
+        2s));
+    WARN("host port closed "
+         << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+         << " ms after docker stop returned");
+    CHECK_FALSE(engine.port(p_http).is_object());
+  }
+
+  INFO("6. the engine restarts (as in a backend swap): forwards of running containers come back by themselves");
+  {
+    const uint16_t p_keep = free_port();
+    REQUIRE(engine
+                .docker("run -d --init --restart always --name keep -p " + std::to_string(p_keep) +
+                        ":80 vk/busybox /vk-echo tcp 80")
+                .status == 0);
+    CHECK(eventually([&] { return roundtrip(p_keep, "before") == "before"; }, 5s, 50ms));
+    REQUIRE(daemon.client().request("POST", "/v1/engine/restart").ok());
+    REQUIRE(engine.wait()["state"] == "running");
+    CHECK(eventually([&] { return roundtrip(p_keep, "after") == "after"; }, 15s, 100ms));
+    CHECK(engine.vpnkit()["outbound"]["state"] == "running");
+  }
+
+  CHECK(daemon.terminate() == 0);
+  // The plugin's listeners are gone with the engine.
+  CHECK(connect_local(range, 500) == -ECONNREFUSED);
+  WARN("whole scenario: "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_start).count()
+       << " ms");
+}
