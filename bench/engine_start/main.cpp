@@ -26,33 +26,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
+using berth::bench::engine_answers;
+using berth::bench::median;
+using berth::bench::spawn;
 
-// GET /version over a unix socket, as `docker version` does; true on HTTP 200.
-bool engine_answers(const fs::path& socket) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const timeval limit{2, 0};  // a listener that never answers must not stall the benchmark
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET /version HTTP/1.0\r\nHost: docker\r\n\r\n";
-    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[64] = {};
-      const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-      ok = n > 12 && std::string(buf, static_cast<size_t>(n)).find(" 200 ") != std::string::npos;
-    }
-  }
-  ::close(fd);
-  return ok;
-}
+namespace {
 
 double wait_until_answers(const fs::path& socket, Clock::time_point started, std::chrono::seconds limit) {
   while (Clock::now() - started < limit) {
@@ -60,20 +43,6 @@ double wait_until_answers(const fs::path& socket, Clock::time_point started, std
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   throw std::runtime_error("no answer on " + socket.string() + " within the limit");
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "a", stderr);
-    if (f != nullptr) ::dup2(::fileno(stderr), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 int stop(pid_t pid, int sig) {
@@ -104,11 +73,6 @@ void stop_bare(pid_t unshare_pid) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop(unshare_pid, SIGKILL);  // --kill-child takes the namespace with it
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -28,33 +29,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// /proc/<pid>/stat field 22: tells a recycled pid from the QEMU we saw.
-unsigned long long start_time(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-  }
-  try {
-    return std::stoull(field);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
 struct Proc {
   pid_t pid = 0;
   unsigned long long start = 0;
-  bool alive() const { return pid > 0 && start != 0 && start_time(pid) == start; }
+  bool alive() const { return pid > 0 && start != 0 && berth::test::process_start_time(pid) == start; }
 };
 
 // Whoever holds a lock on the data store file (QEMU takes OFD locks on it), from /proc/locks.
@@ -63,7 +41,7 @@ std::string locks_on(const fs::path& file) {
   if (::stat(file.c_str(), &st) != 0) return "";
   char id[64];
   std::snprintf(id, sizeof id, ":%lu ", static_cast<unsigned long>(st.st_ino));
-  std::istringstream locks(read_file("/proc/locks"));
+  std::istringstream locks(berth::test::read_text_file("/proc/locks"));
   std::string out;
   for (std::string line; std::getline(locks, line);)
     if (line.find(id) != std::string::npos) out += line + "; ";
@@ -84,7 +62,7 @@ struct Engine : berth::test::EngineSession {
   json backend_status() const { return plugin_status("berth.backend.hyperv"); }
   Proc qemu() {
     const pid_t pid = backend_status().value("pid", 0);
-    Proc p{pid, pid > 0 ? start_time(pid) : 0};
+    Proc p{pid, pid > 0 ? berth::test::process_start_time(pid) : 0};
     if (p.pid > 0) qemus.push_back(p);
     return p;
   }
@@ -205,7 +183,7 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
     while (Clock::now() < deadline) {
       second = engine.qemu();
       // Its record is written: what the next berthd finds it by.
-      const json record = json::parse(read_file(dir / "run" / "hyperv" / "env.json"), nullptr, false);
+      const json record = json::parse(berth::test::read_text_file(dir / "run" / "hyperv" / "env.json"), nullptr, false);
       if (second.alive() && second.pid != first.pid && record.is_object() && record.value("qemu_pid", 0) == second.pid)
         break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "unix_connect.hpp"
+
 namespace berth::vpnkit {
 
 using nlohmann::json;
@@ -66,18 +68,7 @@ std::optional<std::string> host_bind_ip(const std::string& ip, bool allow_non_lo
 }
 
 int UnixEngineConnector::connect() {
-  sockaddr_un addr{};
-  if (path_.size() >= sizeof addr.sun_path) throw std::runtime_error("engine socket path too long: " + path_);
-  addr.sun_family = AF_UNIX;
-  path_.copy(addr.sun_path, path_.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket()");
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::system_error(err, std::generic_category(), "cannot connect to the engine at " + path_);
-  }
-  return fd;
+  return connect_unix(path_, "the engine");
 }
 
 namespace {

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "unix_connect.hpp"
+
 namespace berth::vpnkit {
 
 using nlohmann::json;
@@ -36,17 +38,7 @@ void QmpClient::close() {
 
 void QmpClient::open_locked() {
   if (fd_ >= 0) return;
-  sockaddr_un addr{};
-  if (path_.size() >= sizeof addr.sun_path) throw std::runtime_error("QMP socket path too long: " + path_);
-  addr.sun_family = AF_UNIX;
-  path_.copy(addr.sun_path, path_.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket()");
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::system_error(err, std::generic_category(), "cannot connect to QEMU's QMP socket " + path_);
-  }
+  const int fd = connect_unix(path_, "QEMU's QMP socket");
   fd_ = fd;
   buf_.clear();
   try {

@@ -12,7 +12,9 @@
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "host_side.hpp"
 #include "netns_fixture.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -30,33 +32,10 @@ long long ms_since(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// /proc/<pid>/stat field 22: tells a recycled pid from the QEMU we saw.
-unsigned long long start_time(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-  }
-  try {
-    return std::stoull(field);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
 struct Engine : berth::test::EngineSession {
   explicit Engine(DaemonProcess& d) : EngineSession(d) {}
   ~Engine() {  // a QEMU berthd left behind (the test failed half-way): ours, end it
-    if (qemu > 0 && qemu_start != 0 && start_time(qemu) == qemu_start) ::kill(qemu, SIGKILL);
+    if (qemu > 0 && qemu_start != 0 && berth::test::process_start_time(qemu) == qemu_start) ::kill(qemu, SIGKILL);
   }
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -71,51 +50,6 @@ struct Engine : berth::test::EngineSession {
       for (const auto& p : st["ports"])
         if (p["host_port"] == host_port && p["proto"] == proto) return p;
     return nullptr;
-  }
-};
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit, std::chrono::milliseconds step = 20ms) {
-  const auto deadline = Clock::now() + limit;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
-std::string udp_ask(uint16_t port, const std::string& msg) {
-  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  set_timeout(s, 1000);
-  const auto a = loopback(port);
-  ::sendto(s, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-  char buf[2048];
-  const ssize_t n = ::recv(s, buf, sizeof buf, 0);
-  ::close(s);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
-// A tiny host server on 127.0.0.1:port answering every connection with a fixed HTTP page.
-struct HostServer {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  uint16_t port = bind_any(fd, true);
-  std::atomic<bool> done{false};
-  std::thread thread{[this] {
-    set_timeout(fd, 200);
-    while (!done) {
-      const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      set_timeout(c, 2000);
-      char buf[4096];
-      (void)::recv(c, buf, sizeof buf, 0);
-      send_all(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\nhello from host\n");
-      ::close(c);
-    }
-  }};
-  ~HostServer() {
-    done = true;
-    thread.join();
-    ::close(fd);
   }
 };
 
@@ -146,7 +80,7 @@ TEST_CASE("vpnkit_hyperv_e2e: published ports through QEMU's hostfwd, docker sto
   {
     const auto bs = daemon.client().request("GET", "/v1/plugins/berth.backend.hyperv").body["status"];
     engine.qemu = bs.value("pid", 0);
-    engine.qemu_start = engine.qemu > 0 ? start_time(engine.qemu) : 0;
+    engine.qemu_start = engine.qemu > 0 ? berth::test::process_start_time(engine.qemu) : 0;
   }
   WARN("engine (VM) up after " << ms_since(t_start) << " ms");
   REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
