@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <fstream>
 
 #include "berth/agent/agent_client.hpp"
 #include "berth/engine_proxy/create_rewrite.hpp"
@@ -314,6 +316,36 @@ void EngineManager::bring_down(const std::string& why, const std::string& final_
 
 // ---- packs -----------------------------------------------------------------
 
+namespace {
+
+bool same_contents(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::file_size(a, ec) != std::filesystem::file_size(b, ec) || ec) return false;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  std::array<char, 1 << 16> ba{}, bb{};
+  while (fa && fb) {
+    fa.read(ba.data(), ba.size());
+    fb.read(bb.data(), bb.size());
+    if (fa.gcount() != fb.gcount() || !std::equal(ba.begin(), ba.begin() + fa.gcount(), bb.begin())) return false;
+  }
+  return fa.eof() && fb.eof();
+}
+
+// After an upgrade of berth, the base image still carries the old berth-init;
+// a PID 1 that does not understand the new configuration would fail to boot
+// (the VM's config keys, say). The base is content-addressed by berth-init, so
+// a rebuild makes a new base and reuses the version pack.
+bool base_init_is_stale(const packs::PackStore& store) {
+  const auto init = packs::PackStore::find_sibling("berth-init");
+  const auto base = store.base_dir();
+  if (!init || !base) return false;
+  if (same_contents(*base / "rootfs" / "sbin" / "berth-init", *init)) return false;
+  spdlog::info("engine: the base image's berth-init differs from {}: rebuilding the base image", init->string());
+  return true;
+}
+
+}  // namespace
+
 std::string EngineManager::ensure_pack() {
   packs::PackStore store(deps_.config->state_dir);
   std::optional<std::string> chosen = deps_.store->get_core("pack.current");
@@ -322,7 +354,7 @@ std::string EngineManager::ensure_pack() {
     chosen.reset();
   }
   if (!chosen) chosen = store.current();
-  if (!chosen || !store.base_dir()) {
+  if (!chosen || !store.base_dir() || base_init_is_stale(store)) {
     build_pack();
     chosen = deps_.store->get_core("pack.current");
   }
