@@ -129,6 +129,26 @@ std::string tail_file(const std::filesystem::path& p, size_t max_lines) {
   return data.substr(pos);
 }
 
+ChildSpawnAttr::ChildSpawnAttr(bool own_process_group) {
+  posix_spawnattr_init(&attr_);
+  sigset_t none;
+  sigemptyset(&none);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr_, &none);
+  posix_spawnattr_setsigdefault(&attr_, &all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (own_process_group) {
+    posix_spawnattr_setpgroup(&attr_, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&attr_, flags);
+}
+
+ChildSpawnAttr::~ChildSpawnAttr() {
+  posix_spawnattr_destroy(&attr_);
+}
+
 CommandResult run_command(const std::vector<std::string>& argv) {
   CommandResult result;
   int pipe_fds[2];
@@ -145,23 +165,14 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // none of berthd's sockets in the child
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  const ChildSpawnAttr attr;
 
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, attr.get(), args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   write_end.reset();
   if (rc != 0) {
     result.output = "cannot run " + argv[0] + ": " + std::strerror(rc);

@@ -114,23 +114,13 @@ VmProcess QemuDriver::launch(const VmSpec& spec) {
   // Nothing of the daemon's may leak into QEMU: it outlives a killed daemon, and an inherited
   // listening socket (the engine API's) would make the next daemon think it is still served.
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
   // Own process group: a terminal's ^C to the daemon does not reach the VM directly.
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  const ChildSpawnAttr attr(/*own_process_group=*/true);
   std::vector<char*> args;
   for (auto& s : vm.argv) args.push_back(s.data());
   args.push_back(nullptr);
-  const int rc = ::posix_spawn(&vm.pid, args[0], &actions, &attr, args.data(), environ);
+  const int rc = ::posix_spawn(&vm.pid, args[0], &actions, attr.get(), args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) throw std::runtime_error("cannot start " + vm.argv[0] + ": " + std::strerror(rc));
   vm.start_time = proc_start_time(vm.pid).value_or(0);
   return vm;

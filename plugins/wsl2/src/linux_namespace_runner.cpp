@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "launch_protocol.hpp"
+#include "sys_util.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -77,15 +78,7 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), launch::kSyncFd);
   // Nothing else of berthd (its API sockets, plugin fds) may live on in the environment.
   posix_spawn_file_actions_addclosefrom_np(&actions, launch::kSyncFd + 1);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  const ChildSpawnAttr attr;
 
   const std::string helper = spec.helper.string();
   const std::string config = spec.launch_file.string();
@@ -94,9 +87,8 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
                              const_cast<char*>(config.c_str()),  const_cast<char*>("--sync-fd"),
                              const_cast<char*>(sync_fd.c_str()), nullptr};
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, helper.c_str(), &actions, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, helper.c_str(), &actions, attr.get(), argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   theirs.reset();
   log.reset();
   if (rc != 0) throw std::runtime_error("cannot run " + helper + ": " + std::strerror(rc));

@@ -2,6 +2,7 @@
 // files written atomically, and running a command to completion.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -65,6 +66,22 @@ struct CommandResult {
   int exit_code = -1;  // -1: did not run or was killed
   std::string output;  // stdout and stderr, merged
 };
+// posix_spawn attributes every child of a backend gets: an empty signal mask and
+// default dispositions (berthd blocks and ignores signals its children must
+// see), and optionally a process group of its own (a VM must not get the
+// terminal's ^C meant for berthd).
+class ChildSpawnAttr {
+ public:
+  explicit ChildSpawnAttr(bool own_process_group = false);
+  ~ChildSpawnAttr();
+  ChildSpawnAttr(const ChildSpawnAttr&) = delete;
+  ChildSpawnAttr& operator=(const ChildSpawnAttr&) = delete;
+  const posix_spawnattr_t* get() const { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+};
+
 // posix_spawnp + wait, safe to call from any thread of a multithreaded process.
 CommandResult run_command(const std::vector<std::string>& argv);
 
