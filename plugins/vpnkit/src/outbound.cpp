@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -116,6 +118,7 @@ pid_t Outbound::spawn(const std::vector<std::string>& argv_in) {
   argv.push_back(nullptr);
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
@@ -138,6 +141,12 @@ pid_t Outbound::spawn(const std::vector<std::string>& argv_in) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // pasta must not outlive a berthd killed with -9: the next berthd ends the
+    // environment, not an orphaned stack holding its namespace. (The signal is
+    // tied to the forking thread; if that thread ends first, supervise()
+    // restarts pasta from its own thread, which lives until stop().)
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // berthd died before the prctl
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -177,6 +186,21 @@ void Outbound::start(const OutboundConfig& config) {
   // refuses ("Couldn't open network namespace"); a bind mount of it does not.
   netns_file_ = (fs::temp_directory_path() / ("berth-vpnkit-netns-" + std::to_string(cfg_.env_pid))).string();
   ::umount2(netns_file_.c_str(), MNT_DETACH);  // left by a daemon that was killed
+  // ... and those of environments that are gone (a killed daemon's): each pins a dead namespace.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string prefix = "berth-vpnkit-netns-";
+    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size() ||
+        name.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
+      continue;
+    const long pid = std::stol(name.substr(prefix.size()));
+    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max() || ::kill(static_cast<pid_t>(pid), 0) == 0 ||
+        errno != ESRCH)
+      continue;
+    ::umount2(e.path().c_str(), MNT_DETACH);
+    ::unlink(e.path().c_str());
+  }
   { std::ofstream touch(netns_file_); }
   if (::mount(cfg_.netns.c_str(), netns_file_.c_str(), nullptr, MS_BIND, nullptr) != 0) {
     const int err = errno;
