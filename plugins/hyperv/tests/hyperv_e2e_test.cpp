@@ -89,13 +89,7 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
       dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                    {"host_facts_file",
                     (berth::test::source_dir() / "tests" / "fixtures" / "hosts" / "linux-no-namespaces.json").string()},
-                   {"plugins",
-                    {{"berth.backend.hyperv",
-                      {{"enabled", true},
-                       {"settings",
-                        {{"memory_mb", {{"value", 1536}}},
-                         {"cpus", {{"value", 2}}},
-                         {"data_store_size_mb", {{"value", 4096}}}}}}}}},
+                   {"plugins", berth::test::small_hyperv_vm_plugins()},
                    {"engine", {{"autostart", true}}}});
   Engine engine{daemon};
   const fs::path store = dir / "state" / "data" / "store.ext4";

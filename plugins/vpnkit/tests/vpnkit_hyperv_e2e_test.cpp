@@ -61,13 +61,7 @@ TEST_CASE("vpnkit_hyperv_e2e: published ports through QEMU's hostfwd, docker sto
   TempDir dir("berth-vpnkit-hv-e2e");
   DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                                     {"backend", {{"preferred", {{"value", "hyperv"}}}}},
-                                    {"plugins",
-                                     {{"berth.backend.hyperv",
-                                       {{"enabled", true},
-                                        {"settings",
-                                         {{"memory_mb", {{"value", 1536}}},
-                                          {"cpus", {{"value", 2}}},
-                                          {"data_store_size_mb", {{"value", 4096}}}}}}}}},
+                                    {"plugins", berth::test::small_hyperv_vm_plugins()},
                                     {"engine", {{"autostart", true}}}});
   Engine engine{daemon};
   daemon.start();

@@ -11,6 +11,16 @@
 
 namespace berth::test {
 
+// The admin config's "plugins" entry for a small hyperv VM, the same in every
+// test that boots one: 1536 MiB, 2 CPUs, a 4 GiB data store.
+inline nlohmann::json small_hyperv_vm_plugins() {
+  return {
+      {"berth.backend.hyperv",
+       {{"enabled", true},
+        {"settings",
+         {{"memory_mb", {{"value", 1536}}}, {"cpus", {{"value", 2}}}, {"data_store_size_mb", {{"value", 4096}}}}}}}};
+}
+
 class EngineSession {
  public:
   explicit EngineSession(DaemonProcess& daemon) : daemon_(daemon) {}
