@@ -1,15 +1,75 @@
-# berth_add_catch_test(<name> SOURCES <src>... [LIBS <lib>...] [LABELS <label>...])
+# berth_add_catch_test(<name> SOURCES <src>... [LIBS <lib>...]
+#                      LABELS <kind> <component>...
+#                      [TIMEOUT <seconds>] [RESOURCE_LOCK <resource>...] [NEEDS_PACK])
+#
 # One Catch2 executable; each TEST_CASE becomes its own ctest test "<name>: <case>".
+#
+# <kind> is exactly one of:
+#   unit         no process of berth's is started; seconds          (timeout 60 s)
+#   integration  real processes (dockerd, berth-init, berthd) but no whole engine (timeout 180 s)
+#   e2e          a whole berthd with an engine in a namespace environment (timeout 300 s)
+#   vm           boots a QEMU VM (TCG here); runs alone (timeout 600 s)
+# so `ctest -L unit|integration|e2e|vm` together list every test exactly once.
+# The other labels name the component (wsl2, hyperv, vpnkit, engine_proxy, ...).
+#
+# RESOURCE_LOCK names what the test cannot share with another test running at
+# the same time (ctest -j): e.g. a fixed host port. NEEDS_PACK: the test's
+# berthd uses the version pack and base image that the `test_pack_cache`
+# fixture builds once per test run (tests/support/pack_cache.hpp).
+set(BERTH_TEST_KINDS unit integration e2e vm)
+set(BERTH_TEST_TIMEOUT_unit 60)
+set(BERTH_TEST_TIMEOUT_integration 180)
+set(BERTH_TEST_TIMEOUT_e2e 300)
+set(BERTH_TEST_TIMEOUT_vm 600)
+
 function(berth_add_catch_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "NEEDS_PACK" "TIMEOUT" "SOURCES;LIBS;LABELS;RESOURCE_LOCK" ${ARGN})
+  set(kind "")
+  foreach(label IN LISTS T_LABELS)
+    if(label IN_LIST BERTH_TEST_KINDS)
+      if(kind)
+        message(FATAL_ERROR "berth_add_catch_test(${name}): two kinds in LABELS (${kind}, ${label}); give exactly one")
+      endif()
+      set(kind ${label})
+    endif()
+  endforeach()
+  if(NOT kind)
+    message(FATAL_ERROR "berth_add_catch_test(${name}): LABELS needs exactly one of ${BERTH_TEST_KINDS}")
+  endif()
+  list(LENGTH T_LABELS n_labels)
+  if(n_labels LESS 2)
+    message(FATAL_ERROR "berth_add_catch_test(${name}): LABELS needs a component besides '${kind}'")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT ${BERTH_TEST_TIMEOUT_${kind}})
+  endif()
+
   add_executable(${name} ${T_SOURCES} $<TARGET_OBJECTS:berth_catch_main>)
   target_link_libraries(${name} PRIVATE Catch2::Catch2 berth_test_support ${T_LIBS})
+  target_precompile_headers(${name} REUSE_FROM berth_test_pch)
   berth_warnings(${name})
-  if(T_LABELS)
-    # One LABELS value: a ;-list passed through catch_discover_tests would be split into properties.
-    list(JOIN T_LABELS "," label)
-    catch_discover_tests(${name} TEST_PREFIX "${name}: " PROPERTIES LABELS "${label}")
-  else()
-    catch_discover_tests(${name} TEST_PREFIX "${name}: ")
+  add_dependencies(berth_tests ${name})
+  catch_discover_tests(${name} TEST_PREFIX "${name}: " TEST_LIST ${name}_TESTS)
+
+  # Properties whose values are lists (LABELS, RESOURCE_LOCK) cannot pass through
+  # catch_discover_tests' PROPERTIES (it splits them), so they are set by a file
+  # ctest includes after the discovered tests, on the list discovery made.
+  set(props "LABELS [==[${T_LABELS}]==] TIMEOUT ${T_TIMEOUT}")
+  set(locks ${T_RESOURCE_LOCK})
+  if(kind STREQUAL "vm")
+    # A TCG VM keeps both cores busy: nothing runs beside it, and one VM at a time.
+    string(APPEND props " PROCESSORS 2")
+    list(APPEND locks vm)
   endif()
+  if(locks)
+    string(APPEND props " RESOURCE_LOCK [==[${locks}]==]")
+  endif()
+  if(T_NEEDS_PACK)
+    string(APPEND props " FIXTURES_REQUIRED berth_pack_cache")
+    add_dependencies(${name} berth-pack berth-init)
+  endif()
+  set(props_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_properties.cmake")
+  file(WRITE "${props_file}"
+       "if(${name}_TESTS)\n  set_tests_properties(\${${name}_TESTS} PROPERTIES ${props})\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${props_file}")
 endfunction()

@@ -169,7 +169,8 @@ int main(int argc, char** argv) {
     return false;
   };
   if (!wait_running()) return 1;
-  const std::string docker = "DOCKER_CONFIG='" + (dir / "docker-config").string() + "' docker --context berth ";
+  const std::string docker = "DOCKER_CONFIG='" + (dir / "docker-config").string() + "' docker -H 'unix://" +
+                             daemon.engine_socket().string() + "' ";
 
   // The image: busybox + vk-echo + iperf3 with its libraries.
   const fs::path img = dir / "image";

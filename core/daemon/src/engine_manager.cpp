@@ -748,7 +748,8 @@ void EngineManager::start_proxy() {
   proxy_ = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
   proxy_->start();
   spdlog::info("engine API on unix:{}", cfg.engine_socket.string());
-  spdlog::info("docker context: {}", engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string()));
+  if (cfg.engine_docker_context)
+    spdlog::info("docker context: {}", engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string()));
 }
 
 int EngineManager::connect_engine() const {

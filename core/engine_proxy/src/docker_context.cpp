@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +61,19 @@ Identity invoking_user() {
   }
   id.groups.resize(static_cast<std::size_t>(n));
   return id;
+}
+
+// Whether something listens on the unix socket at `path` (a connect succeeds).
+bool socket_accepts(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return false;
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
 }
 
 std::optional<std::string> find_in_path(const std::string& name) {
@@ -177,6 +192,11 @@ std::string ensure_docker_context(const std::string& name, const std::string& so
                        options.docker_config_dir);
     if (inspect.exit_code == 0) {
       if (inspect.output == host) return "docker context '" + name + "' already points at " + host + who;
+      // Another berthd (or any engine) answering there owns the context: repointing it would
+      // strand that one's users, so it is left alone.
+      if (inspect.output.rfind("unix://", 0) == 0 && socket_accepts(inspect.output.substr(7)))
+        return "docker context '" + name + "' points at " + inspect.output +
+               ", where another engine answers; left unchanged" + who;
       auto update = run({docker, "context", "update", name, "--docker", "host=" + host, "--description", "berth"}, id,
                         options.docker_config_dir);
       if (update.exit_code != 0) return "could not update docker context '" + name + "'" + who + ": " + update.output;

@@ -238,7 +238,9 @@ void PackStore::set_current(const std::string& version) {
 
 std::optional<fs::path> PackStore::find_sibling(const std::string& name) {
   if (auto dir = self_dir()) {
-    for (const fs::path& candidate : {*dir / name, dir->parent_path() / "bin" / name}) {
+    // Beside berthd, in ../bin (a build tree's layout), or in ../libexec/berth (an install's).
+    for (const fs::path& candidate :
+         {*dir / name, dir->parent_path() / "bin" / name, dir->parent_path() / "libexec" / "berth" / name}) {
       if (is_executable(candidate)) return candidate;
     }
   }

@@ -197,8 +197,10 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   }
   if (auto it = doc.find("engine"); it != doc.end()) {
     const json& engine = r.object("/engine", *it);
-    r.only_keys("/engine", engine, {"autostart"});
+    r.only_keys("/engine", engine, {"autostart", "docker_context"});
     if (auto a = engine.find("autostart"); a != engine.end()) c.engine_autostart = r.boolean("/engine/autostart", *a);
+    if (auto d = engine.find("docker_context"); d != engine.end())
+      c.engine_docker_context = r.boolean("/engine/docker_context", *d);
   }
   if (auto it = doc.find("host_facts_file"); it != doc.end()) {
     c.host_facts_file = r.optional_path("/host_facts_file", *it);

@@ -57,10 +57,13 @@ TEST_CASE(
 
   const fs::path base = dir / "state" / "base" / "current" / "rootfs";
   const fs::path echo(VK_ECHO);
-  REQUIRE(berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
-                                   "' vk-echo | DOCKER_CONFIG='" + (dir / "docker-config").string() +
-                                   "' docker --context berth import - vk/busybox")
-              .status == 0);
+  {
+    const auto imported = berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" +
+                                                   echo.parent_path().string() + "' vk-echo | " + engine.docker_cli() +
+                                                   "import - vk/busybox");
+    INFO(imported.output);
+    REQUIRE(imported.status == 0);
+  }
 
   INFO("outbound: pasta runs and host.berth.internal is known");
   const auto out = engine.vpnkit()["outbound"];

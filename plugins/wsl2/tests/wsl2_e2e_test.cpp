@@ -12,6 +12,7 @@
 
 #include "env_fixture.hpp"
 #include "plugin_under_test.hpp"
+#include "pack_cache.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -64,6 +65,8 @@ std::string field(const std::string& line, const std::string& key) {
 TEST_CASE("the real pack and berth-init come up in the wsl2 backend until dockerd answers") {
   berth::test::TempDir dir("berth-wsl2-e2e");
   const fs::path state = dir / "state";
+  // The run's shared pack (berth-pack below then reuses it after verifying), else a build here.
+  berth::test::seed_state_from_pack_cache(state);
   const std::string done = last_line_of(std::string(WSL2_BERTH_PACK) + " build --out " + state.string() + " --init " +
                                         WSL2_BERTH_INIT + " 2>&1");
   INFO("berth-pack said: " << done);

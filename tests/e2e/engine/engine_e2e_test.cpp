@@ -12,6 +12,7 @@
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "pack_cache.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -198,6 +199,7 @@ TEST_CASE(
     const fs::path dockerd = dir / "state" / "packs" / pack / "rootfs" / "usr" / "sbin" / "dockerd";
     const fs::path original = dir / "dockerd.orig";
     fs::copy_file(dockerd, original);
+    berth::test::own_copy(dockerd);  // the pack is shared with other tests (pack_cache.hpp)
     {
       std::fstream f(dockerd, std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(1000000);

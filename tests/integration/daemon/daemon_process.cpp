@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bounded.hpp"
+#include "pack_cache.hpp"
 #include "temp_dir.hpp"
 
 namespace berth::test {
@@ -20,15 +22,22 @@ namespace fs = std::filesystem;
 fs::path berthd_binary() { return binary_dir() / "bin" / "berthd"; }
 fs::path berthctl_binary() { return binary_dir() / "bin" / "berthctl"; }
 
-CommandResult run_command(const std::string& command) {
+CommandResult run_command(const std::string& command, std::chrono::seconds limit) {
   CommandResult r;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  // timeout(1) bounds the whole command (and, with -k, what ignores SIGTERM).
+  std::string quoted;
+  for (const char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  const std::string wrapped =
+      "timeout -k 5 " + std::to_string(limit.count()) + " sh -c '" + quoted + "' 2>&1";
+  FILE* p = popen(wrapped.c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf{};
   size_t n = 0;
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
   const int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (r.status == 124)
+    r.output += "\n(the command did not finish within " + std::to_string(limit.count()) + " s and was stopped)";
   return r;
 }
 
@@ -47,6 +56,10 @@ void DaemonProcess::write_config(nlohmann::json config) {
   // Tests do not want an engine unless they ask for one.
   if (!config.contains("engine")) config["engine"] = {{"autostart", false}};
   socket_ = config["api"]["socket"].get<std::string>();
+  state_dir_ = config["state_dir"].get<std::string>();
+  engine_socket_ = config.contains("engine_socket") && config["engine_socket"].is_string()
+                       ? fs::path(config["engine_socket"].get<std::string>())
+                       : fs::path(config["run_dir"].get<std::string>()) / "docker.sock";
   std::ofstream(config_file_) << config.dump(2);
 }
 
@@ -68,7 +81,10 @@ void DaemonProcess::kill_left_environment() {
 }
 
 void DaemonProcess::start(std::chrono::seconds timeout) {
-  const std::string binary = berthd_binary().string();
+  // The pack and base image built once for the whole test run, unless this
+  // state dir has its own already (pack_cache.hpp).
+  if (seed_pack_) seed_state_from_pack_cache(state_dir());
+  const std::string binary = binary_.empty() ? berthd_binary().string() : binary_.string();
   const std::string config = config_file_.string();
   const std::string err = stderr_file_.string();
   pid_ = ::fork();
@@ -101,8 +117,9 @@ void DaemonProcess::start(std::chrono::seconds timeout) {
 void DaemonProcess::kill9() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
+  const pid_t pid = pid_;
   pid_ = -1;
+  wait_pid_within(pid, std::chrono::seconds(30), "berthd after SIGKILL");
 }
 
 int DaemonProcess::terminate(std::chrono::seconds timeout) {

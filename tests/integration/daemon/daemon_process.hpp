@@ -24,6 +24,11 @@ class DaemonProcess {
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
 
+  // Another berthd than the build tree's (an installed one), and whether its
+  // state dir is seeded from the run's shared pack (pack_cache.hpp; default yes).
+  void use_binary(std::filesystem::path berthd) { binary_ = std::move(berthd); }
+  void seed_pack(bool yes) { seed_pack_ = yes; }
+
   // Starts berthd and waits for GET /v1/version. Throws with berthd's stderr tail on failure.
   void start(std::chrono::seconds timeout = std::chrono::seconds(60));
   // SIGKILL, as a crash would; waits for the process to be gone.
@@ -40,6 +45,10 @@ class DaemonProcess {
   const std::filesystem::path& config_file() const { return config_file_; }
   std::string log() const;  // what berthd wrote to stderr so far
   const std::filesystem::path& dir() const { return dir_; }
+  // The config's state_dir (by default dir()/state).
+  const std::filesystem::path& state_dir() const { return state_dir_; }
+  // Where berthd serves the engine API (engine_socket, by default run_dir/docker.sock).
+  const std::filesystem::path& engine_socket() const { return engine_socket_; }
   // After a kill -9: end the environment berthd left running (by the pids in its record).
   void kill_left_environment();
 
@@ -48,7 +57,11 @@ class DaemonProcess {
   std::filesystem::path dir_;
   std::filesystem::path config_file_;
   std::filesystem::path socket_;
+  std::filesystem::path state_dir_;
+  std::filesystem::path engine_socket_;
   std::filesystem::path stderr_file_;
+  std::filesystem::path binary_;
+  bool seed_pack_ = true;
   pid_t pid_ = -1;
 };
 
@@ -56,11 +69,13 @@ class DaemonProcess {
 std::filesystem::path berthd_binary();
 std::filesystem::path berthctl_binary();
 
-// Runs a command through /bin/sh, returning its exit status and combined output.
+// Runs a command through /bin/sh, returning its exit status and combined
+// output. A command still running after `limit` is stopped (status 124/137)
+// and the output says so: no test waits on a hung command for ever.
 struct CommandResult {
   int status = -1;
   std::string output;
 };
-CommandResult run_command(const std::string& command);
+CommandResult run_command(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(180));
 
 }  // namespace berth::test

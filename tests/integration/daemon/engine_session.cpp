@@ -5,10 +5,12 @@
 
 namespace berth::test {
 
-CommandResult EngineSession::docker(const std::string& args) const {
-  return run_command("DOCKER_CONFIG='" + (daemon_.dir() / "docker-config").string() + "' docker --context berth " +
-                     args);
+std::string EngineSession::docker_cli() const {
+  return "DOCKER_CONFIG='" + (daemon_.dir() / "docker-config").string() + "' docker -H 'unix://" +
+         daemon_.engine_socket().string() + "' ";
 }
+
+CommandResult EngineSession::docker(const std::string& args) const { return run_command(docker_cli() + args); }
 
 CommandResult EngineSession::berthctl(const std::string& args) const {
   return run_command(berthctl_binary().string() + " --socket " + daemon_.socket().string() + " " + args);
@@ -34,9 +36,8 @@ nlohmann::json EngineSession::plugin_status(const std::string& plugin_id) const 
 }
 
 void EngineSession::import_busybox(const std::string& name) const {
-  const auto rootfs = daemon_.dir() / "state" / "base" / "current" / "rootfs";
-  const auto r = run_command("tar -C '" + rootfs.string() + "' -c bin | DOCKER_CONFIG='" +
-                             (daemon_.dir() / "docker-config").string() + "' docker --context berth import - " + name);
+  const auto rootfs = daemon_.state_dir() / "base" / "current" / "rootfs";
+  const auto r = run_command("tar -C '" + rootfs.string() + "' -c bin | " + docker_cli() + "import - " + name);
   if (r.status != 0) throw std::runtime_error("docker import of busybox failed: " + r.output);
 }
 

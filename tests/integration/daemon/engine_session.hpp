@@ -27,8 +27,11 @@ class EngineSession {
 
   DaemonProcess& daemon() const { return daemon_; }
 
-  // The docker CLI on the `berth` context, with a DOCKER_CONFIG of this test's own.
+  // The docker CLI aimed at this daemon's engine socket (-H, not a context: a
+  // test never creates or changes docker contexts), with a DOCKER_CONFIG of this
+  // test's own. docker_cli() is the command prefix, for pipelines.
   CommandResult docker(const std::string& args) const;
+  std::string docker_cli() const;
   // berthctl against this daemon's control socket.
   CommandResult berthctl(const std::string& args) const;
 

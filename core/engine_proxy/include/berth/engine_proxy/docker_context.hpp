@@ -11,7 +11,9 @@ struct DockerContextOptions {
 };
 
 // Runs `docker context inspect NAME`, then `docker context create NAME --docker host=unix://PATH
-// --description berth` or `docker context update ...` when the endpoint differs. When run as root
+// --description berth` or `docker context update ...` when the endpoint differs, unless the
+// context points at another unix socket where something answers (another berthd's): that one
+// is left unchanged. When run as root
 // under sudo, the CLI runs as SUDO_USER with that user's HOME so the context lands in their
 // ~/.docker and is owned by them. Never throws: returns a message for the log, also when the
 // docker CLI is absent or fails.

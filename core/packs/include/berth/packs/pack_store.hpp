@@ -71,7 +71,8 @@ class PackStore {
   std::optional<std::string> current() const;
   void set_current(const std::string& version);  // throws std::invalid_argument when not installed
 
-  // berth-pack next to the running executable (or in <exe dir>/../bin), else in $PATH.
+  // berth-pack next to the running executable (or in <exe dir>/../bin or <exe dir>/../libexec/berth),
+  // else in $PATH.
   static std::optional<std::filesystem::path> find_builder();
   // Same search for any sibling program (e.g. "berth-init").
   static std::optional<std::filesystem::path> find_sibling(const std::string& name);

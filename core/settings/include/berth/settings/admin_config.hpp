@@ -49,6 +49,10 @@ struct AdminConfig {
   ApiConfig api;
   std::filesystem::path engine_socket;  // always set: null in the file means run_dir / "docker.sock"
   bool engine_autostart = true;         // "engine": {"autostart": ...}: start the engine with the daemon
+  // "engine": {"docker_context": true}: create/refresh the docker CLI context `berth` pointing at
+  // engine_socket. Off unless the admin asks (scripts/run's and the packaged config do), so a
+  // berthd started for a test or with a private config never repoints the user's context.
+  bool engine_docker_context = false;
   std::optional<std::filesystem::path> host_facts_file;
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
   std::vector<std::filesystem::path> plugin_dirs;
