@@ -14,8 +14,8 @@
 #
 # RESOURCE_LOCK names what the test cannot share with another test running at
 # the same time (ctest -j): e.g. a fixed host port. NEEDS_PACK: the test's
-# berthd uses the version pack and base image that the `test_pack_cache`
-# fixture builds once per test run (tests/support/pack_cache.hpp).
+# berthd uses the version pack and base image built once per test run
+# (tests/support/pack_cache.hpp), so berth-pack and berth-init must be built.
 set(BERTH_TEST_KINDS unit integration e2e vm)
 set(BERTH_TEST_TIMEOUT_unit 60)
 set(BERTH_TEST_TIMEOUT_integration 180)
@@ -43,6 +43,9 @@ function(berth_add_catch_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT ${BERTH_TEST_TIMEOUT_${kind}})
   endif()
+  if(BERTH_SANITIZE)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 2")  # ASan and UBSan make our own code several times slower
+  endif()
 
   add_executable(${name} ${T_SOURCES} $<TARGET_OBJECTS:berth_catch_main>)
   target_link_libraries(${name} PRIVATE Catch2::Catch2 berth_test_support ${T_LIBS})
@@ -65,7 +68,6 @@ function(berth_add_catch_test name)
     string(APPEND props " RESOURCE_LOCK [==[${locks}]==]")
   endif()
   if(T_NEEDS_PACK)
-    string(APPEND props " FIXTURES_REQUIRED berth_pack_cache")
     add_dependencies(${name} berth-pack berth-init)
   endif()
   set(props_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_properties.cmake")
