@@ -1,5 +1,6 @@
 #include "berth/packs/pack_store.hpp"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,8 +10,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <spdlog/spdlog.h>
-
 #include "berth/packs/builder_process.hpp"
 #include "berth/packs/tree_verify.hpp"
 #include "berth/packs/verified_stamp.hpp"
@@ -18,32 +17,6 @@
 namespace berth::packs {
 namespace fs = std::filesystem;
 namespace {
-
-// The copy of the manifest that berth-init reads inside the environment; checked separately.
-constexpr const char* kManifestCopy = "usr/share/berth/pack/manifest.json";
-
-std::optional<nlohmann::json> read_json(const fs::path& file, std::string* error) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    if (error) *error = "cannot open " + file.string();
-    return std::nullopt;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto doc = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    if (error) *error = file.string() + " is not a JSON object";
-    return std::nullopt;
-  }
-  return doc;
-}
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // dpkg's ordering of one version part: '~' sorts before everything, even the end of the string.
 int order_of(char c) {
@@ -108,7 +81,9 @@ bool is_executable(const fs::path& p) {
 
 }  // namespace
 
-bool version_less(const std::string& a, const std::string& b) { return dpkg_compare(a, b) < 0; }
+bool version_less(const std::string& a, const std::string& b) {
+  return dpkg_compare(a, b) < 0;
+}
 
 PackStore::PackStore(fs::path state_dir) : state_dir_(std::move(state_dir)) {}
 
@@ -118,11 +93,12 @@ bool PackStore::has(const std::string& version) const {
   return fs::is_regular_file(pack_dir(version) / "manifest.json", ec);
 }
 
-nlohmann::json PackStore::manifest(const std::string& version) const {
-  std::string error;
-  auto doc = read_json(pack_dir(version) / "manifest.json", &error);
-  if (!doc) throw std::runtime_error("pack " + version + ": " + error);
-  return *doc;
+contracts::PackManifest PackStore::manifest(const std::string& version) const {
+  try {
+    return read_pack_manifest_file(pack_dir(version) / contracts::kManifestFileName);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("pack " + version + ": " + e.what());
+  }
 }
 
 std::vector<PackInfo> PackStore::list(bool verify_all) const {
@@ -131,20 +107,16 @@ std::vector<PackInfo> PackStore::list(bool verify_all) const {
     PackInfo info;
     info.version = version;
     info.path = pack_dir(version);
-    std::string error;
-    auto doc = read_json(info.path / "manifest.json", &error);
-    if (!doc) {
+    try {
+      const auto m = read_pack_manifest_file(info.path / contracts::kManifestFileName);
+      info.components = m.components;
+      info.created = m.created;
+    } catch (const std::exception& e) {
       info.verified = false;
-      info.problem = "pack " + version + ": " + error;
+      info.problem = "pack " + version + ": " + e.what();
       out.push_back(std::move(info));
       continue;
     }
-    if (doc->contains("components") && (*doc)["components"].is_object()) {
-      for (const auto& [k, v] : (*doc)["components"].items()) {
-        if (v.is_string()) info.components[k] = v.get<std::string>();
-      }
-    }
-    info.created = doc->value("created", "");
     if (verify_all) {
       info.problem = verify(version);
       info.verified = !info.problem.has_value();
@@ -155,28 +127,11 @@ std::vector<PackInfo> PackStore::list(bool verify_all) const {
 }
 
 std::optional<std::string> PackStore::verify(const std::string& version) const {
-  const std::string prefix = "pack " + version + ": ";
-  if (!has(version)) return prefix + "not installed (no " + (pack_dir(version) / "manifest.json").string() + ")";
-  std::string error;
-  const fs::path manifest_file = pack_dir(version) / "manifest.json";
-  auto doc = read_json(manifest_file, &error);
-  if (!doc) return prefix + error;
-  if (doc->value("pack_version", "") != version) {
-    return prefix + "manifest.json names pack_version '" + doc->value("pack_version", "") + "'";
+  if (!has(version)) {
+    return "pack " + version + ": not installed (no " + (pack_dir(version) / contracts::kManifestFileName).string() +
+           ")";
   }
-  const fs::path rootfs = pack_rootfs(version);
-  TreeVerifyOptions options;
-  options.not_listed.insert(kManifestCopy);
-  if (auto problem = verify_tree(rootfs, *doc, options)) return prefix + *problem;
-  // The copy berth-init reads must say the same as the manifest that was checked.
-  std::error_code ec;
-  if (!fs::is_regular_file(rootfs / kManifestCopy, ec) || fs::is_symlink(rootfs / kManifestCopy, ec)) {
-    return prefix + "file " + kManifestCopy + ": missing";
-  }
-  if (read_file(rootfs / kManifestCopy) != read_file(manifest_file)) {
-    return prefix + "file " + kManifestCopy + ": differs from manifest.json";
-  }
-  return std::nullopt;
+  return verify_pack_dir(pack_dir(version));
 }
 
 std::optional<std::string> PackStore::verify_before_use(const std::string& version) const {
@@ -212,14 +167,9 @@ std::optional<std::string> PackStore::base_version() const {
 }
 
 std::optional<std::string> PackStore::verify_base() const {
-  const auto version = base_version();
-  if (!version) return "base image: none installed under " + (state_dir_ / "base").string();
-  const std::string prefix = "base " + *version + ": ";
-  std::string error;
-  auto doc = read_json(state_dir_ / "base" / *version / "manifest.json", &error);
-  if (!doc) return prefix + error;
-  if (auto problem = verify_tree(state_dir_ / "base" / *version / "rootfs", *doc)) return prefix + *problem;
-  return std::nullopt;
+  const auto dir = base_dir();
+  if (!dir) return "base image: none installed under " + (state_dir_ / "base").string();
+  return verify_base_dir(*dir);
 }
 
 std::optional<std::string> PackStore::current() const {
@@ -253,16 +203,17 @@ std::optional<fs::path> PackStore::find_sibling(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<fs::path> PackStore::find_builder() { return find_sibling("berth-pack"); }
+std::optional<fs::path> PackStore::find_builder() {
+  return find_sibling("berth-pack");
+}
 
 BuildResult PackStore::build(const fs::path& init_path, const ProgressFn& progress,
                              std::optional<fs::path> builder) const {
   if (!builder) builder = find_builder();
   if (!builder) throw std::runtime_error("berth-pack not found next to the daemon or in PATH");
   spdlog::info("building version pack and base image with {} into {}", builder->string(), state_dir_.string());
-  const auto child =
-      run_builder({builder->string(), "build", "--out", state_dir_.string(), "--init", init_path.string(), "--progress"},
-                  progress);
+  const auto child = run_builder(
+      {builder->string(), "build", "--out", state_dir_.string(), "--init", init_path.string(), "--progress"}, progress);
   if (child.exit_code != 0 || child.done.empty()) {
     throw std::runtime_error("berth-pack build failed (exit " + std::to_string(child.exit_code) +
                              "): " + (child.stderr_tail.empty() ? "no error output" : child.stderr_tail));
@@ -277,7 +228,8 @@ BuildResult PackStore::build(const fs::path& init_path, const ProgressFn& progre
     if (key == "base") result.base_version = value;
     if (key == "reused") result.reused = value == "1";
   }
-  if (result.pack_version.empty()) throw std::runtime_error("berth-pack build: no pack version in: " + child.done.back());
+  if (result.pack_version.empty())
+    throw std::runtime_error("berth-pack build: no pack version in: " + child.done.back());
   spdlog::info("version pack {} {} (base {})", result.pack_version, result.reused ? "already installed" : "built",
                result.base_version);
   return result;

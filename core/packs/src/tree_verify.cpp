@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -15,7 +18,37 @@ namespace berth::packs {
 namespace fs = std::filesystem;
 namespace {
 
-std::string short_hash(const std::string& h) { return h.size() > 12 ? h.substr(0, 12) + ".." : h; }
+std::string short_hash(const std::string& h) {
+  return h.size() > 12 ? h.substr(0, 12) + ".." : h;
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A manifest file through its contract reader; errors name the file.
+template <class Manifest>
+Manifest read_manifest_file(const fs::path& file, Manifest (*read)(std::string_view)) {
+  const std::string text = read_text(file);
+  try {
+    return read(text);
+  } catch (const contracts::ContractError& e) {
+    throw contracts::ContractError(file.string() + ": " + e.what());
+  }
+}
+
+// "V" for ".../packs/V", ".../packs/V/", and a link to it such as base/current.
+std::string dir_name(const fs::path& dir) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(dir, ec);
+  if (ec) p = dir.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
 
 struct Job {
   std::string rel;
@@ -53,37 +86,29 @@ void hash_jobs(const fs::path& root, std::vector<Job>& jobs, unsigned threads) {
 
 }  // namespace
 
-std::optional<std::string> verify_tree(const fs::path& root, const nlohmann::json& manifest,
+std::optional<std::string> verify_tree(const fs::path& root, const contracts::TreeListing& listing,
                                        const TreeVerifyOptions& options) {
-  if (!manifest.contains("files") || !manifest["files"].is_object()) return "manifest: no \"files\" object";
-  const nlohmann::json empty = nlohmann::json::object();
-  const nlohmann::json& files = manifest["files"];
-  const nlohmann::json& symlinks = manifest.contains("symlinks") ? manifest["symlinks"] : empty;
-  if (!symlinks.is_object()) return "manifest: \"symlinks\" is not an object";
-
+  const auto& files = listing.files;
+  const auto& symlinks = listing.symlinks;
   std::vector<Job> jobs;
   jobs.reserve(files.size());
-  for (const auto& [rel, hash] : files.items()) {
-    if (!hash.is_string()) return "manifest: file " + rel + ": sha256 is not a string";
-    if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos) {
-      return "manifest: file " + rel + ": path is not a plain relative path";
-    }
-    struct stat st{};
+  for (const auto& [rel, hash] : files) {
+    if (!contracts::is_plain_relative_path(rel)) return "manifest: file " + rel + ": path is not a plain relative path";
+    struct stat st {};
     if (::lstat((root / rel).c_str(), &st) != 0) return "file " + rel + ": missing";
     if (!S_ISREG(st.st_mode)) return "file " + rel + ": not a regular file";
-    jobs.push_back({rel, hash.get<std::string>(), static_cast<std::uintmax_t>(st.st_size), {}, false});
+    jobs.push_back({rel, hash, static_cast<std::uintmax_t>(st.st_size), {}, false});
   }
-  for (const auto& [rel, target] : symlinks.items()) {
-    if (!target.is_string()) return "manifest: symlink " + rel + ": target is not a string";
+  for (const auto& [rel, target] : symlinks) {
+    if (!contracts::is_plain_relative_path(rel))
+      return "manifest: symlink " + rel + ": path is not a plain relative path";
     std::error_code ec;
     const auto status = fs::symlink_status(root / rel, ec);
     if (ec || !fs::exists(status)) return "file " + rel + ": missing (symlink)";
     if (!fs::is_symlink(status)) return "file " + rel + ": not a symlink";
     const auto actual = fs::read_symlink(root / rel, ec).string();
     if (ec) return "file " + rel + ": cannot read symlink: " + ec.message();
-    if (actual != target.get<std::string>()) {
-      return "file " + rel + ": symlink points to " + actual + ", expected " + target.get<std::string>();
-    }
+    if (actual != target) return "file " + rel + ": symlink points to " + actual + ", expected " + target;
   }
 
   // Anything else in the tree that is not a directory must be in the manifest.
@@ -113,6 +138,69 @@ std::optional<std::string> verify_tree(const fs::path& root, const nlohmann::jso
     }
   }
   return std::nullopt;
+}
+
+contracts::PackManifest read_pack_manifest_file(const fs::path& file) {
+  return read_manifest_file(file, contracts::read_pack_manifest);
+}
+
+contracts::BaseManifest read_base_manifest_file(const fs::path& file) {
+  return read_manifest_file(file, contracts::read_base_manifest);
+}
+
+std::optional<std::string> verify_pack_dir(const fs::path& dir) {
+  const std::string version = dir_name(dir);
+  const std::string prefix = "pack " + version + ": ";
+  try {
+    const fs::path manifest_file = dir / contracts::kManifestFileName;
+    const auto manifest = read_pack_manifest_file(manifest_file);
+    if (manifest.pack_version != version)
+      return prefix + "manifest.json names pack_version '" + manifest.pack_version + "'";
+    const fs::path rootfs = dir / "rootfs";
+    TreeVerifyOptions options;
+    options.not_listed.insert(contracts::kPackManifestInRootfs);
+    if (auto problem = verify_tree(rootfs, manifest.tree, options)) return prefix + *problem;
+    // The copy berth-init reads must say the same as the manifest that was checked.
+    const fs::path copy = rootfs / contracts::kPackManifestInRootfs;
+    std::error_code ec;
+    if (!fs::is_regular_file(copy, ec) || fs::is_symlink(copy, ec)) {
+      return prefix + "file " + contracts::kPackManifestInRootfs + ": missing";
+    }
+    if (read_text(copy) != read_text(manifest_file)) {
+      return prefix + "file " + contracts::kPackManifestInRootfs + ": differs from manifest.json";
+    }
+  } catch (const std::exception& e) {
+    return prefix + e.what();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> verify_base_dir(const fs::path& dir) {
+  const std::string version = dir_name(dir);
+  const std::string prefix = "base " + version + ": ";
+  try {
+    const auto manifest = read_base_manifest_file(dir / contracts::kManifestFileName);
+    if (manifest.base_version != version)
+      return prefix + "manifest.json names base_version '" + manifest.base_version + "'";
+    if (auto problem = verify_tree(dir / "rootfs", manifest.tree)) return prefix + *problem;
+  } catch (const std::exception& e) {
+    return prefix + e.what();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> verify_installed_dir(const fs::path& dir) {
+  const fs::path file = dir / contracts::kManifestFileName;
+  std::string text;
+  try {
+    text = read_text(file);
+  } catch (const std::exception& e) {
+    return dir.string() + ": not a pack or base image directory (" + e.what() + ")";
+  }
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_object() && doc.contains("pack_version")) return verify_pack_dir(dir);
+  if (doc.is_object() && doc.contains("base_version")) return verify_base_dir(dir);
+  return dir.string() + ": " + file.string() + " describes neither a pack nor a base image";
 }
 
 }  // namespace berth::packs

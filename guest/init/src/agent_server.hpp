@@ -1,4 +1,4 @@
-// The agent side of the protocol in <berth/agent/protocol.hpp>: a unix-socket listener (one
+// The agent side of the protocol in <berth/contracts/agent_protocol.hpp>: a unix-socket listener (one
 // session per host connection) or device streams (virtio-serial ports in the VM, one session each).
 #pragma once
 

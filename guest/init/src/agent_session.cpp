@@ -165,7 +165,16 @@ void AgentSession::close_session(const std::string& why) {
 
 void AgentSession::send(uint32_t channel, FrameType type, std::string_view payload) {
   if (closed_ || draining_) return;
-  agent::append_frame(outq_, channel, type, payload.substr(0, agent::kMaxPayload));
+  if (!agent::append_frame(outq_, channel, type, payload)) {
+    // Bytes go out in pieces; a JSON message too big for one frame becomes an error on its
+    // channel, never a cut (unparseable) reply.
+    if (type == FrameType::data || type == FrameType::stderr_data) return send_data(channel, type, payload);
+    const std::string what = std::string(agent::frame_type_name(type)) + " of " + std::to_string(payload.size()) +
+                             " bytes exceeds the frame limit of " + std::to_string(agent::kMaxFrameSize) + " bytes";
+    log_error("agent: channel " + std::to_string(channel) + ": " + what);
+    if (!agent::append_frame(outq_, channel, FrameType::error, json{{"error", what}}.dump()))
+      return close_session("cannot encode an error frame");
+  }
   ctx_.loop.set_events(fd_, POLLIN | POLLOUT);
 }
 

@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-#include <berth/agent/protocol.hpp>
+#include <berth/contracts/agent_protocol.hpp>
 #include <chrono>
 #include <functional>
 #include <map>

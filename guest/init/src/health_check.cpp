@@ -61,8 +61,8 @@ bool connect_unix(int fd, const std::string& path, std::string& detail) {
 }  // namespace
 
 bool check_socket_health(const HealthSpec& h, std::string& detail) {
-  if (h.type == "none" || h.type.empty()) return true;
-  if (h.type == "tcp") {
+  if (h.type == HealthType::none) return true;
+  if (h.type == HealthType::tcp) {
     Fd s{socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -70,11 +70,11 @@ bool check_socket_health(const HealthSpec& h, std::string& detail) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return s.fd >= 0 && connect_nb(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr, detail);
   }
-  if (h.type == "unix_socket") {
+  if (h.type == HealthType::unix_socket) {
     Fd s{socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     return s.fd >= 0 && connect_unix(s.fd, h.path, detail);
   }
-  if (h.type == "http_unix") {
+  if (h.type == HealthType::http_unix) {
     Fd s{socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     if (s.fd < 0 || !connect_unix(s.fd, h.socket, detail)) return false;
     std::string req = "GET " + h.path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
@@ -99,7 +99,7 @@ bool check_socket_health(const HealthSpec& h, std::string& detail) {
     detail = "answered: " + resp.substr(0, resp.find("\r\n"));
     return false;
   }
-  detail = "check type " + h.type + " is not a socket check";
+  detail = std::string("check type ") + contracts::health_type_name(h.type) + " is not a socket check";
   return false;
 }
 

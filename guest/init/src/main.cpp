@@ -24,7 +24,7 @@
 namespace berth::init {
 namespace {
 
-constexpr const char* kDefaultConfig = "/etc/berth/init.json";
+constexpr const char* kDefaultConfig = contracts::kInitConfigFile;
 
 void usage_error(const std::string& msg) {
   std::fprintf(stderr, "berth-init: %s\nusage: berth-init [--config PATH]   (default %s)\n", msg.c_str(),
@@ -51,7 +51,7 @@ int run(int argc, char** argv) {
 
   InitConfig cfg;
   try {
-    cfg = parse_init_config(read_text_file(config_path));
+    cfg = load_init_config(config_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "berth-init: bad config %s: %s\n", config_path.c_str(), e.what());
     return 1;
@@ -61,7 +61,7 @@ int run(int argc, char** argv) {
   Manifest manifest;
   if (access(cfg.pack_manifest.c_str(), F_OK) == 0) {
     try {
-      manifest = parse_manifest(read_text_file(cfg.pack_manifest), cfg.vars);
+      manifest = load_manifest(cfg.pack_manifest, cfg.vars);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "berth-init: bad pack manifest %s: %s\n", cfg.pack_manifest.c_str(), e.what());
       return 1;
@@ -84,7 +84,7 @@ int run(int argc, char** argv) {
   log_info(std::string("starting (pid 1, config ") + config_path + ")");
   umask(022);
   bool modules_loaded = false;
-  if (cfg.root == "overlay") {
+  if (cfg.root == RootMode::overlay) {
     // The overlay filesystem may itself be a module: load them all first (modprobe wants /proc).
     mkdir_p("/proc");
     const bool proc = mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0;
@@ -131,8 +131,9 @@ int run(int argc, char** argv) {
 
   AgentContext ctx{loop, supervisor, begin_shutdown, [&] { return shutting_down; }};
   agent_storage.emplace(ctx);
-  if (!cfg.agent_listen_unix.empty()) agent_storage->listen_unix(cfg.agent_listen_unix);
-  for (const auto& device : cfg.agent_devices) agent_storage->open_device(device);
+  if (cfg.agent && !cfg.agent->listen_unix.empty()) agent_storage->listen_unix(cfg.agent->listen_unix);
+  if (cfg.agent)
+    for (const auto& device : cfg.agent->devices) agent_storage->open_device(device);
 
   loop.watch(sfd, POLLIN, [&](short) {
     signalfd_siginfo si{};

@@ -137,7 +137,7 @@ void Supervisor::launch(std::size_t i) {
   s.start_deadline = Clock::now() + std::chrono::seconds(s.spec.start_timeout_s);
   log_info("service " + s.spec.name + " started, pid " + std::to_string(s.pid));
   emit(s.restarts == 0 ? "service.started" : "service.restarted", s);
-  schedule_health(i, s.spec.health.type == "none" ? 0ms : 50ms);
+  schedule_health(i, s.spec.health.type == HealthType::none ? 0ms : 50ms);
 }
 
 void Supervisor::watch_output(std::size_t i, int fd) {
@@ -174,7 +174,7 @@ void Supervisor::poll_health(std::size_t i) {
   Service& s = services_[i];
   if (s.state != State::starting && s.state != State::unhealthy) return;
   const HealthSpec& h = s.spec.health;
-  if (h.type == "exec") {
+  if (h.type == HealthType::exec) {
     if (s.check_pid > 0) {
       if (Clock::now() > s.check_deadline) kill(s.check_pid, SIGKILL);
     } else {
@@ -204,7 +204,7 @@ void Supervisor::health_result(std::size_t i, bool ok, const std::string& detail
     return;
   }
   (void)detail;
-  if (s.spec.health.type != "exec") schedule_health(i, s.state == State::starting ? 100ms : 1s);
+  if (s.spec.health.type != HealthType::exec) schedule_health(i, s.state == State::starting ? 100ms : 1s);
 }
 
 bool Supervisor::on_child_exit(pid_t pid, int status) {

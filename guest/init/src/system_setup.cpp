@@ -75,7 +75,7 @@ void mount_dev(const InitConfig& cfg) {
   bool devtmpfs = false;
   // In a container on the host kernel devtmpfs is the host's own /dev (one superblock), so
   // berth-init would be editing the host's device nodes; use it only as the VM's PID 1.
-  bool want_devtmpfs = cfg.dev_mode == "devtmpfs" || (cfg.dev_mode == "auto" && in_initial_pid_namespace());
+  bool want_devtmpfs = cfg.dev == DevMode::devtmpfs || (cfg.dev == DevMode::automatic && in_initial_pid_namespace());
   if (want_devtmpfs) devtmpfs = do_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
   if (!devtmpfs) {
     if (!do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k")) return;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "berth/backend_support/env_json.hpp"
+#include "berth/contracts/init_config.hpp"
 
 namespace berth::wsl2 {
 
@@ -42,6 +43,6 @@ EnvConfig parse_env_config(const std::string& env_json, const nlohmann::json& se
 // Where things are inside the environment.
 inline constexpr const char* kGuestChannel = "/.berth-host";  // not under /run: berth-init mounts tmpfs there
 inline constexpr const char* kGuestDataMount = "/var/lib/berth-data";
-inline constexpr const char* kGuestInitConfig = "/etc/berth/init.json";
+inline constexpr const char* kGuestInitConfig = contracts::kInitConfigFile;
 
 }  // namespace berth::wsl2

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 
+#include <berth/contracts/init_config.hpp>
 #include <thread>
 #include <vector>
 
@@ -63,14 +64,15 @@ bool wait_until_gone(F&& alive, std::chrono::milliseconds timeout) {
   return true;
 }
 
-json init_config() {
-  return json{{"hostname", "berth"},
-              {"mounts", json::array()},
-              {"agent", {{"listen_unix", std::string(kGuestChannel) + "/agent.sock"}}},
-              {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
-              {"vars", {{"ENGINE_SOCKET", std::string(kGuestChannel) + "/docker.sock"}}},
-              {"log_dir", "/var/log/berth"},
-              {"modules", json::array()}};
+// berth-init's config (the shared contract): the launcher has already mounted the layers,
+// the data store and the shares, so berth-init only serves the agent on the host channel and
+// starts the pack's services with the engine socket there too.
+contracts::InitConfig init_config() {
+  contracts::InitConfig c;
+  c.hostname = "berth";
+  c.agent = contracts::InitAgent{.listen_unix = std::string(kGuestChannel) + "/agent.sock", .devices = {}};
+  c.vars = {{"ENGINE_SOCKET", std::string(kGuestChannel) + "/docker.sock"}};
+  return c;
 }
 
 }  // namespace
@@ -236,7 +238,7 @@ void Wsl2Backend::start_locked(const EnvConfig& cfg, const Progress& progress) {
                      {launch::kChannelGuest, kGuestChannel},
                      {launch::kHostname, "berth"},
                      {launch::kInitConfigPath, kGuestInitConfig},
-                     {launch::kInitConfig, init_config()},
+                     {launch::kInitConfig, json(contracts::to_json(init_config()))},
                      {launch::kInitArgv, {"/sbin/berth-init", "--config", kGuestInitConfig}},
                      {launch::kLog, cfg.init_log().string()}};
   runner_ = std::make_unique<LinuxNamespaceRunner>();

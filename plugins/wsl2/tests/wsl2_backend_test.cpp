@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <berth/contracts/init_config.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
@@ -162,7 +163,10 @@ TEST_CASE("an environment gets its own namespaces, layered root and data store, 
   // The host's filesystem is shared at /mnt/host.
   CHECK(fs::exists(root / "mnt/host" / fx.data_store().relative_path()));
   // berth-init's config, as the contract says.
-  const json init = json::parse(slurp(root / "etc/berth/init.json"));
+  const std::string init_text = slurp(root / "etc/berth/init.json");
+  INFO(init_text);
+  CHECK_NOTHROW(berth::contracts::read_init_config(init_text));  // what berth-init reads it with
+  const json init = json::parse(init_text);
   CHECK(init["agent"]["listen_unix"] == "/.berth-host/agent.sock");
   CHECK(init["vars"]["ENGINE_SOCKET"] == "/.berth-host/docker.sock");
   CHECK(init["pack_manifest"] == "/usr/share/berth/pack/manifest.json");

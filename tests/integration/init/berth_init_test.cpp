@@ -25,8 +25,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A pack manifest as the contract defines it (<berth/contracts/pack_manifest.hpp>); the test's
+// root filesystem is not a pack, so it lists no files.
 json test_manifest() {
-  return {{"pack_version", "test-1"},
+  return {{"format", 1},
+          {"pack_version", "test-1"},
+          {"files", json::object()},
           {"services",
            {{{"name", "web"},
              {"argv", {"/bin/httpd", "-f", "-p", "127.0.0.1:${WEB_PORT}", "-h", "/www"}},
@@ -183,7 +187,8 @@ TEST_CASE("berth-init as PID 1: services, agent operations, restart, shutdown") 
     CHECK_THROWS_AS(client->open_stream({{"tcp", 1}}), berth::agent::AgentError);  // nothing listens there
     // ... and to a unix socket inside: the agent's own, spoken to through the tunnel.
     fd = client->open_stream({{"unix", "/run/berth-host/agent.sock"}});
-    std::string hello_frame = berth::agent::encode_frame(1, berth::agent::FrameType::open, R"({"op":"hello"})");
+    const std::string hello_frame =
+        berth::agent::encode_frame(1, berth::agent::FrameType::open, R"({"op":"hello"})").value();
     REQUIRE(write(fd, hello_frame.data(), hello_frame.size()) == static_cast<ssize_t>(hello_frame.size()));
     shutdown(fd, SHUT_WR);
     std::string tunneled = read_all(fd);
@@ -257,8 +262,9 @@ TEST_CASE("berth-init as PID 1: services, agent operations, restart, shutdown") 
         for (const char* p : {"{", "[]", "{\"op\":42}", "{\"op\":\"exec\",\"argv\":[1,2]}",
                               "{\"op\":\"open_stream\",\"tcp\":\"x\"}", "{\"op\":\"write_file\",\"path\":\"rel\"}",
                               "{\"op\":\"log_tail\",\"service\":null}", "{\"op\":\"hello\",\"protocol\":99}"})
-          berth::agent::append_frame(junk, static_cast<uint32_t>(junk_rng() % 5), berth::agent::FrameType::open, p);
-        berth::agent::append_frame(junk, 3, berth::agent::FrameType::data, "stray");
+          REQUIRE(berth::agent::append_frame(junk, static_cast<uint32_t>(junk_rng() % 5), berth::agent::FrameType::open,
+                                             p));
+        REQUIRE(berth::agent::append_frame(junk, 3, berth::agent::FrameType::data, "stray"));
       }
       for (int i = 0; i < 512; ++i) junk.push_back(static_cast<char>(junk_rng()));
       ssize_t written = write(raw, junk.data(), junk.size());
@@ -314,6 +320,7 @@ TEST_CASE("a malformed config, or not being PID 1, is refused with a message and
            {"notjson", "{ this is not json"},
            {"badmount", R"({"mounts":[{"source":"x","target":"relative","type":"tmpfs"}]})"},
            {"badagent", R"({"agent":{"listen_unix":"/a","device":"/b"}})"},
+           {"misspelt", R"({"hostnam":"x"})"},
            {"missing", ""},
            {"valid", R"({"hostname":"x","pack_manifest":"/nonexistent.json"})"}}) {
     std::string path = (dir.path() / name).string();
@@ -340,6 +347,8 @@ TEST_CASE("a malformed config, or not being PID 1, is refused with a message and
     } else {
       CHECK(out.find("berth-init: bad config") != std::string::npos);
     }
+    if (name == "misspelt") CHECK(out.find("unknown key \"hostnam\"") != std::string::npos);
+    if (name == "badmount") CHECK(out.find("config.mounts[0].target must be an absolute path") != std::string::npos);
   }
 }
 

@@ -1,5 +1,5 @@
 // The agent frame codec: round trips, incremental input, the size limit, malformed input.
-#include <berth/agent/protocol.hpp>
+#include <berth/contracts/agent_protocol.hpp>
 #include <catch2/catch.hpp>
 #include <random>
 
@@ -45,7 +45,7 @@ TEST_CASE("frames round-trip, also when fed one byte at a time") {
 }
 
 TEST_CASE("the header is big endian: length, channel, type") {
-  auto wire = encode_frame(0x01020304, FrameType::eof, "ab");
+  const auto wire = encode_frame(0x01020304, FrameType::eof, "ab").value();
   REQUIRE(wire.size() == kHeaderSize + 2);
   CHECK(wire.substr(0, 4) == std::string("\0\0\0\7", 4));
   CHECK(wire.substr(4, 4) == "\1\2\3\4");
@@ -67,6 +67,7 @@ TEST_CASE("a frame of exactly the maximum size passes, one byte more is refused"
   std::string nothing;
   CHECK_FALSE(append_frame(nothing, 1, FrameType::data, too_big));
   CHECK(nothing.empty());
+  CHECK_FALSE(encode_frame(1, FrameType::reply, too_big).has_value());
 
   // A header announcing more than the limit fails as soon as the length is seen,
   // without waiting for (or buffering) the payload.
@@ -99,13 +100,24 @@ TEST_CASE("malformed headers are errors: short length, unknown type") {
   }
 }
 
+TEST_CASE("frame types are the enum's values; the encoder refuses any other") {
+  for (int t = 0; t < 256; ++t) {
+    CAPTURE(t);
+    const bool named = t >= static_cast<int>(kFirstFrameType) && t <= static_cast<int>(kLastFrameType);
+    CHECK(valid_frame_type(static_cast<uint8_t>(t)) == named);
+    std::string out;
+    CHECK(append_frame(out, 1, static_cast<FrameType>(t), "x") == named);
+    if (named) CHECK(std::string(frame_type_name(static_cast<FrameType>(t))) != "unknown");
+  }
+}
+
 TEST_CASE("random bytes never crash the decoder and never yield oversized frames") {
   std::mt19937 rng(12345);
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_int_distribution<int> len(0, 64);
   int frames = 0, errors = 0;
   for (int round = 0; round < 20000; ++round) {
-    FrameDecoder d(4096);
+    FrameDecoder d;
     std::string junk;
     // Bias towards plausible headers so the decoder's deeper paths get exercised too.
     if (round % 2 == 0) {
@@ -121,7 +133,7 @@ TEST_CASE("random bytes never crash the decoder and never yield oversized frames
       auto st = d.next(f);
       if (st == FrameDecoder::Status::frame) {
         ++frames;
-        REQUIRE(f.payload.size() + kHeaderSize <= 4096);
+        REQUIRE(f.payload.size() + kHeaderSize <= kMaxFrameSize);
         REQUIRE(valid_frame_type(static_cast<uint8_t>(f.type)));
         continue;
       }

@@ -1,11 +1,11 @@
-// Host side of the agent protocol (<berth/agent/protocol.hpp>): one multiplexed connection to
+// Host side of the agent protocol (<berth/contracts/agent_protocol.hpp>): one multiplexed connection to
 // berth-init. Thread-safe: any thread may call any method; calls run concurrently on their
 // own channels. A background reader thread dispatches frames; event callbacks run on a
 // separate dispatcher thread, so they may call back into the client.
 #pragma once
 
 #include <atomic>
-#include <berth/agent/protocol.hpp>
+#include <berth/contracts/agent_protocol.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

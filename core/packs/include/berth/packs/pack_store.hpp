@@ -1,21 +1,21 @@
 // The version packs and base images kept under <state_dir>: listing, verification before use,
 // and building new ones by running the berth-pack program.
 //
-// Layout (shared with berth-pack, berth-init and the backends):
+// Layout (shared with berth-pack, berth-init and the backends; the manifests are the contract
+// <berth/contracts/pack_manifest.hpp>):
 //   <state_dir>/packs/<pack_version>/manifest.json + rootfs/
 //   <state_dir>/base/<base_version>/manifest.json + rootfs/
 //   <state_dir>/base/current -> <base_version>   (symlink, written by berth-pack)
 // Names starting with '.' are builds in progress or being replaced, and are never listed.
 #pragma once
 
+#include <berth/contracts/pack_manifest.hpp>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace berth::packs {
 
@@ -49,8 +49,9 @@ class PackStore {
   // Installed packs, newest version first. With verify=true every pack is fully hashed.
   std::vector<PackInfo> list(bool verify = false) const;
   bool has(const std::string& version) const;
-  // The parsed manifest.json of an installed pack; throws std::runtime_error when absent or invalid.
-  nlohmann::json manifest(const std::string& version) const;
+  // The manifest.json of an installed pack; throws std::runtime_error when absent or when it
+  // breaks the contract (naming the key).
+  contracts::PackManifest manifest(const std::string& version) const;
 
   // Full SHA-256 check of every file of the pack (and that nothing was added or removed).
   // nullopt = good; else "pack <version>: file usr/sbin/dockerd: sha256 mismatch (expected .., got ..)".

@@ -2,15 +2,13 @@
 // machine (Debian's docker.io), verifies them, and lists what is installed.
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "berth/packs/tree_verify.hpp"
 #include "build.hpp"
-#include "verify.hpp"
 
 namespace fs = std::filesystem;
 
@@ -75,7 +73,7 @@ int cmd_build(const std::vector<std::string>& args) {
 int cmd_verify(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kVerifyUsage, 0;
   if (args.size() != 1) return usage_error("verify takes one directory", kVerifyUsage);
-  if (const auto problem = berth::pack::verify_dir(args[0])) {
+  if (const auto problem = berth::packs::verify_installed_dir(args[0])) {
     std::cerr << *problem << "\n";
     return 1;
   }
@@ -97,18 +95,27 @@ int cmd_ls(const std::vector<std::string>& args) {
     }
     std::sort(dirs.begin(), dirs.end());
     for (const auto& dir : dirs) {
-      std::ifstream in(dir / "manifest.json");
-      const auto doc = nlohmann::json::parse(in, nullptr, false);
-      std::cout << (std::string(kind) == "packs" ? "pack " : "base ") << dir.filename().string();
-      if (doc.is_discarded()) {
+      const bool is_pack = std::string(kind) == "packs";
+      std::cout << (is_pack ? "pack " : "base ") << dir.filename().string();
+      std::string created;
+      std::map<std::string, std::string> components;
+      try {
+        const fs::path file = dir / berth::contracts::kManifestFileName;
+        if (is_pack) {
+          const auto m = berth::packs::read_pack_manifest_file(file);
+          created = m.created;
+          components = m.components;
+        } else {
+          const auto m = berth::packs::read_base_manifest_file(file);
+          created = m.created;
+          components = m.components;
+        }
+      } catch (const std::exception&) {
         std::cout << "  (no valid manifest)\n";
         continue;
       }
-      std::cout << "  created " << doc.value("created", "?");
-      const auto components = doc.value("components", nlohmann::json::object());
-      for (const auto& [k, v] : components.items()) {
-        std::cout << "  " << k << " " << (v.is_string() ? v.get<std::string>() : v.dump());
-      }
+      std::cout << "  created " << (created.empty() ? "?" : created);
+      for (const auto& [k, v] : components) std::cout << "  " << k << " " << v;
       if (dir.filename() == current) std::cout << "  (current)";
       std::cout << "\n";
     }

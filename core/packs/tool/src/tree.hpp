@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <berth/contracts/pack_manifest.hpp>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -30,6 +31,8 @@ class Tree {
   const std::map<std::string, std::string>& files() const { return files_; }
   const std::map<std::string, std::string>& symlinks() const { return links_; }
   const std::set<std::string>& dirs() const { return dirs_; }
+  // What the manifest lists of this tree.
+  contracts::TreeListing listing() const { return {files_, links_}; }
 
  private:
   void parents(const std::string& rel);

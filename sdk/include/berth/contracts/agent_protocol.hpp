@@ -1,14 +1,18 @@
-// The berth agent protocol: the one byte stream between the host (berthd) and berth-init,
-// PID 1 of the environment. This header is the only thing the core includes from guest/.
+// The berth agent protocol: the one byte stream between the host (berthd, a backend plugin)
+// and berth-init, PID 1 of the environment. A shared contract (see docs/design-notes.md):
+// berth-init, the core's agent client and any plugin that talks to the agent include this
+// one codec; nobody keeps a copy.
 //
 // Wire format: a sequence of frames, each
 //   u32 length   (big endian; bytes that follow the length field = 5 + payload size)
 //   u32 channel  (big endian; 0 is the connection itself, requests use channels >= 1)
 //   u8  type     (FrameType)
 //   payload      (JSON text for open/reply/event/error, raw bytes for data/stderr)
-// A frame (header + payload) is at most kMaxFrameSize bytes. A bigger length, a length
-// smaller than 5, or an unknown type is a protocol error: the receiver sends an error frame
-// on channel 0 and closes that connection (berth-init itself stays up).
+// A frame (header + payload) is at most kMaxFrameSize bytes, the one limit of the protocol,
+// for both directions. The encoder refuses a bigger payload (append_frame returns false;
+// senders split data into kDataChunk pieces). A bigger length, a length smaller than 5, or
+// an unknown type is a protocol error: the receiver sends an error frame on channel 0 and
+// closes that connection (berth-init itself stays up).
 //
 // Channels are opened by the host with an `open` frame whose JSON has "op". The guest
 // answers on the same channel. Per op (all JSON shapes are objects):
@@ -40,8 +44,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace berth::agent {
 
@@ -63,9 +69,12 @@ enum class FrameType : uint8_t {
   error = 7,        // JSON {"error":"..."}; ends the channel (channel 0: ends the connection)
   close = 8,        // abandon / finish the channel
 };
+inline constexpr FrameType kFirstFrameType = FrameType::open;
+inline constexpr FrameType kLastFrameType = FrameType::close;
 
-inline bool valid_frame_type(uint8_t t) {
-  return t >= 1 && t <= 8;
+// True when `t` is the value of a FrameType; anything else on the wire is a protocol error.
+inline constexpr bool valid_frame_type(uint8_t t) {
+  return t >= static_cast<uint8_t>(kFirstFrameType) && t <= static_cast<uint8_t>(kLastFrameType);
 }
 
 inline const char* frame_type_name(FrameType t) {
@@ -110,9 +119,11 @@ inline uint32_t get_u32(const char* p) {
 }  // namespace detail
 
 // Appends one encoded frame to `out`. Returns false (and appends nothing) when the payload
-// is too big for one frame; senders split data into kDataChunk pieces.
-inline bool append_frame(std::string& out, uint32_t channel, FrameType type, std::string_view payload) {
-  if (payload.size() > kMaxPayload) return false;
+// is too big for one frame or `type` is not a FrameType; senders split data into kDataChunk
+// pieces, and must handle a refusal (a JSON reply too big for a frame is an error, not a
+// truncated reply).
+[[nodiscard]] inline bool append_frame(std::string& out, uint32_t channel, FrameType type, std::string_view payload) {
+  if (payload.size() > kMaxPayload || !valid_frame_type(static_cast<uint8_t>(type))) return false;
   out.reserve(out.size() + kHeaderSize + payload.size());
   detail::put_u32(out, static_cast<uint32_t>(5 + payload.size()));
   detail::put_u32(out, channel);
@@ -121,19 +132,23 @@ inline bool append_frame(std::string& out, uint32_t channel, FrameType type, std
   return true;
 }
 
-inline std::string encode_frame(uint32_t channel, FrameType type, std::string_view payload) {
+// One encoded frame, or nullopt when append_frame would refuse it.
+[[nodiscard]] inline std::optional<std::string> encode_frame(uint32_t channel, FrameType type,
+                                                             std::string_view payload) {
   std::string out;
-  append_frame(out, channel, type, payload);
+  if (!append_frame(out, channel, type, payload)) return std::nullopt;
   return out;
 }
 
 // Incremental decoder: feed bytes as they arrive, then call next() until it stops returning
-// Status::frame. After Status::error the decoder stays in error (the connection must close).
+// Status::frame. After Status::error the decoder stays in error (the connection must close);
+// error() then says why, in the same words on every side of the protocol:
+//   "frame length N is shorter than its header"
+//   "frame of N bytes exceeds the limit of 1048576"   (as soon as the length is seen)
+//   "unknown frame type N"
 class FrameDecoder {
  public:
   enum class Status { frame, need_more, error };
-
-  explicit FrameDecoder(std::size_t max_frame = kMaxFrameSize) : max_frame_(max_frame) {}
 
   void feed(const char* data, std::size_t n) {
     if (failed_) return;
@@ -154,9 +169,9 @@ class FrameDecoder {
     if (avail < 4) return Status::need_more;
     const uint32_t len = detail::get_u32(buf_.data() + pos_);
     if (len < 5) return fail("frame length " + std::to_string(len) + " is shorter than its header");
-    if (static_cast<std::size_t>(len) + 4 > max_frame_)
+    if (static_cast<std::size_t>(len) + 4 > kMaxFrameSize)
       return fail("frame of " + std::to_string(static_cast<std::size_t>(len) + 4) + " bytes exceeds the limit of " +
-                  std::to_string(max_frame_));
+                  std::to_string(kMaxFrameSize));
     if (avail < kHeaderSize) return Status::need_more;
     const auto type = static_cast<uint8_t>(buf_[pos_ + 8]);
     if (!valid_frame_type(type)) return fail("unknown frame type " + std::to_string(type));
@@ -181,7 +196,6 @@ class FrameDecoder {
     return Status::error;
   }
 
-  std::size_t max_frame_;
   std::string buf_;
   std::size_t pos_ = 0;
   bool failed_ = false;

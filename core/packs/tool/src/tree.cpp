@@ -9,13 +9,15 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "sha256.hpp"
+#include "berth/packs/sha256.hpp"
 
 namespace berth::pack {
 namespace fs = std::filesystem;
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
 
 struct Fd {
   int fd;
@@ -67,7 +69,7 @@ void Tree::copy_file(const std::string& rel, const fs::path& source) {
   parents(rel);
   Fd in{::open(source.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) fail("open " + source.string());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(in.fd, &st) != 0) fail("stat " + source.string());
   if (!S_ISREG(st.st_mode)) throw std::runtime_error(source.string() + " is not a regular file");
   const fs::path dest = root_ / rel;
@@ -75,7 +77,7 @@ void Tree::copy_file(const std::string& rel, const fs::path& source) {
   if (out.fd < 0) fail("create " + dest.string());
   constexpr std::size_t kChunk = 1 << 20;
   std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[kChunk]);
-  Sha256 hash;
+  packs::Sha256 hash;
   for (;;) {
     const ssize_t got = ::read(in.fd, buf.get(), kChunk);
     if (got < 0) {
@@ -83,12 +85,12 @@ void Tree::copy_file(const std::string& rel, const fs::path& source) {
       fail("read " + source.string());
     }
     if (got == 0) break;
-    hash.update(buf.get(), static_cast<std::size_t>(got));
+    hash.update(std::span<const std::uint8_t>(buf.get(), static_cast<std::size_t>(got)));
     write_all(out.fd, buf.get(), static_cast<std::size_t>(got), dest);
     if (on_bytes_) on_bytes_(static_cast<std::uintmax_t>(got), rel);
   }
   if (::fchmod(out.fd, st.st_mode & 0777) != 0) fail("chmod " + dest.string());
-  files_[rel] = hash.finish_hex();
+  files_[rel] = packs::Sha256::hex(hash.finish());
 }
 
 void Tree::write_file(const std::string& rel, const std::string& content, mode_t mode) {
@@ -98,7 +100,7 @@ void Tree::write_file(const std::string& rel, const std::string& content, mode_t
   if (out.fd < 0) fail("create " + dest.string());
   write_all(out.fd, reinterpret_cast<const std::uint8_t*>(content.data()), content.size(), dest);
   if (::fchmod(out.fd, mode) != 0) fail("chmod " + dest.string());
-  files_[rel] = sha256_hex(content);
+  files_[rel] = packs::Sha256::hex_of(content);
 }
 
 void Tree::symlink(const std::string& rel, const std::string& target) {

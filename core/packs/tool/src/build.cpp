@@ -5,21 +5,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <berth/contracts/pack_manifest.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
+#include "berth/packs/sha256.hpp"
+#include "berth/packs/tree_verify.hpp"
 #include "host_query.hpp"
 #include "plan.hpp"
-#include "sha256.hpp"
 #include "tree.hpp"
-#include "verify.hpp"
 
 namespace berth::pack {
 namespace fs = std::filesystem;
@@ -108,11 +108,26 @@ void copy_plan(Tree& tree, const Plan& plan) {
   for (const auto& [rel, target] : plan.symlinks) tree.symlink(rel, target);
 }
 
-nlohmann::ordered_json tree_json(const Tree& tree) {
-  nlohmann::ordered_json files = nlohmann::ordered_json::object(), links = nlohmann::ordered_json::object();
-  for (const auto& [rel, hash] : tree.files()) files[rel] = hash;
-  for (const auto& [rel, target] : tree.symlinks()) links[rel] = target;
-  return {{"files", files}, {"symlinks", links}};
+std::map<std::string, std::string> string_map(const nlohmann::ordered_json& j, const char* key) {
+  std::map<std::string, std::string> out;
+  if (const auto it = j.find(key); it != j.end()) {
+    for (const auto& [k, v] : it->items()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+// The manifest's text, read back through the contract first: berth-pack never installs a
+// manifest that the daemon or berth-init would refuse.
+template <class Manifest>
+std::string checked_text(const Manifest& manifest, std::string (*write)(const Manifest&),
+                         Manifest (*read)(std::string_view)) {
+  std::string text = write(manifest);
+  try {
+    if (!(read(text) == manifest)) throw std::logic_error("it reads back differently");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("internal error: the manifest written breaks its contract: ") + e.what());
+  }
+  return text;
 }
 
 std::string human_mb(std::uintmax_t bytes) {
@@ -139,7 +154,8 @@ int build(const BuildOptions& options) {
   remove_leftovers(bases);
 
   const auto docker_version = dpkg_version("docker.io");
-  if (!docker_version) throw std::runtime_error("the Debian package docker.io is not installed (scripts/setup installs it)");
+  if (!docker_version)
+    throw std::runtime_error("the Debian package docker.io is not installed (scripts/setup installs it)");
   const std::string pack_version = *docker_version + kPackSuffix;
 
   progress.report(0.01, "resolving the engine's programs and libraries");
@@ -161,9 +177,9 @@ int build(const BuildOptions& options) {
   // The version pack.
   const fs::path pack_dir = packs / pack_version;
   bool reused = false;
-  if (fs::exists(pack_dir / "manifest.json")) {
+  if (fs::exists(pack_dir / contracts::kManifestFileName)) {
     progress.report(0.02, "verifying installed pack " + pack_version);
-    const auto problem = verify_dir(pack_dir);
+    const auto problem = packs::verify_pack_dir(pack_dir);
     if (!problem) {
       reused = true;
       copied += pack_bytes;
@@ -178,21 +194,27 @@ int build(const BuildOptions& options) {
     Tree tree(tmp / "rootfs", on_bytes);
     copy_plan(tree, pack_plan);
     for (const auto& [rel, content] : pack_generated_files()) tree.write_file(rel, content);
-    nlohmann::ordered_json manifest = {{"format", 1}, {"pack_version", pack_version}, {"created", now_rfc3339()}};
+    contracts::PackManifest manifest;
+    manifest.pack_version = pack_version;
+    manifest.created = now_rfc3339();
     const auto components = pack_components();
-    for (const auto& [key, value] : components.items()) manifest[key] = value;
-    const auto listing = tree_json(tree);
-    for (const auto& [key, value] : listing.items()) manifest[key] = value;
-    manifest["services"] = pack_services();
-    manifest["upgrade_scripts"] = nlohmann::ordered_json::array();
-    const std::string text = manifest.dump(2) + "\n";
-    write_raw(tmp / "manifest.json", text);
-    write_raw(tmp / "rootfs" / kManifestCopy, text);
+    manifest.components = string_map(components, "components");
+    manifest.debian_packages = string_map(components, "debian_packages");
+    manifest.reported = string_map(components, "reported");
+    manifest.tree = tree.listing();
+    const auto services = pack_services();
+    for (std::size_t i = 0; i < services.size(); ++i) {
+      manifest.services.push_back(
+          contracts::service_from_json(nlohmann::json(services[i]), "services[" + std::to_string(i) + "]"));
+    }
+    const std::string text = checked_text(manifest, contracts::write_pack_manifest, contracts::read_pack_manifest);
+    write_raw(tmp / contracts::kManifestFileName, text);
+    write_raw(tmp / "rootfs" / contracts::kPackManifestInRootfs, text);
     pack_files = tree.files().size();
     progress.report(fraction(), "installing pack " + pack_version);
     install_dir(tmp, pack_dir);
-    std::cout << "pack " << pack_version << ": " << pack_files << " files, " << tree.symlinks().size()
-              << " symlinks, " << human_mb(pack_bytes) << "\n";
+    std::cout << "pack " << pack_version << ": " << pack_files << " files, " << tree.symlinks().size() << " symlinks, "
+              << human_mb(pack_bytes) << "\n";
   }
 
   // The base image; its version is the hash of its contents, so an unchanged base is reused.
@@ -206,20 +228,19 @@ int build(const BuildOptions& options) {
   for (const auto& [rel, hash] : tree.files()) identity += "f " + rel + " " + hash + "\n";
   for (const auto& [rel, target] : tree.symlinks()) identity += "l " + rel + " " + target + "\n";
   for (const auto& [rel, mode] : base_dirs()) identity += "d " + rel + " " + std::to_string(mode) + "\n";
-  const std::string base_version = "base1-" + sha256_hex(identity).substr(0, 16);
-  nlohmann::ordered_json base_manifest = {{"format", 1}, {"base_version", base_version}, {"created", now_rfc3339()}};
-  nlohmann::ordered_json base_components = {{"berth-init", tree.files().at("sbin/berth-init").substr(0, 16)}};
-  if (auto v = dpkg_version("busybox-static")) base_components["busybox"] = upstream_version(*v);
-  base_manifest["components"] = base_components;
-  const auto base_listing = tree_json(tree);
-  for (const auto& [key, value] : base_listing.items()) base_manifest[key] = value;
-  nlohmann::ordered_json dirs = nlohmann::ordered_json::array();
-  for (const auto& [rel, mode] : base_dirs()) dirs.push_back(rel);
-  base_manifest["dirs"] = dirs;
-  write_raw(tmp / "manifest.json", base_manifest.dump(2) + "\n");
+  const std::string base_version = "base1-" + packs::Sha256::hex_of(identity).substr(0, 16);
+  contracts::BaseManifest base_manifest;
+  base_manifest.base_version = base_version;
+  base_manifest.created = now_rfc3339();
+  base_manifest.components["berth-init"] = tree.files().at("sbin/berth-init").substr(0, 16);
+  if (auto v = dpkg_version("busybox-static")) base_manifest.components["busybox"] = upstream_version(*v);
+  base_manifest.tree = tree.listing();
+  for (const auto& [rel, mode] : base_dirs()) base_manifest.dirs.push_back(rel);
+  write_raw(tmp / contracts::kManifestFileName,
+            checked_text(base_manifest, contracts::write_base_manifest, contracts::read_base_manifest));
   const fs::path base_dir = bases / base_version;
   std::error_code ec;
-  if (fs::exists(base_dir / "manifest.json") && !verify_dir(base_dir)) {
+  if (fs::exists(base_dir / contracts::kManifestFileName) && !packs::verify_base_dir(base_dir)) {
     fs::remove_all(tmp, ec);
     std::cout << "base " << base_version << " is already installed and verified\n";
   } else {
