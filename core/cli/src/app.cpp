@@ -173,10 +173,16 @@ std::vector<const CLI::App*> given_chain(const CLI::App& root) {
   return chain;
 }
 
+// "plugins show": the command words of the chain down to `depth` (empty for berthctl itself).
+std::string words_of(const std::vector<const CLI::App*>& chain, std::size_t depth) {
+  std::string words;
+  for (std::size_t i = 1; i <= depth && i < chain.size(); ++i) words += (i == 1 ? "" : " ") + chain[i]->get_name();
+  return words;
+}
+
 std::string path_of(const std::vector<const CLI::App*>& chain, std::size_t depth) {
-  std::string path = "berthctl";
-  for (std::size_t i = 1; i <= depth && i < chain.size(); ++i) path += " " + chain[i]->get_name();
-  return path;
+  const std::string words = words_of(chain, depth);
+  return words.empty() ? "berthctl" : "berthctl " + words;
 }
 
 std::string command_names(const CLI::App* app) {
@@ -209,16 +215,16 @@ int usage_error(const CLI::App& root, const CLI::ParseError& e, std::ostream& er
                                  path);
       if (!named_subcommands(chain[depth]).empty()) {
         if (depth == 0) return print_usage_error(err, "unknown command '" + first + "'", path);
-        return print_usage_error(
-            err, "unknown command '" + path.substr(9) + " " + first + "' (one of: " + command_names(chain[depth]) + ")",
-            path);
+        return print_usage_error(err,
+                                 "unknown command '" + words_of(chain, depth) + " " + first +
+                                     "' (one of: " + command_names(chain[depth]) + ")",
+                                 path);
       }
       return print_usage_error(err, "unexpected argument '" + first + "' for '" + path + "'", path);
     }
   }
-  const std::string path = path_of(chain, chain.size() - 1);
-  const std::string where = chain.size() > 1 ? path.substr(9) + ": " : "";
-  return print_usage_error(err, where + e.what(), path);
+  const std::string words = words_of(chain, chain.size() - 1);
+  return print_usage_error(err, (words.empty() ? "" : words + ": ") + e.what(), path_of(chain, chain.size() - 1));
 }
 
 std::filesystem::path default_socket() {
@@ -227,29 +233,31 @@ std::filesystem::path default_socket() {
 }
 
 // `berthctl help [COMMAND...]`: the same text as `berthctl [COMMAND...] --help`.
+int print_help_of(const CLI::App& root, const std::vector<std::string>& topic, Session& s) {
+  const CLI::App* app = &root;
+  std::string path = "berthctl";
+  std::string given;
+  for (const std::string& word : topic) {
+    given += (given.empty() ? "" : " ") + word;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : named_subcommands(app))
+      if (sub->check_name(word)) next = sub;
+    if (next == nullptr) throw UsageError("no help for unknown command '" + given + "'", "berthctl");
+    app = next;
+    path += " " + app->get_name();
+  }
+  s.out << help_text(app, path);
+  return kOk;
+}
+
 void add_help_command(Commands& commands) {
   auto topic = std::make_shared<std::vector<std::string>>();
-  CLI::App& root = commands.root();
-  CLI::App* help =
-      commands.command(root, "help", "the help of berthctl or of one of its commands",
-                       "Examples:\n  berthctl help\n  berthctl help settings set\n", [&root, topic](Session& s) {
-                         const CLI::App* app = &root;
-                         std::string path = "berthctl";
-                         std::string given;
-                         for (const std::string& word : *topic) {
-                           given += (given.empty() ? "" : " ") + word;
-                           const CLI::App* next = nullptr;
-                           for (const CLI::App* sub : named_subcommands(app))
-                             if (sub->check_name(word)) next = sub;
-                           if (next == nullptr)
-                             throw UsageError("no help for unknown command '" + given + "'", "berthctl help");
-                           app = next;
-                           path += " " + app->get_name();
-                         }
-                         s.out << help_text(app, path);
-                         return kOk;
-                       });
-  help->add_option("COMMAND", *topic, "a command or group, e.g. settings set");
+  const CLI::App& root = commands.root();
+  commands
+      .command(commands.root(), "help", "the help of berthctl or of one of its commands",
+               "Examples:\n  berthctl help\n  berthctl help settings set\n",
+               [&root, topic](Session& s) { return print_help_of(root, *topic, s); })
+      ->add_option("COMMAND", *topic, "a command or group, e.g. settings set");
 }
 
 }  // namespace
