@@ -17,6 +17,11 @@
 // A keyword that applies to other types than the setting's "type" is refused too (a
 // "minimum" on a string). additionalProperties defaults to false (unlike JSON Schema): an
 // unknown key is an error.
+//
+// Why not a general JSON Schema validator: it would still ignore keywords it does not know
+// (so this check is needed anyway), berth deliberately differs from JSON Schema (the
+// additionalProperties default, "secret"), and the messages here name the setting in words
+// that berthctl and the REST API hand to users as they are.
 #pragma once
 
 #include <map>
