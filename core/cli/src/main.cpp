@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "commands.hpp"
+#include "app.hpp"
 
 int main(int argc, char** argv) {
   // Writing to a closed pipe (`berthctl events | head`) must end the command, not kill it silently.

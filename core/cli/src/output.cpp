@@ -36,6 +36,11 @@ std::string field(const nlohmann::json& object, const char* key) {
   return human(v);
 }
 
+std::string state_and_reason(const nlohmann::json& object) {
+  const std::string reason = field(object, "reason");
+  return field(object, "state") + (reason == "-" ? "" : " (" + reason + ")");
+}
+
 std::string format_duration(double seconds) {
   auto s = static_cast<long long>(seconds);
   long long d = s / 86400, h = (s / 3600) % 24, m = (s / 60) % 60, sec = s % 60;

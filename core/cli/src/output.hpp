@@ -18,6 +18,9 @@ std::string human(const nlohmann::json& value);
 // A field of an object as human text ("-" when missing).
 std::string field(const nlohmann::json& object, const char* key);
 
+// An object's state with its reason when it has one: "active", "failed (start() failed: ...)".
+std::string state_and_reason(const nlohmann::json& object);
+
 // "3h 5m 2s"
 std::string format_duration(double seconds);
 

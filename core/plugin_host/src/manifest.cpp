@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "berth/settings/schema.hpp"
+
 namespace berth::plugin_host {
 namespace {
 
@@ -99,12 +101,8 @@ Manifest parse_manifest(const std::string& text) {
   }
   if (auto it = doc.find("settings"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) throw ManifestError("\"settings\" must be a JSON Schema object");
-    if (auto props = it->find("properties"); props != it->end()) {
-      if (!props->is_object()) throw ManifestError("\"settings.properties\" must be an object");
-      for (const auto& [key, schema] : props->items())
-        if (!schema.is_object() || !schema.contains("type"))
-          throw ManifestError("setting \"" + key + "\" must be an object with a \"type\"");
-    }
+    // Only the subset berthd validates is accepted: a keyword it would ignore refuses the plugin.
+    if (auto problem = settings::check_schema(*it)) throw ManifestError("\"settings\": " + *problem);
     m.settings = *it;
   }
   return m;

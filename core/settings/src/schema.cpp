@@ -1,5 +1,6 @@
 #include "berth/settings/schema.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -185,7 +186,7 @@ struct Checker {
       }
     }
 
-    if (v.is_object() && prop.contains("properties")) {
+    if (v.is_object() && (prop.contains("properties") || prop.contains("additionalProperties"))) {
       const json& props = properties_of(prop);
       const json* extra = additional_schema(prop);
       for (const auto& [k, child] : v.items()) {
@@ -197,6 +198,167 @@ struct Checker {
         } else {
           return ValidationError{top_key, "unknown setting '" + child_path + "' (known: " + known_keys(props) + ")"};
         }
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+// ---- the supported subset, checked when a plugin is loaded ---------------------------------
+
+constexpr const char* kTypeNames[] = {"string", "integer", "number", "boolean", "array", "object", "null"};
+
+// Each keyword a setting's schema may use, and the types it applies to (empty: any).
+struct Keyword {
+  const char* name;
+  std::vector<std::string> applies_to;
+};
+
+const std::vector<Keyword>& property_keywords() {
+  static const std::vector<Keyword> keywords = {
+      {"type", {}},
+      {"default", {}},
+      {"enum", {}},
+      {"description", {}},
+      {"secret", {}},
+      {"minimum", {"integer", "number"}},
+      {"maximum", {"integer", "number"}},
+      {"exclusiveMinimum", {"integer", "number"}},
+      {"exclusiveMaximum", {"integer", "number"}},
+      {"minLength", {"string"}},
+      {"maxLength", {"string"}},
+      {"items", {"array"}},
+      {"minItems", {"array"}},
+      {"maxItems", {"array"}},
+      {"properties", {"object"}},
+      {"additionalProperties", {"object"}},
+  };
+  return keywords;
+}
+
+std::string keyword_list(const std::vector<Keyword>& keywords) {
+  std::string out;
+  for (const auto& k : keywords) out += std::string(out.empty() ? "" : ", ") + k.name;
+  return out;
+}
+
+std::string type_list() {
+  std::string out;
+  for (const char* t : kTypeNames) out += std::string(out.empty() ? "" : ", ") + t;
+  return out;
+}
+
+struct SchemaChecker {
+  // Where a problem is: "setting 'proxy.port'", or "the settings schema" for the top level.
+  static std::string where(const std::string& path) {
+    return path.empty() ? "the settings schema" : "setting '" + path + "'";
+  }
+
+  static std::optional<std::string> unsupported(const std::string& path, const std::string& keyword,
+                                                const std::vector<Keyword>& supported) {
+    std::string message =
+        where(path) + " uses the unsupported keyword \"" + keyword + "\" (supported: " + keyword_list(supported) + ")";
+    if (keyword == "writeOnly") message += "; mark a secret with \"secret\": true";
+    return message;
+  }
+
+  // The types a property declares (empty when it declares none), or an error.
+  static std::optional<std::string> declared_types(const std::string& path, const json& prop,
+                                                   std::vector<std::string>& types) {
+    auto t = prop.find("type");
+    if (t == prop.end()) return std::nullopt;
+    std::vector<json> names;
+    if (t->is_string()) names.push_back(*t);
+    if (t->is_array()) names.assign(t->begin(), t->end());
+    if (names.empty())
+      return where(path) + ": \"type\" must be a type name or a non-empty array of them (" + type_list() + ")";
+    for (const auto& n : names) {
+      const bool known = n.is_string() && std::any_of(std::begin(kTypeNames), std::end(kTypeNames),
+                                                      [&](const char* k) { return n.get<std::string>() == k; });
+      if (!known) return where(path) + ": unknown type " + n.dump() + " (one of: " + type_list() + ")";
+      types.push_back(n.get<std::string>());
+    }
+    return std::nullopt;
+  }
+
+  // A setting's schema (a top-level property, an array's items, a nested object's property).
+  static std::optional<std::string> property(const std::string& path, const json& prop, bool top_level) {
+    if (!prop.is_object()) return where(path) + ": its schema must be an object, got " + type_name(prop);
+    if (top_level && !prop.contains("type")) return where(path) + " needs a \"type\" (one of: " + type_list() + ")";
+    std::vector<std::string> types;
+    if (auto err = declared_types(path, prop, types)) return err;
+    for (const auto& [name, value] : prop.items()) {
+      const auto& keywords = property_keywords();
+      auto kw = std::find_if(keywords.begin(), keywords.end(), [&](const Keyword& k) { return name == k.name; });
+      if (kw == keywords.end()) return unsupported(path, name, keywords);
+      if (!types.empty() && !kw->applies_to.empty() &&
+          std::none_of(types.begin(), types.end(), [&](const std::string& t) {
+            return std::find(kw->applies_to.begin(), kw->applies_to.end(), t) != kw->applies_to.end();
+          })) {
+        std::string applies;
+        for (const auto& a : kw->applies_to) applies += (applies.empty() ? "" : " or ") + a;
+        return where(path) + ": \"" + name + "\" applies to " + applies + ", but the setting is " +
+               with_article(types.size() == 1 ? types.front() : "value of another type");
+      }
+      if (auto err = keyword_value(path, name, value, top_level)) return err;
+    }
+    if (auto d = prop.find("default"); d != prop.end()) {
+      if (auto err = Checker{path}.check(prop, path, *d))
+        return where(path) + " has a default that does not fit its own schema (" + err->message + ")";
+    }
+    return std::nullopt;
+  }
+
+  static std::optional<std::string> keyword_value(const std::string& path, const std::string& name, const json& value,
+                                                  bool top_level) {
+    auto must_be = [&](const std::string& what) {
+      return where(path) + ": \"" + name + "\" must be " + what + ", got " + value.dump();
+    };
+    if (name == "description") {
+      if (!value.is_string()) return must_be("a string");
+    } else if (name == "secret") {
+      if (!value.is_boolean()) return must_be("true or false");
+      if (!top_level)
+        return where(path) +
+               ": \"secret\" marks a whole setting; it is supported only on the settings named in "
+               "the top-level \"properties\"";
+    } else if (name == "enum") {
+      if (!value.is_array() || value.empty()) return must_be("a non-empty array");
+    } else if (name == "minimum" || name == "maximum" || name == "exclusiveMinimum" || name == "exclusiveMaximum") {
+      if (!value.is_number()) return must_be("a number");
+    } else if (name == "minLength" || name == "maxLength" || name == "minItems" || name == "maxItems") {
+      if (!value.is_number_unsigned()) return must_be("a non-negative integer");
+    } else if (name == "items") {
+      return property(path + "[]", value, false);
+    } else if (name == "properties") {
+      return properties(path, value);
+    } else if (name == "additionalProperties") {
+      if (!value.is_boolean()) return property(path.empty() ? "*" : path + ".*", value, false);
+    }
+    return std::nullopt;  // type: checked by declared_types; default: by property()
+  }
+
+  static std::optional<std::string> properties(const std::string& path, const json& props) {
+    if (!props.is_object())
+      return where(path) + ": \"properties\" must be an object of settings, got " + type_name(props);
+    for (const auto& [key, prop] : props.items()) {
+      if (auto err = property(path.empty() ? key : path + "." + key, prop, path.empty())) return err;
+    }
+    return std::nullopt;
+  }
+
+  // The whole settings schema: {"type":"object","properties":{...},"additionalProperties":...}.
+  static std::optional<std::string> top(const json& schema) {
+    static const std::vector<Keyword> top_keywords = {
+        {"type", {}}, {"properties", {}}, {"additionalProperties", {}}, {"description", {}}};
+    if (!schema.is_object()) return "the settings schema must be a JSON object, got " + type_name(schema);
+    for (const auto& [name, value] : schema.items()) {
+      if (name == "type") {
+        if (value != "object") return "the settings schema's \"type\" must be \"object\", got " + value.dump();
+      } else if (name == "properties" || name == "additionalProperties" || name == "description") {
+        if (auto err = keyword_value("", name, value, true)) return err;
+      } else {
+        return unsupported("", name, top_keywords);
       }
     }
     return std::nullopt;
@@ -230,6 +392,10 @@ std::optional<ValidationError> validate_values(const json& schema, const json& v
     if (auto err = check_key(schema, k, v)) return err;
   }
   return std::nullopt;
+}
+
+std::optional<std::string> check_schema(const json& schema) {
+  return SchemaChecker::top(schema);
 }
 
 bool is_secret(const json& schema, std::string_view key) {

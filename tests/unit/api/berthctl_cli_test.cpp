@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "test_server.hpp"
@@ -69,18 +70,27 @@ struct Canned {
 Router canned_router(Canned& canned) {
   Router router;
   router.add("GET", "/v1/status", [](const Request&) {
-    return Response::json(200, {{"version", "0.1.0"},
-                                {"pid", 42},
-                                {"uptime_s", 3725},
-                                {"plugins", {{"total", 3}, {"active", 1}, {"failed", 1}, {"refused", 1}, {"disabled", 0}}},
-                                {"engine", {{"state", "stopped"}, {"reason", ""}}}});
+    return Response::json(200,
+                          {{"version", "0.1.0"},
+                           {"pid", 42},
+                           {"uptime_s", 3725},
+                           {"plugins", {{"total", 3}, {"active", 1}, {"failed", 1}, {"refused", 1}, {"disabled", 0}}},
+                           {"engine", {{"state", "stopped"}, {"reason", ""}}}});
   });
   router.add("GET", "/v1/plugins", [](const Request&) {
     return Response::json(200, {{"plugins",
-                                 {{{"id", "hello.feature"}, {"kind", "feature"}, {"version", "1.2.0"}, {"abi", "1.0"},
-                                   {"state", "active"}, {"reason", ""}},
-                                  {{"id", "bad.abi"}, {"kind", "feature"}, {"version", "0.1.0"}, {"abi", "2.0"},
-                                   {"state", "refused"}, {"reason", "plugin ABI 2.0, host ABI 1.0"}}}}});
+                                 {{{"id", "hello.feature"},
+                                   {"kind", "feature"},
+                                   {"version", "1.2.0"},
+                                   {"abi", "1.0"},
+                                   {"state", "active"},
+                                   {"reason", ""}},
+                                  {{"id", "bad.abi"},
+                                   {"kind", "feature"},
+                                   {"version", "0.1.0"},
+                                   {"abi", "2.0"},
+                                   {"state", "refused"},
+                                   {"reason", "plugin ABI 2.0, host ABI 1.0"}}}}});
   });
   router.add("POST", "/v1/plugins/{id}/reload", [](const Request& r) -> Response {
     if (r.param("id") != "hello.feature") throw HttpError(404, "no plugin '" + r.param("id") + "'");
@@ -116,55 +126,193 @@ Router canned_router(Canned& canned) {
     canned.last_patch = r.json();
     return Response::json(200, {{"version", r.json()["version"]}});
   });
+  router.add("GET", "/v1/ports", [](const Request&) {
+    // As vpnkit reports them: "container" is the id, "name" the name.
+    return Response::json(200, {{"ports",
+                                 {{{"plugin", "berth.feature.vpnkit"},
+                                   {"container", "3f9a2c1b7d4e"},
+                                   {"name", "web"},
+                                   {"proto", "tcp"},
+                                   {"host_ip", "127.0.0.1"},
+                                   {"host_port", 18080},
+                                   {"container_port", 80},
+                                   {"target", "172.17.0.2:80"},
+                                   {"state", "forwarding"},
+                                   {"reason", ""}},
+                                  {{"plugin", "other.feature"},
+                                   {"container", "8c0d51e3a2f6"},
+                                   {"proto", "udp"},
+                                   {"host", "127.0.0.1:5353"},
+                                   {"container_ip", "172.17.0.3"},
+                                   {"container_port", 53},
+                                   {"state", "failed"},
+                                   {"reason", "in use"}}}}});
+  });
   router.add_stream("GET", "/v1/events", [](const Request&, std::shared_ptr<StreamWriter> w) {
-    w->write_json({{"seq", 1}, {"time", "2026-01-01T00:00:00Z"}, {"type", "plugin.state"}, {"source", "core"},
+    w->write_json({{"seq", 1},
+                   {"time", "2026-01-01T00:00:00Z"},
+                   {"type", "plugin.state"},
+                   {"source", "core"},
                    {"payload", {{"id", "hello.feature"}}}});
-    w->write_json({{"seq", 2}, {"time", "2026-01-01T00:00:01Z"}, {"type", "engine.state"}, {"source", "core"},
+    w->write_json({{"seq", 2},
+                   {"time", "2026-01-01T00:00:01Z"},
+                   {"type", "engine.state"},
+                   {"source", "core"},
                    {"payload", json::object()}});
     w->close();
   });
   return router;
 }
 
-}  // namespace
-
-TEST_CASE("berthctl cli: --help for the tool and each command exits 0 with usage and an example") {
-  auto r = berthctl({"--help"});
-  CHECK(r.exit_code == 0);
-  CHECK(r.out.find("Usage: berthctl") != std::string::npos);
-  for (const char* cmd : {"status", "version", "plugins", "settings", "audit", "events", "engine", "pack"}) {
-    INFO(cmd);
-    auto h = berthctl({cmd, "--help"});
-    CHECK(h.exit_code == 0);
-    CHECK(h.out.find("Usage: berthctl " + std::string(cmd)) != std::string::npos);
-    CHECK(h.out.find("Example") != std::string::npos);
+// The commands a help text lists under "Commands:" (first word of each entry).
+std::vector<std::string> listed_commands(const std::string& help) {
+  std::vector<std::string> out;
+  std::istringstream in(help);
+  std::string line;
+  bool in_list = false;
+  while (std::getline(in, line)) {
+    if (line == "Commands:") {
+      in_list = true;
+    } else if (in_list && line.empty()) {
+      break;
+    } else if (in_list && line.size() > 2 && line.rfind("  ", 0) == 0 && line[2] != ' ') {
+      out.push_back(line.substr(2, line.find_first_of(" ,", 2) - 2));
+    }
   }
-  CHECK(berthctl({"help", "settings"}).out.find("KEY=VALUE") != std::string::npos);
-  CHECK(berthctl({"-h"}).exit_code == 0);
+  return out;
 }
 
-TEST_CASE("berthctl cli: usage errors exit 2 without contacting the daemon") {
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("berthctl cli: every command's --help exits 0 with CLI11's usage and option list and an example") {
+  auto top = berthctl({"--help"});
+  INFO(top.out << top.err);
+  REQUIRE(top.exit_code == 0);
+  CHECK_THAT(top.out, Catch::StartsWith("berthctl - control berthd") &&
+                          Catch::Contains("Usage: berthctl [OPTIONS] COMMAND [ARGS...]") &&
+                          Catch::Contains("Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error, 3 "
+                                          "daemon unreachable."));
+  CHECK(berthctl({"-h"}).out == top.out);
+  CHECK(berthctl({"help"}).out == top.out);
+
+  // Walk the tree the help texts list, so a new command is checked without touching this test.
+  std::set<std::string> seen;
+  std::vector<std::vector<std::string>> todo;
+  for (const auto& c : listed_commands(top.out)) todo.push_back({c});
+  while (!todo.empty()) {
+    const auto path = todo.back();
+    todo.pop_back();
+    const std::string name = joined(path);
+    seen.insert(name);
+    auto args = path;
+    args.push_back("--help");
+    const auto h = berthctl(args);
+    INFO("berthctl " << name << " --help\n" << h.out << h.err);
+    CHECK(h.exit_code == 0);
+    CHECK(h.err.empty());
+    CHECK_THAT(h.out, Catch::Contains("Usage: berthctl " + name));
+    // CLI11's option list, with the options every command takes.
+    CHECK_THAT(h.out, Catch::Contains("Options:\n  -h,--help") && Catch::Contains("Print this help message and exit"));
+    CHECK_THAT(h.out,
+               Catch::Contains("Global options:") && Catch::Contains("--socket PATH") && Catch::Contains("--json"));
+    CHECK_THAT(h.out, Catch::Contains("Example"));
+    // `berthctl help PATH` prints the same text.
+    auto via_help = path;
+    via_help.insert(via_help.begin(), "help");
+    CHECK(berthctl(via_help).out == h.out);
+    for (const auto& sub : listed_commands(h.out)) {
+      auto next = path;
+      next.push_back(sub);
+      todo.push_back(next);
+    }
+  }
+  for (const char* expected : {"status",
+                               "version",
+                               "plugins",
+                               "plugins ls",
+                               "plugins show",
+                               "plugins enable",
+                               "plugins disable",
+                               "plugins reload",
+                               "settings",
+                               "settings get",
+                               "settings set",
+                               "audit",
+                               "events",
+                               "engine",
+                               "engine start",
+                               "engine stop",
+                               "engine restart",
+                               "engine wait",
+                               "pack",
+                               "pack ls",
+                               "pack build",
+                               "pack use",
+                               "backend",
+                               "backend ls",
+                               "backend use",
+                               "ports",
+                               "help"}) {
+    INFO(expected);
+    CHECK(seen.count(expected) == 1);
+  }
+
+  // Each command's own arguments and options are in its help, from the declarations.
+  CHECK_THAT(berthctl({"plugins", "show", "--help"}).out, Catch::Contains("Usage: berthctl plugins show ID [OPTIONS]"));
+  CHECK_THAT(berthctl({"settings", "--help"}).out,
+             Catch::Contains("Usage: berthctl settings get ID [KEY] [OPTIONS]\n"
+                             "       berthctl settings set ID KEY=VALUE... [OPTIONS]"));
+  CHECK_THAT(berthctl({"help", "settings"}).out, Catch::Contains("KEY=VALUE"));
+  CHECK_THAT(berthctl({"audit", "--help"}).out, Catch::Contains("--plugin ID") && Catch::Contains("--limit N"));
+  CHECK_THAT(berthctl({"events", "--help"}).out, Catch::Contains("--since SEQ"));
+  CHECK_THAT(berthctl({"engine", "wait", "--help"}).out, Catch::Contains("--timeout SECONDS"));
+  CHECK_THAT(berthctl({"engine", "start", "--help"}).out, !Catch::Contains("--timeout"));
+  CHECK_THAT(berthctl({"backend", "--help"}).out, Catch::Contains("berthctl backend use NAME") &&
+                                                      Catch::Contains("  use NAME  ") && Catch::Contains("rolls back"));
+  CHECK_THAT(berthctl({"backend", "use", "--help"}).out, Catch::Contains("rolls back"));
+  CHECK_THAT(top.out, Catch::Contains("plugins ls|show|enable|disable|reload"));
+}
+
+TEST_CASE("berthctl cli: usage errors exit 2 naming what is wrong, without contacting the daemon") {
   berth::test::TempDir dir;
   std::string socket = (dir / "none.sock").string();
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {},
-           {"frobnicate"},
-           {"plugins"},
-           {"plugins", "show"},
-           {"plugins", "frob", "x"},
-           {"settings", "set", "hello.feature", "novalue"},
-           {"audit", "--limit", "many"},
-           {"status", "--bogus"},
-           {"status", "--plugin", "x"},
-           {"events", "--since"},
-           {"engine", "fly"},
-           {"pack", "use"}}) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"frobnicate"}, "berthctl: unknown command 'frobnicate'\nRun 'berthctl --help' for usage.\n"},
+      {{"plugins"}, "missing command after 'berthctl plugins': one of ls, show, enable, disable, reload"},
+      {{"plugins", "show"}, "plugins show: ID is required\nRun 'berthctl plugins show --help' for usage."},
+      {{"plugins", "frob", "x"}, "unknown command 'plugins frob' (one of: ls, show, enable, disable, reload)"},
+      {{"settings", "set", "hello.feature", "novalue"}, "expected KEY=VALUE, got 'novalue'"},
+      {{"settings", "set", "hello.feature"}, "KEY=VALUE is required"},
+      {{"audit", "--limit", "many"}, "--limit: needs a non-negative whole number, not 'many'"},
+      {{"events", "--since", "-1"}, "--since: needs a non-negative whole number, not '-1'"},
+      {{"status", "--bogus"}, "unknown option --bogus for 'berthctl status'\nRun 'berthctl status --help'"},
+      {{"status", "--plugin", "x"}, "unknown option --plugin for 'berthctl status'"},
+      {{"--limit", "3", "audit"}, "unknown option --limit for 'berthctl'"},
+      {{"engine", "start", "--timeout", "5"}, "unknown option --timeout for 'berthctl engine start'"},
+      {{"status", "extra"}, "unexpected argument 'extra' for 'berthctl status'"},
+      {{"events", "--since"}, "--since"},
+      {{"engine", "fly"}, "unknown command 'engine fly' (one of: start, stop, restart, wait)"},
+      {{"pack", "use"}, "VERSION is required"},
+      {{"help", "frob"}, "no help for unknown command 'frob'"},
+  };
+  for (auto [args, message] : cases) {
     args.insert(args.begin(), {"--socket", socket});
     auto r = berthctl(args);
-    INFO(r.err);
+    INFO(joined(args) << "\n" << r.err);
     CHECK(r.exit_code == 2);
-    CHECK_FALSE(r.err.empty());
+    CHECK_THAT(r.err, Catch::Contains(message));
+    CHECK(r.out.empty());
   }
+  // No command at all: the help, on stderr.
+  auto none = berthctl({"--socket", socket});
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.err, Catch::Contains("Usage: berthctl [OPTIONS] COMMAND"));
 }
 
 TEST_CASE("berthctl cli: an unreachable socket exits 3 naming the socket") {
@@ -215,8 +363,8 @@ TEST_CASE("berthctl cli: human and --json output") {
   auto get_key = berthctl({"--socket", sock, "settings", "get", "hello.feature", "repeat"});
   CHECK(get_key.out == "repeat = 2  (default)\n");
 
-  auto set = berthctl({"--socket", sock, "settings", "set", "hello.feature", "repeat=3", "name=plain text",
-                       "list=[1,2]", "gone=null"});
+  auto set = berthctl(
+      {"--socket", sock, "settings", "set", "hello.feature", "repeat=3", "name=plain text", "list=[1,2]", "gone=null"});
   REQUIRE(set.exit_code == 0);
   {
     std::lock_guard lock(canned.m);
@@ -252,6 +400,18 @@ TEST_CASE("berthctl cli: human and --json output") {
   int n = 0;
   while (std::getline(lines, line)) CHECK(json::parse(line)["seq"] == ++n);
   CHECK(n == 2);
+
+  auto ports = berthctl({"--socket", sock, "ports"});
+  INFO(ports.out);
+  REQUIRE(ports.exit_code == 0);
+  std::istringstream port_lines(ports.out);
+  std::string header, web, dns;
+  std::getline(port_lines, header);
+  std::getline(port_lines, web);
+  std::getline(port_lines, dns);
+  CHECK(header.rfind("PROTO  HOST             CONTAINER     TARGET", 0) == 0);
+  CHECK(web.rfind("tcp    127.0.0.1:18080  web           172.17.0.2:80  forwarding  -", 0) == 0);
+  CHECK(dns.rfind("udp    127.0.0.1:5353   8c0d51e3a2f6  172.17.0.3:53  failed      in use", 0) == 0);
 
   auto missing = berthctl({"--socket", sock, "engine", "start"});
   CHECK(missing.exit_code == 1);  // not served by this canned router: 404 from the daemon

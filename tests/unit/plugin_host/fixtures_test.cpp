@@ -142,3 +142,49 @@ TEST_CASE("a manifest stating an incompatible ABI is refused before loading") {
   CHECK(host.get("hello.feature").reason ==
         "plugin speaks ABI 3.1, berthd speaks 1.0: different major version (from its manifest)");
 }
+
+TEST_CASE("a settings schema with a keyword berthd does not validate refuses the plugin, naming the keyword") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("hello"), fixture_dir("unsupported-schema")});
+  host.start_all();
+
+  auto info = host.get("fixture.unsupported-schema");
+  INFO(info.reason);
+  CHECK(info.state == PluginState::refused);
+  CHECK_THAT(
+      info.reason,
+      Catch::StartsWith("malformed manifest " +
+                        (fixture_dir("unsupported-schema") / "fixture.unsupported-schema.plugin.json").string()) &&
+          Catch::Contains("setting 'name' uses the unsupported keyword \"pattern\"") &&
+          Catch::Contains("(supported: type, default, enum"));
+  CHECK(rec.count_event("fixture.started") == 0);  // its code never ran
+  CHECK(host.get("hello.feature").state == PluginState::active);
+}
+
+TEST_CASE("a reload whose new manifest has an unsupported settings keyword is refused, and the running one stays") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  berth::test::install_hello(dir);
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  host.start_all();
+  REQUIRE(host.get("hello.feature").state == PluginState::active);
+
+  auto m = nlohmann::json::parse(std::ifstream(dir / "hello.feature.plugin.json"));
+  m["settings"]["properties"]["greeting"]["writeOnly"] = true;
+  std::ofstream(dir / "hello.feature.plugin.json") << m.dump();
+  try {
+    host.reload("hello.feature");
+    FAIL("the reload was accepted");
+  } catch (const PluginHostError& e) {
+    CHECK(e.status() == 409);
+    CHECK_THAT(e.what(), Catch::Contains("setting 'greeting' uses the unsupported keyword \"writeOnly\"") &&
+                             Catch::Contains("mark a secret with \"secret\": true") &&
+                             Catch::Contains("keeps running"));
+  }
+  CHECK(host.get("hello.feature").state == PluginState::active);
+  CHECK(host.status_json("hello.feature")["greeting"] == "hello");
+}

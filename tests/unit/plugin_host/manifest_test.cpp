@@ -47,7 +47,10 @@ TEST_CASE("a malformed manifest is refused with what is wrong") {
              Catch::Contains("\"abi\" must look like \"1.0\""));
   CHECK_THAT(
       error_of(R"({"id":"x","kind":"feature","version":"1","library":"x.so","settings":{"properties":{"k":{}}}})"),
-      Catch::Contains("setting \"k\" must be an object with a \"type\""));
+      Catch::Contains("\"settings\": setting 'k' needs a \"type\""));
+  CHECK_THAT(error_of(R"({"id":"x","kind":"feature","version":"1","library":"x.so",
+                          "settings":{"properties":{"k":{"type":"string","format":"uri"}}}})"),
+             Catch::Contains("\"settings\": setting 'k' uses the unsupported keyword \"format\""));
 }
 
 TEST_CASE("ABI versions parse as major.minor") {

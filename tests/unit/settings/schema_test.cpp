@@ -2,8 +2,10 @@
 #include "berth/settings/schema.hpp"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "berth/settings/errors.hpp"
+#include "temp_dir.hpp"
 
 using nlohmann::json;
 using namespace berth::settings;
@@ -196,4 +198,133 @@ TEST_CASE("resolve_enabled and resolve_backend_preferred follow their precedence
   CHECK(resolve_backend_preferred({"wsl2", false}, "hyperv") == "hyperv");
   CHECK(resolve_backend_preferred({"wsl2", false}, std::nullopt) == "wsl2");
   CHECK(resolve_backend_preferred({}, std::nullopt) == std::nullopt);
+}
+
+TEST_CASE("check_schema accepts the supported subset, and every schema in the tree uses only that") {
+  CHECK(check_schema(hello_schema()) == std::nullopt);
+  CHECK(check_schema(json::object()) == std::nullopt);
+  CHECK(check_schema(json::parse(R"({"type": "object", "description": "d", "additionalProperties": true})")) ==
+        std::nullopt);
+  // Everything the validator knows, in one schema.
+  CHECK(check_schema(json::parse(R"({
+    "type": "object",
+    "properties": {
+      "n":   {"type": "number", "minimum": 0, "maximum": 1.5, "exclusiveMinimum": -1, "exclusiveMaximum": 2},
+      "s":   {"type": ["string", "null"], "minLength": 0, "maxLength": 3, "enum": ["a", null], "default": null},
+      "a":   {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 4,
+              "default": [1]},
+      "o":   {"type": "object", "properties": {"p": {"type": "integer"}},
+              "additionalProperties": {"type": "string", "maxLength": 9}},
+      "key": {"type": "string", "secret": true, "description": "an API key"}
+    },
+    "additionalProperties": {"type": "boolean"}
+  })")) == std::nullopt);
+
+  // The manifests in the tree: the plugins, the SDK example, the test doubles.
+  int checked = 0;
+  const auto root = berth::test::source_dir();
+  for (const auto& base : {root / "plugins", root / "sdk" / "examples", root / "tests" / "fixtures" / "plugins"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(base)) {
+      if (entry.path().filename() != "plugin.json") continue;
+      const json manifest = json::parse(std::ifstream(entry.path()));
+      if (!manifest.contains("settings") || entry.path().parent_path().filename() == "unsupported-schema") continue;
+      INFO(entry.path().string());
+      CHECK(check_schema(manifest["settings"]) == std::nullopt);
+      ++checked;
+    }
+  }
+  CHECK(checked >= 5);  // wsl2, hyperv, vpnkit, hello, the vpnkit double
+}
+
+TEST_CASE("check_schema refuses what the validator would ignore, naming the setting and the keyword") {
+  auto problem = [](const std::string& text) { return check_schema(json::parse(text)).value_or("<accepted>"); };
+  const std::string supported =
+      "(supported: type, default, enum, description, secret, minimum, maximum, exclusiveMinimum, exclusiveMaximum, "
+      "minLength, maxLength, items, minItems, maxItems, properties, additionalProperties)";
+
+  // Keywords outside the subset, at every depth.
+  CHECK(problem(R"({"properties": {"name": {"type": "string", "pattern": "^[a-z]+$"}}})") ==
+        "setting 'name' uses the unsupported keyword \"pattern\" " + supported);
+  CHECK(problem(R"({"properties": {"p": {"type": "object", "properties": {"port": {"type": "integer",
+                    "multipleOf": 2}}}}})") ==
+        "setting 'p.port' uses the unsupported keyword \"multipleOf\" " + supported);
+  CHECK(problem(R"({"properties": {"hosts": {"type": "array", "items": {"type": "string", "format": "hostname"}}}})") ==
+        "setting 'hosts[]' uses the unsupported keyword \"format\" " + supported);
+  CHECK(problem(R"({"properties": {"x": {"oneOf": [{"type": "string"}], "type": "string"}}})") ==
+        "setting 'x' uses the unsupported keyword \"oneOf\" " + supported);
+  CHECK(problem(R"({"properties": {"x": {"$ref": "#/defs/x", "type": "string"}}})") ==
+        "setting 'x' uses the unsupported keyword \"$ref\" " + supported);
+  CHECK(problem(R"({"$schema": "http://json-schema.org/draft-07/schema#"})") ==
+        "the settings schema uses the unsupported keyword \"$schema\" (supported: type, properties, "
+        "additionalProperties, description)");
+  CHECK(problem(R"({"required": ["a"], "properties": {}})") ==
+        "the settings schema uses the unsupported keyword \"required\" (supported: type, properties, "
+        "additionalProperties, description)");
+  // A secret is "secret": true; JSON Schema's writeOnly would not mask anything, so it says so.
+  CHECK(problem(R"({"properties": {"token": {"type": "string", "writeOnly": true}}})") ==
+        "setting 'token' uses the unsupported keyword \"writeOnly\" " + supported +
+            "; mark a secret with \"secret\": true");
+  CHECK(problem(R"({"properties": {"p": {"type": "object", "properties": {"pw": {"type": "string",
+                    "secret": true}}}}})") ==
+        "setting 'p.pw': \"secret\" marks a whole setting; it is supported only on the settings named in the "
+        "top-level \"properties\"");
+
+  // Keywords that would not apply to the setting's type.
+  CHECK(problem(R"({"properties": {"name": {"type": "string", "minimum": 1}}})") ==
+        "setting 'name': \"minimum\" applies to integer or number, but the setting is a string");
+  CHECK(problem(R"({"properties": {"n": {"type": "integer", "maxLength": 1}}})") ==
+        "setting 'n': \"maxLength\" applies to string, but the setting is an integer");
+  CHECK(problem(R"({"properties": {"n": {"type": ["integer", "null"], "items": {"type": "string"}}}})") ==
+        "setting 'n': \"items\" applies to array, but the setting is a value of another type");
+
+  // Keyword values of the wrong shape (JSON Schema draft 4's boolean exclusiveMinimum, a tuple items).
+  CHECK(problem(R"({"properties": {"n": {"type": "number", "exclusiveMinimum": true}}})") ==
+        "setting 'n': \"exclusiveMinimum\" must be a number, got true");
+  CHECK(problem(R"({"properties": {"a": {"type": "array", "items": [{"type": "string"}]}}})") ==
+        "setting 'a[]': its schema must be an object, got array");
+  CHECK(problem(R"({"properties": {"s": {"type": "string", "maxLength": -1}}})") ==
+        "setting 's': \"maxLength\" must be a non-negative integer, got -1");
+  CHECK(problem(R"({"properties": {"s": {"type": "string", "minLength": 1.5}}})") ==
+        "setting 's': \"minLength\" must be a non-negative integer, got 1.5");
+  CHECK(problem(R"({"properties": {"s": {"type": "string", "enum": []}}})") ==
+        "setting 's': \"enum\" must be a non-empty array, got []");
+  CHECK(problem(R"({"properties": {"s": {"type": "string", "secret": "yes"}}})") ==
+        "setting 's': \"secret\" must be true or false, got \"yes\"");
+  CHECK(problem(R"({"properties": {"s": {"type": "string", "description": 1}}})") ==
+        "setting 's': \"description\" must be a string, got 1");
+
+  // Types.
+  CHECK(problem(R"({"properties": {"k": {}}})") ==
+        "setting 'k' needs a \"type\" (one of: string, integer, number, boolean, array, object, null)");
+  CHECK(problem(R"({"properties": {"k": {"type": "int"}}})") ==
+        "setting 'k': unknown type \"int\" (one of: string, integer, number, boolean, array, object, null)");
+  CHECK(problem(R"({"properties": {"k": {"type": []}}})") ==
+        "setting 'k': \"type\" must be a type name or a non-empty array of them (string, integer, number, boolean, "
+        "array, object, null)");
+  CHECK(problem(R"({"type": "array"})") == "the settings schema's \"type\" must be \"object\", got \"array\"");
+  CHECK(problem(R"({"properties": []})") ==
+        "the settings schema: \"properties\" must be an object of settings, got array");
+  CHECK(problem(R"({"properties": {"k": "string"}})") == "setting 'k': its schema must be an object, got string");
+  CHECK(problem("[]") == "the settings schema must be a JSON object, got array");
+
+  // A default must fit its own setting.
+  CHECK(problem(R"({"properties": {"times": {"type": "integer", "minimum": 1, "default": 0}}})") ==
+        "setting 'times' has a default that does not fit its own schema (setting 'times' must be >= 1, got 0)");
+  CHECK(problem(R"({"properties": {"mode": {"type": "string", "enum": ["a"], "default": "b"}}})") ==
+        "setting 'mode' has a default that does not fit its own schema (setting 'mode' must be one of \"a\", got "
+        "\"b\")");
+}
+
+TEST_CASE("secrets stay masked, and a nested object's additionalProperties alone is enforced") {
+  json s = json::parse(R"({"properties": {
+    "password": {"type": "string", "secret": true},
+    "user": {"type": "string"},
+    "limits": {"type": "object", "additionalProperties": {"type": "integer"}}}})");
+  REQUIRE(check_schema(s) == std::nullopt);
+  CHECK(is_secret(s, "password"));
+  CHECK_FALSE(is_secret(s, "user"));
+  CHECK(mask_secrets(s, {{"password", "hunter2"}, {"user", "me"}}) == json{{"password", "***"}, {"user", "me"}});
+  CHECK_FALSE(validate_values(s, {{"limits", {{"cpu", 2}, {"mem", 3}}}}));
+  CHECK(message_of(validate_values(s, {{"limits", {{"cpu", "two"}}}})) ==
+        "setting 'limits.cpu' must be an integer, got string");
 }

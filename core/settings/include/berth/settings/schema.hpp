@@ -1,13 +1,27 @@
-// Plugin settings schemas (the JSON Schema subset plugin manifests use), validation
-// and precedence. Pure functions: no database, no I/O.
+// Plugin settings schemas, validation and precedence. Pure functions: no database, no I/O.
 //
-// Supported schema: {"type":"object","properties":{KEY:PROP...},"additionalProperties":false}
-// PROP: "type" (string|integer|number|boolean|array|object|null, or an array of those),
-// "default", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-// "minLength", "maxLength" (code points), "pattern" is NOT supported, "items" (PROP, for
-// arrays), "minItems", "maxItems", "properties"/"additionalProperties" (nested objects),
-// "secret": true (masked in audit log and REST output), "description" (ignored here).
-// additionalProperties defaults to false: an unknown key is an error.
+// A plugin's settings schema is a fixed subset of JSON Schema, and check_schema() refuses
+// anything outside it (the plugin host refuses such a plugin at load), so no keyword is
+// silently ignored. The subset (docs/plugin-authors.md says the same):
+//
+//   top level:  "type": "object", "properties": {KEY: PROP...}, "additionalProperties", "description"
+//   PROP:       "type" (string|integer|number|boolean|array|object|null, or an array of those;
+//               required on top-level settings), "default" (must fit PROP), "enum",
+//               "description", "secret": true (top-level settings only: masked as *** in the
+//               audit log and REST output),
+//               numbers: "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers),
+//               strings: "minLength", "maxLength" (code points),
+//               arrays:  "items" (PROP), "minItems", "maxItems",
+//               objects: "properties" (KEY: PROP), "additionalProperties" (bool or PROP).
+//
+// A keyword that applies to other types than the setting's "type" is refused too (a
+// "minimum" on a string). additionalProperties defaults to false (unlike JSON Schema): an
+// unknown key is an error.
+//
+// Why not a general JSON Schema validator: it would still ignore keywords it does not know
+// (so this check is needed anyway), berth deliberately differs from JSON Schema (the
+// additionalProperties default, "secret"), and the messages here name the setting in words
+// that berthctl and the REST API hand to users as they are.
 #pragma once
 
 #include <map>
@@ -27,6 +41,11 @@ struct ValidationError {
   std::string key;      // top-level setting key
   std::string message;  // names the key, e.g. "setting 'greeting' must be a string, got integer"
 };
+
+// Checks a plugin's settings schema against the supported subset. Returns the first problem,
+// naming the setting and the keyword (e.g. `setting 'name' uses the unsupported keyword
+// "pattern" (supported: ...)`), or nullopt when the schema is fine.
+std::optional<std::string> check_schema(const nlohmann::json& schema);
 
 // Checks a whole values object (every key must be known and valid).
 std::optional<ValidationError> validate_values(const nlohmann::json& schema, const nlohmann::json& values);
