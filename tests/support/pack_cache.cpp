@@ -74,8 +74,8 @@ void ensure_pack_cache() {
   if (read_all(cache / ".inputs") == key && fs::exists(cache / "base" / "current")) return;
   // berth-pack reuses an identical pack that verifies, so a rebuild after an
   // unrelated change only re-hashes.
-  const std::string command = "timeout -k 5 600 '" + pack.string() + "' build --out '" + cache.string() +
-                              "' --init '" + init.string() + "' 2>&1";
+  const std::string command = "timeout -k 5 600 '" + pack.string() + "' build --out '" + cache.string() + "' --init '" +
+                              init.string() + "' 2>&1";
   FILE* p = ::popen(command.c_str(), "r");
   if (p == nullptr) throw std::runtime_error("cannot run " + pack.string());
   std::string output;
@@ -87,7 +87,9 @@ void ensure_pack_cache() {
 
 }  // namespace
 
-fs::path pack_cache_dir() { return binary_dir() / "test-cache" / "pack-state"; }
+fs::path pack_cache_dir() {
+  return binary_dir() / "test-cache" / "pack-state";
+}
 
 void seed_state_from_pack_cache(const fs::path& state_dir) {
   std::error_code ec;

@@ -20,7 +20,11 @@ class TempDir {
 };
 
 // Source and build trees, for tests that need fixtures or built artefacts.
-inline std::filesystem::path source_dir() { return BERTH_SOURCE_DIR; }
-inline std::filesystem::path binary_dir() { return BERTH_BINARY_DIR; }
+inline std::filesystem::path source_dir() {
+  return BERTH_SOURCE_DIR;
+}
+inline std::filesystem::path binary_dir() {
+  return BERTH_BINARY_DIR;
+}
 
 }  // namespace berth::test

@@ -1,2 +1,4 @@
 // Compiled only to produce the tests' precompiled header (see CMakeLists.txt).
-int main() { return 0; }
+int main() {
+  return 0;
+}
