@@ -175,12 +175,45 @@ json AgentClient::simple_call(const json& request) {
   return *c->reply;
 }
 
-json AgentClient::hello() {
-  json r = simple_call({{"op", "hello"}, {"protocol", kProtocolVersion}, {"client", "berthd"}});
+namespace {
+json hello_request() {
+  return {{"op", "hello"}, {"protocol", kProtocolVersion}, {"client", "berthd"}};
+}
+json checked_hello(json r) {
   if (r.value("protocol", 0u) != kProtocolVersion)
     throw AgentError("agent speaks protocol " + r.value("protocol", json()).dump() + ", this host speaks " +
                      std::to_string(kProtocolVersion));
   return r;
+}
+}  // namespace
+
+json AgentClient::hello() {
+  return checked_hello(simple_call(hello_request()));
+}
+
+json AgentClient::greet(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds every) {
+  int sent = 0;
+  for (;;) {
+    uint32_t id = 0;
+    auto c = open_channel(hello_request(), kCall, id);  // throws once the connection is gone
+    ++sent;
+    const auto until = std::min(deadline, std::chrono::steady_clock::now() + every);
+    std::unique_lock<std::mutex> lk(c->m);
+    const bool answered = c->cv.wait_until(lk, until, [&] { return c->done; });
+    lk.unlock();
+    // A hello that went unanswered gets no close frame: if it was lost there is
+    // nothing to close, and if its answer comes late it is dropped as a stray.
+    finish_channel(id);
+    if (answered) {
+      std::lock_guard<std::mutex> g(c->m);
+      if (c->error) throw AgentError(*c->error);
+      if (!c->reply) throw AgentError("agent closed the hello without an answer");
+      if (sent > 1) spdlog::info("agent client: hello answered on attempt {} (earlier ones were lost)", sent);
+      return checked_hello(*c->reply);
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw AgentError("agent did not answer hello (" + std::to_string(sent) + " sent)");
+  }
 }
 
 json AgentClient::health() {

@@ -193,12 +193,32 @@ void EngineManager::monitor(const std::function<void()>& first) {
         monitor_cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_.load(); });
       }
       if (stopping_) break;
-      try {
-        const auto st = backend_->env_status();
-        const std::string s = st.value("state", "");
-        if (s == "failed" || s == "stopped") failure = st.value("reason", "the environment stopped");
-      } catch (const std::exception& e) {
-        failure = e.what();
+      const auto environment_failure = [this]() -> std::string {
+        try {
+          const auto st = backend_->env_status();
+          const std::string s = st.value("state", "");
+          if (s == "failed" || s == "stopped") return st.value("reason", "the environment stopped");
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return "";
+      };
+      failure = environment_failure();
+      bool agent_broken = false;
+      {
+        std::lock_guard lock(mutex_);
+        agent_broken = agent_ && !agent_->connected();
+      }
+      if (failure.empty() && agent_broken) {
+        // The environment's own account wins when it died with the connection (a killed VM):
+        // give its supervision a moment, then connect again if it still runs.
+        {
+          std::unique_lock lock(mutex_);
+          monitor_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_.load(); });
+        }
+        if (stopping_) break;
+        failure = environment_failure();
+        if (failure.empty()) failure = reattach_agent();
       }
     }
     if (stopping_) return;
@@ -263,6 +283,10 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
         {
           std::lock_guard lock(mutex_);
           starting_.reset();
+          if (backend_ == c.handle) {  // it started, but the agent could not be reached
+            backend_.reset();
+            engine_endpoint_ = nullptr;
+          }
         }
         const std::string why = c.name + " failed: " + e.what();
         spdlog::error("engine: {}", why);
@@ -300,7 +324,13 @@ void EngineManager::bring_down(const std::string& why, const std::string& final_
   }
   set_state("stopping", why);
   tell_features_detached();
-  agent_.reset();
+  std::shared_ptr<agent::AgentClient> agent;
+  {
+    std::lock_guard lock(mutex_);
+    agent.swap(agent_);
+    agent_endpoint_ = nullptr;
+  }
+  agent.reset();  // joins its threads; outside the lock, which engine connections take
   try {
     backend->env_stop();
   } catch (const std::exception& e) {
@@ -448,6 +478,7 @@ std::vector<EngineManager::Candidate> EngineManager::probe_backends() const {
       c.supported = r.value("supported", false);
       c.reason = r.value("reason", "");
       c.priority = r.value("priority", 0);
+      if (r.contains("accelerator") && r["accelerator"].is_string()) c.accelerator = r["accelerator"];
     } catch (const std::exception& e) {
       c.reason = std::string("probe failed: ") + e.what();
     }
@@ -528,7 +559,8 @@ nlohmann::json EngineManager::backends_json() const {
                     {"reason", c.reason},
                     {"priority", c.priority},
                     {"chosen", c.name == chosen},
-                    {"active", c.name == active}});
+                    {"active", c.name == active},
+                    {"accelerator", c.accelerator.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.accelerator)}});
   }
   // Backend plugins that are not running (disabled, or failed: a backend whose
   // environment failed to start is marked failed by the plugin host) are listed
@@ -540,7 +572,8 @@ nlohmann::json EngineManager::backends_json() const {
                     {"reason", p.second},
                     {"priority", 0},
                     {"chosen", false},
-                    {"active", false}});
+                    {"active", false},
+                    {"accelerator", nullptr}});
   }
   // Why the rule picks what it picks, in words for `berthctl backend ls`.
   std::string why;
@@ -754,33 +787,70 @@ void EngineManager::start_proxy() {
 
 int EngineManager::connect_engine() const {
   nlohmann::json endpoint;
+  std::shared_ptr<agent::AgentClient> agent;
   {
     std::lock_guard lock(mutex_);
     if (state_ != "running") return -1;
     endpoint = engine_endpoint_;
+    agent = agent_;
   }
   if (endpoint.contains("unix")) return connect_unix(endpoint["unix"].get<std::string>());
-  if (endpoint.contains("agent_unix") && agent_) return agent_->open_stream({{"unix", endpoint["agent_unix"]}});
+  if (endpoint.contains("agent_unix") && agent) return agent->open_stream({{"unix", endpoint["agent_unix"]}});
   return -1;
 }
 
 void EngineManager::attach_agent(const nlohmann::json& endpoint) {
+  bool engine_needs_agent = false;
+  {
+    std::lock_guard lock(mutex_);
+    engine_needs_agent = engine_endpoint_.is_object() && engine_endpoint_.contains("agent_unix");
+  }
   if (!endpoint.contains("unix")) {
+    if (engine_needs_agent)
+      throw std::runtime_error("the backend reaches its engine through an agent it does not name");
     spdlog::warn("engine: the backend offers no agent endpoint; service events will be missing");
     return;
   }
   try {
     auto client = agent::AgentClient::connect_unix(endpoint["unix"].get<std::string>(), std::chrono::seconds(10));
+    // Nothing before an answered hello: the first bytes on a VM's port can be lost (see greet()).
+    client->greet(std::chrono::steady_clock::now() + std::chrono::seconds(30));
     client->subscribe_events([this](const nlohmann::json& event) {
       // berth-init says "service.died", "service.restarted", ...: on the bus as "engine.service.died" etc.
       const std::string type = "engine." + event.value("type", std::string("service.event"));
       spdlog::info("environment: {}", event.dump());
       publish(type, event);
     });
+    std::lock_guard lock(mutex_);
     agent_ = std::move(client);
+    agent_endpoint_ = endpoint;
   } catch (const std::exception& e) {
+    if (engine_needs_agent)
+      throw std::runtime_error(std::string("cannot connect to berth-init's agent, the engine's only way in: ") +
+                               e.what());
     spdlog::warn("engine: cannot connect to berth-init's agent: {}", e.what());
   }
+}
+
+std::string EngineManager::reattach_agent() {
+  std::shared_ptr<agent::AgentClient> broken;
+  nlohmann::json endpoint;
+  {
+    std::lock_guard lock(mutex_);
+    if (!agent_ || agent_->connected()) return "";
+    broken.swap(agent_);
+    endpoint = agent_endpoint_;
+  }
+  const std::string why = broken->broken_reason();
+  spdlog::warn("engine: the connection to berth-init's agent broke ({}); connecting again", why);
+  broken.reset();
+  try {
+    attach_agent(endpoint);
+  } catch (const std::exception& e) {
+    return "the connection to berth-init's agent broke (" + why + ") and a new one failed: " + e.what();
+  }
+  std::lock_guard lock(mutex_);
+  return agent_ ? "" : "the connection to berth-init's agent broke (" + why + ")";
 }
 
 void EngineManager::tell_features_attached() {

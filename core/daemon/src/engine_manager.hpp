@@ -72,7 +72,7 @@ class EngineManager {
   //  "swap":{"from","to","since"}|null}
   nlohmann::json status_json() const;
   // {"preferred","locked","active","state","chosen" (what the rule picks now),"why" (why that one),
-  //  "note","swap","backends":[{"id","name","supported","reason","priority","chosen","active"}]}
+  //  "note","swap","backends":[{"id","name","supported","reason","priority","chosen","active","accelerator"}]}
   nlohmann::json backends_json() const;
 
   // The user's backend choice (persisted). A running engine is swapped onto it
@@ -99,6 +99,7 @@ class EngineManager {
     bool supported = false;
     std::string reason;
     int priority = 0;
+    std::string accelerator;  // what the backend's environment would run on ("kvm", "tcg", ...), if it says
   };
 
   struct Swap {
@@ -126,7 +127,14 @@ class EngineManager {
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
   int connect_engine() const;
+  // Connects to berth-init's agent (greet, then subscribe to its events) and
+  // keeps the connection as agent_. Throws when that fails and the engine is
+  // reached through the agent (engine endpoint "agent_unix"): without it the
+  // engine would be "running" with no way to it. Otherwise only warns.
   void attach_agent(const nlohmann::json& endpoint);
+  // The agent connection broke while running: connect again (the engine's
+  // streams go through it). "" when it is back, else why not.
+  std::string reattach_agent();
   void tell_features_attached();
   void tell_features_detached();
   // Supervision thread body: first() (default bring_up) then watch and recover.
@@ -147,8 +155,10 @@ class EngineManager {
   std::shared_ptr<plugin_host::BackendHandle> starting_;
   nlohmann::json engine_endpoint_;
   std::unique_ptr<engine_proxy::EngineProxy> proxy_;
-  std::unique_ptr<agent::AgentClient> agent_;
-  std::optional<Swap> swap_;  // while a backend swap runs
+  // Shared under mutex_: engine connections (proxy threads) use it while bring_down drops it.
+  std::shared_ptr<agent::AgentClient> agent_;
+  nlohmann::json agent_endpoint_;  // what agent_ was connected to, for reattach_agent()
+  std::optional<Swap> swap_;       // while a backend swap runs
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
   std::thread worker_;

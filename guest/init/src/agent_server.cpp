@@ -89,16 +89,19 @@ bool AgentServer::open_device(const std::string& path) {
 }
 
 void AgentServer::add_session(int fd, const std::string& device) {
-  auto s = std::make_unique<AgentSession>(ctx_, fd, [this, device](AgentSession* gone) {
-    // Deleted on the next loop round: we are inside one of its callbacks now.
-    ctx_.loop.add_timer(std::chrono::milliseconds(0), [this, gone] { sessions_.erase(gone); });
-    // A virtio-serial port reads EOF while no host is connected: reopen soon, so a host that
-    // connects (again) waits at most this long for an answer.
-    if (!device.empty() && !ctx_.shutting_down())
-      ctx_.loop.add_timer(std::chrono::milliseconds(200), [this, device] {
-        if (!ctx_.shutting_down()) open_device(device);
-      });
-  });
+  auto s = std::make_unique<AgentSession>(
+      ctx_, fd,
+      [this, device](AgentSession* gone) {
+        // Deleted on the next loop round: we are inside one of its callbacks now.
+        ctx_.loop.add_timer(std::chrono::milliseconds(0), [this, gone] { sessions_.erase(gone); });
+        // A virtio-serial port reads EOF while no host is connected: reopen soon, so a host that
+        // connects (again) waits at most this long for an answer.
+        if (!device.empty() && !ctx_.shutting_down())
+          ctx_.loop.add_timer(std::chrono::milliseconds(200), [this, device] {
+            if (!ctx_.shutting_down()) open_device(device);
+          });
+      },
+      /*port=*/!device.empty());
   AgentSession* raw = s.get();
   sessions_[raw] = std::move(s);
 }

@@ -60,8 +60,8 @@ void close_fd(EventLoop& loop, int& fd) {
 }
 }  // namespace
 
-AgentSession::AgentSession(AgentContext& ctx, int fd, std::function<void(AgentSession*)> on_closed)
-    : ctx_(ctx), fd_(fd), on_closed_(std::move(on_closed)) {
+AgentSession::AgentSession(AgentContext& ctx, int fd, std::function<void(AgentSession*)> on_closed, bool port)
+    : ctx_(ctx), fd_(fd), on_closed_(std::move(on_closed)), port_(port) {
   set_nonblocking(fd_);
   ctx_.loop.watch(fd_, POLLIN, [this](short r) { on_io(r); });
 }
@@ -85,6 +85,11 @@ void AgentSession::read_input() {
   for (int round = 0; round < 16 && !closed_; ++round) {
     ssize_t n = read(fd_, buf, sizeof buf);
     if (n == 0) {
+      // A port reads EOF while no host is connected, also just after one connected (its
+      // bytes can arrive before the kernel learns of it): answers queued now would reach
+      // whoever it turns out to be only after this session had ended, and what it sends
+      // next would vanish with the closed port. Nothing is answered; the host asks again.
+      if (port_) return close_session("no host connected to the port");
       // The host half-closed: what it asked for so far still gets its answers, then we close.
       while (!channels_.empty()) end_channel(channels_.begin()->first);
       draining_ = true;

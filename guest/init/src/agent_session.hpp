@@ -18,7 +18,9 @@ namespace berth::init {
 
 class AgentSession {
  public:
-  AgentSession(AgentContext& ctx, int fd, std::function<void(AgentSession*)> on_closed);
+  // port: fd is a virtio-serial/serial port, where reading EOF means that no host is
+  // connected (not a half-close), so nobody is left to answer.
+  AgentSession(AgentContext& ctx, int fd, std::function<void(AgentSession*)> on_closed, bool port = false);
   ~AgentSession();
   AgentSession(const AgentSession&) = delete;
   AgentSession& operator=(const AgentSession&) = delete;
@@ -72,6 +74,7 @@ class AgentSession {
   std::function<void(AgentSession*)> on_closed_;
   bool closed_ = false;
   bool draining_ = false;  // the host half-closed; close once the queue is written
+  bool port_ = false;
   agent::FrameDecoder decoder_;
   std::string outq_;
   std::size_t out_off_ = 0;

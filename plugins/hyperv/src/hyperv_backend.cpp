@@ -114,7 +114,14 @@ bool shutdown_guest(const EnvConfig& cfg, Ended&& ended) {
   bool agent_answered = false;
   try {
     AgentClient agent(cfg.control_socket(), 500ms);
-    agent_answered = agent.call({{"op", "shutdown"}}, Clock::now() + 1500ms).has_value();
+    // A hello first, sent again until answered: the first bytes on a fresh
+    // connection to a port can be lost (see AgentClient::greet in core).
+    const auto deadline = Clock::now() + 1500ms;
+    std::optional<json> hello;
+    while (!hello && Clock::now() < deadline)
+      hello = agent.call({{"op", "hello"}, {"protocol", 1}, {"client", "berth.backend.hyperv"}},
+                         std::min(deadline, Clock::now() + 300ms));
+    if (hello) agent_answered = agent.call({{"op", "shutdown"}}, Clock::now() + 1500ms).has_value();
   } catch (const std::exception&) {  // no agent: the QMP way below
   }
   if (agent_answered) return ended(std::chrono::seconds(cfg.stop_timeout_s));
@@ -159,6 +166,7 @@ const char* HypervBackend::name(State s) {
 
 void HypervBackend::stop() {
   env_stop();
+  accel_.cancel();  // a KVM boot check still running in the background
 }
 
 std::string HypervBackend::status_json() {
@@ -191,7 +199,7 @@ std::string HypervBackend::probe(const std::string& host_facts_json) {
     std::lock_guard lock(mu_);
     if (cfg_) kernel_cache = cfg_->kernel_cache_dir;
   }
-  return probe_host(facts, kernel_cache).dump();
+  return probe_host(facts, kernel_cache, accel_).dump();
 }
 
 void HypervBackend::set_state(State s, std::string reason) {
@@ -255,12 +263,16 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
     throw std::runtime_error("the base image has no /sbin/berth-init (" + cfg.base_dir.string() + ")");
   if (cfg.agent_socket().string().size() >= 100)
     throw std::runtime_error("run_dir is too long for unix socket paths: " + cfg.run_dir.string());
-  auto hv = std::make_unique<QemuDriver>();
-  if (QemuDriver::find_binary().empty())
-    throw std::runtime_error("qemu-system-x86_64 is not installed (package qemu-system-x86)");
+  const std::string qemu = QemuDriver::find_binary();
+  if (qemu.empty()) throw std::runtime_error("qemu-system-x86_64 is not installed (package qemu-system-x86)");
 
   progress(0.05, "preparing the guest kernel");
   const KernelTree kernel = prepare_kernel(cfg.kernel_cache_dir, [&](const std::string& m) { progress(0.07, m); });
+  if (cancel_) throw std::runtime_error("start cancelled: a stop was requested");
+  // KVM only if a guest was seen booting under it (once per host boot, cached).
+  const AccelChoice accel = accel_.settle(qemu, kernel, cfg.kernel_cache_dir);
+  progress(0.1, accel.reason);
+  auto hv = std::make_unique<QemuDriver>(accel.accelerator);
   if (cancel_) throw std::runtime_error("start cancelled: a stop was requested");
 
   progress(0.15, "building the initramfs (base image + version pack + kernel modules)");
@@ -315,6 +327,7 @@ void HypervBackend::start_locked(const EnvConfig& cfg, const Progress& progress)
     boot_["prepare_s"] = std::chrono::duration<double>(t_spawn - t0).count();
     boot_["initramfs_s"] = std::chrono::duration<double>(t_spawn - t_initrd).count();
     boot_["accelerator"] = hv->accelerator();
+    boot_["accelerator_reason"] = accel.reason;
   }
   hypervisor_ = std::move(hv);
   write_file_atomic(cfg.record_file(), json{{"version", 1},

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "accel.hpp"
 #include "env_config.hpp"
 #include "hypervisor.hpp"
 #include "sys_util.hpp"
@@ -66,6 +67,7 @@ class HypervBackend final : public berth::Backend {
   nlohmann::json timeline_;  // the same, split by the guest's clock (see boot_timeline)
   nlohmann::json settings_cache_;
 
+  AccelChooser accel_;  // KVM or TCG, proven once per host boot
   std::unique_ptr<Hypervisor> hypervisor_;
   UniqueFd pidfd_;
   std::thread supervisor_;

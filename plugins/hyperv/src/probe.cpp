@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "accel.hpp"
 #include "kernel.hpp"
 #include "qemu_driver.hpp"
 
@@ -24,7 +25,7 @@ bool executable(const char* p) {
 
 }  // namespace
 
-json probe_host(const json& facts_in, const fs::path& kernel_cache) {
+json probe_host(const json& facts_in, const fs::path& kernel_cache, AccelChooser& accel) {
   const json facts = facts_in.is_object() ? facts_in : json::object();
   const std::string os = facts.value("os", std::string("linux"));
   if (os == "windows") {
@@ -34,7 +35,10 @@ json probe_host(const json& facts_in, const fs::path& kernel_cache) {
     const bool hyperv = win.value("hyperv", facts.value("hyperv", false));
     std::string build;
     if (win.contains("build")) build = " (Windows build " + win["build"].dump() + ")";
-    return hyperv ? result(true, "Hyper-V is enabled" + build) : result(false, "Hyper-V is not enabled" + build);
+    if (!hyperv) return result(false, "Hyper-V is not enabled" + build);
+    json r = result(true, "Hyper-V is enabled" + build);
+    r["accelerator"] = "hyper-v";
+    return r;
   }
   if (os != "linux")
     return result(false,
@@ -54,9 +58,12 @@ json probe_host(const json& facts_in, const fs::path& kernel_cache) {
     return result(false, "no guest kernel: none unpacked in " + kernel_cache.string() +
                              " and apt-get/dpkg-deb are not there to fetch linux-image-amd64");
 
-  const bool kvm =
-      facts.contains("kvm") && facts["kvm"].is_boolean() ? facts["kvm"].get<bool>() : QemuDriver::kvm_usable();
-  return result(true, kvm ? "QEMU with KVM" : "QEMU with TCG (no /dev/kvm): slow but works");
+  // Cheap unless the boot check has to run: then it runs in the background
+  // and this says "checking" (a start waits for it; see AccelChooser).
+  const AccelChoice choice = accel.probe(facts, qemu, kernel_cache);
+  json r = result(true, choice.reason);
+  r["accelerator"] = choice.accelerator;
+  return r;
 }
 
 }  // namespace berth::hyperv

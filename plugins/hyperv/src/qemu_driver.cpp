@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "accel.hpp"
 #include "sys_util.hpp"
 
 extern char** environ;
@@ -41,14 +42,9 @@ std::string QemuDriver::find_binary() {
   return "";
 }
 
-bool QemuDriver::kvm_usable() {
-  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
+QemuDriver::QemuDriver(std::string accelerator) : binary_(find_binary()), accelerator_(std::move(accelerator)) {
+  if (accelerator_ != "kvm") accelerator_ = "tcg";
 }
-
-QemuDriver::QemuDriver() : binary_(find_binary()), kvm_(kvm_usable()) {}
 
 std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   std::vector<std::string> a = {binary_.empty() ? "qemu-system-x86_64" : binary_,
@@ -60,10 +56,9 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
                                 "none",
                                 "-monitor",
                                 "none",
-                                "-no-reboot",
-                                "-accel",
-                                kvm_ ? "kvm" : "tcg"};
-  if (kvm_) a.insert(a.end(), {"-cpu", "host"});
+                                "-no-reboot"};
+  // The options the boot check proved (accel.cpp), so the VM gets exactly what was tried.
+  for (auto& arg : accel_args(accelerator_)) a.push_back(std::move(arg));
   a.insert(a.end(), {"-m", std::to_string(s.memory_mb), "-smp", std::to_string(s.cpus)});
   a.insert(a.end(), {"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", s.cmdline});
   a.insert(a.end(), {"-serial", "file:" + opt_escape(s.console_log.string())});

@@ -1,6 +1,6 @@
-// QEMU driver: qemu-system-x86_64 with KVM when /dev/kvm opens read-write,
-// else TCG. The guest's agent port is a virtio-serial port named berth.agent
-// whose host end is a unix socket QEMU listens on.
+// QEMU driver: qemu-system-x86_64 with the accelerator it is given ("kvm" only
+// once AccelChooser saw a guest boot under it, else "tcg"). The guest's agent port is a virtio-serial port named
+// berth.agent whose host end is a unix socket QEMU listens on.
 #pragma once
 
 #include <string>
@@ -12,20 +12,19 @@ namespace berth::hyperv {
 
 class QemuDriver final : public Hypervisor {
  public:
-  QemuDriver();  // finds the binary on PATH and checks /dev/kvm
+  explicit QemuDriver(std::string accelerator);  // finds the binary on PATH
   std::string name() const override { return "qemu"; }
-  std::string accelerator() const override { return kvm_ ? "kvm" : "tcg"; }
+  std::string accelerator() const override { return accelerator_; }
   VmProcess launch(const VmSpec& spec) override;
 
   // The command line for a spec (exposed for tests and logs).
   std::vector<std::string> command_line(const VmSpec& spec) const;
 
   static std::string find_binary();  // "" when not on PATH
-  static bool kvm_usable();
 
  private:
   std::string binary_;
-  bool kvm_ = false;
+  std::string accelerator_;
 };
 
 // Where the guest finds its agent port: the virtio-serial port named

@@ -1,22 +1,35 @@
-// End to end, through berthd and the docker CLI: with backend.preferred =
-// hyperv, berthd builds the pack, boots it in a QEMU VM (TCG here), and
-// `docker --context berth run` works, including -v of a host directory (9p).
-// Then the VM's supervision: kill -9 of QEMU is reported as `failed` with
-// QEMU's last words within 5 s and berth starts a new VM; kill -9 of berthd
-// leaves that VM running and the next berthd ends it (stale-VM cleanup);
-// SIGTERM to berthd leaves no QEMU and no lock on the data store.
+// End to end on the hyperv backend, through berthd and the docker CLI, with as
+// few VM boots as the checks allow (each is 20-60 s under TCG):
+//
+// boot 1: where wsl2 cannot run (host facts: no namespaces) berthd picks the VM
+//   on its own and says why, and which accelerator and why; the docker CLI runs
+//   containers in it, -v of a host directory works over 9p; and the vpnkit
+//   feature on the same VM: published ports through QEMU's hostfwd over QMP
+//   (TCP, 50 MiB, UDP), host.berth.internal, a port already taken on the host,
+//   outbound off and on, docker stop closes the host port.
+// boot 2: kill -9 of QEMU is reported as `failed` with QEMU's last words within
+//   5 s, and berth starts a new VM on its own; kill -9 of berthd while that one
+//   boots leaves it running,
+// boot 3: and the next berthd ends it (stale-VM cleanup) and boots afresh on the
+//   same data store, where the images are and vpnkit forwards again; SIGTERM to
+//   berthd then leaves no QEMU, no lock on the data store, no sockets and no
+//   forwarded port.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "command_check.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "host_side.hpp"
+#include "netns_fixture.hpp"
 #include "proc_files.hpp"
 #include "temp_dir.hpp"
 
@@ -25,9 +38,15 @@ using berth::test::CommandResult;
 using berth::test::DaemonProcess;
 using berth::test::TempDir;
 using nlohmann::json;
+using namespace std::chrono_literals;
+using namespace vktest;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+long long ms_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+}
 
 struct Proc {
   pid_t pid = 0;
@@ -52,7 +71,7 @@ struct Engine : berth::test::EngineSession {
   explicit Engine(DaemonProcess& d) : EngineSession(d) {}
   ~Engine() {
     for (const auto& q : qemus)
-      if (q.alive()) ::kill(q.pid, SIGKILL);
+      if (q.alive()) ::kill(q.pid, SIGKILL);  // a QEMU berthd left behind (the test failed half-way): ours
   }
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -66,6 +85,14 @@ struct Engine : berth::test::EngineSession {
     if (p.pid > 0) qemus.push_back(p);
     return p;
   }
+  json vpnkit() const { return plugin_status("berth.feature.vpnkit"); }
+  json port(uint16_t host_port, const std::string& proto = "tcp") const {
+    const auto st = vpnkit();
+    if (st.contains("ports"))
+      for (const auto& p : st["ports"])
+        if (p["host_port"] == host_port && p["proto"] == proto) return p;
+    return nullptr;
+  }
 };
 
 // A host directory with a space in its name, outside the daemon's protected dirs.
@@ -78,12 +105,148 @@ struct UserDir {
   }
 };
 
+// What was once vpnkit_hyperv_e2e: published ports through QEMU's hostfwd, docker
+// stop closes them, host.berth.internal, a port already taken, outbound off/on.
+// Returns the TCP port that was published (closed again by docker stop).
+uint16_t vpnkit_on_this_vm(Engine& engine, DaemonProcess& daemon, const TempDir& dir) {
+  REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
+  const fs::path base = dir / "state" / "base" / "current" / "rootfs";
+  const fs::path echo(VK_ECHO);
+  REQUIRE_RUN(berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
+                                       "' vk-echo | DOCKER_CONFIG='" + (dir / "docker-config").string() +
+                                       "' docker --context berth import - vk/busybox"));
+
+  INFO("outbound on hyperv is QEMU's user networking, the host is 10.0.2.2");
+  const auto vk = engine.vpnkit();
+  INFO(vk.dump());
+  CHECK(vk["outbound"]["state"] == "running");
+  CHECK(vk["outbound"]["stack"] == "qemu-user");
+  CHECK(vk["outbound"]["host_address"] == "10.0.2.2");
+  CHECK(vk["backend"] == "hyperv");
+
+  INFO("vpnkit 1. -p P:80 busybox httpd: curl from the host's 127.0.0.1:P gets the page");
+  const uint16_t p_http = free_port();
+  REQUIRE_RUN(engine.docker("run -d --init --name web -p " + std::to_string(p_http) +
+                            ":80 vk/busybox sh -c 'mkdir -p /www && echo hello-vpnkit-hyperv > /www/index.html && "
+                            "dd if=/dev/zero of=/www/big bs=1048576 count=50 2>/dev/null && exec httpd -f -p 80 -h "
+                            "/www'"));
+  const auto t_fwd = Clock::now();
+  CommandResult page;
+  CHECK(eventually(
+      [&] {
+        page = berth::test::run_command("curl -sS -m 2 http://127.0.0.1:" + std::to_string(p_http) + "/");
+        return page.output == "hello-vpnkit-hyperv\n";
+      },
+      15s, 100ms));
+  CHECK_RUN(page);
+  WARN("page through hostfwd " << ms_since(t_fwd) << " ms after docker run returned");
+  const auto web_port = engine.port(p_http);
+  INFO(engine.vpnkit().dump());
+  REQUIRE(web_port.is_object());
+  CHECK(web_port["state"] == "forwarding");
+  CHECK(web_port["host_ip"] == "127.0.0.1");
+  CHECK(web_port["name"] == "web");
+  CHECK(web_port["container_port"] == 80);
+  CHECK(web_port["target"] == "10.0.2.15:" + std::to_string(p_http));
+  {
+    const auto big = berth::test::run_command(
+        "curl -sS -m 90 -o /dev/null -w '%{size_download} %{speed_download}' http://127.0.0.1:" +
+        std::to_string(p_http) + "/big");
+    WARN("50 MiB through QEMU's hostfwd (TCG): size and bytes/s: " << big.output);
+    CHECK_RUN(big);
+    CHECK(big.output.rfind("52428800 ", 0) == 0);
+  }
+
+  INFO("vpnkit 2. UDP: -p U:80/udp echo through hostfwd udp:");
+  const uint16_t p_udp = free_port();
+  REQUIRE_RUN(
+      engine.docker("run -d --init --name udp -p " + std::to_string(p_udp) + ":80/udp vk/busybox /vk-echo udp 80"));
+  CHECK(eventually([&] { return udp_ask(p_udp, "ping-udp") == "ping-udp"; }, 10s, 200ms));
+  CHECK(engine.port(p_udp, "udp")["state"] == "forwarding");
+
+  INFO("vpnkit 3. a host server on 127.0.0.1:PORT answers a container's nc host.berth.internal PORT");
+  {
+    HostServer host;
+    auto get = engine.docker(
+        "run --rm vk/busybox sh -c '(printf \"GET / HTTP/1.0\\r\\n\\r\\n\"; sleep 3) | "
+        "timeout 5 nc host.berth.internal " +
+        std::to_string(host.port) + "; true'");
+    CHECK_RUN(get);
+    CHECK_THAT(get.output, Catch::Contains("HTTP/1.0 200 OK") && Catch::Contains("hello from host"));
+  }
+
+  INFO("vpnkit 4. a port already in use on the host: the container runs; status and events name the port and why");
+  {
+    const int squatter = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const uint16_t taken = bind_any(squatter, true);
+    CHECK_RUN(
+        engine.docker("run -d --init --name busy -p " + std::to_string(taken) + ":80 vk/busybox /vk-echo tcp 80"));
+    CHECK(eventually([&] { return engine.port(taken).is_object(); }, 10s));
+    const auto p = engine.port(taken);
+    INFO(engine.vpnkit().dump());
+    REQUIRE(p.is_object());
+    CHECK(p["state"] == "failed");
+    CHECK_THAT(p["reason"].get<std::string>(),
+               Catch::Contains("127.0.0.1:" + std::to_string(taken)) && Catch::Contains("already in use"));
+    const auto running = engine.docker("inspect -f '{{.State.Running}}' busy");
+    CHECK_RUN(running);
+    CHECK(running.output == "true\n");
+    CHECK_THAT(engine.vpnkit()["problems"].dump(), Catch::Contains(std::to_string(taken)));
+    bool event = false;
+    const auto stream_deadline = Clock::now() + 30s;
+    daemon.client().stream("/v1/events?since=0", [&](const std::string& line) {
+      const auto e = json::parse(line);
+      event = e["type"] == "vpnkit.port.failed" && e["payload"]["port"] == taken &&
+              e["payload"]["reason"].get<std::string>().find("EADDRINUSE") != std::string::npos;
+      return !event && Clock::now() < stream_deadline;
+    });
+    CHECK(event);
+    ::close(squatter);
+  }
+
+  INFO("vpnkit 5. outbound off: QMP set_link net0 off, the host is out of reach; userspace again: back");
+  {
+    HostServer host;
+    // By address while off: the filter adds no host.berth.internal then, so the name alone proves nothing.
+    const auto ask = [&](const std::string& to) {
+      return "run --rm vk/busybox sh -c '(printf \"GET / HTTP/1.0\\r\\n\\r\\n\"; sleep 2) | timeout 3 nc " + to + " " +
+             std::to_string(host.port) + "; true'";
+    };
+    REQUIRE(daemon.client().request("PATCH", "/v1/settings/berth.feature.vpnkit", json{{"outbound", "off"}}).ok());
+    CHECK(eventually([&] { return engine.vpnkit()["outbound"]["state"] == "off"; }, 5s));
+    CHECK(engine.vpnkit()["outbound"]["setting"] == "off");
+    const auto off = engine.docker(ask("10.0.2.2"));
+    INFO(off.output);
+    CHECK_THAT(off.output, !Catch::Contains("hello from host"));
+    REQUIRE(
+        daemon.client().request("PATCH", "/v1/settings/berth.feature.vpnkit", json{{"outbound", "userspace"}}).ok());
+    CHECK(eventually([&] { return engine.vpnkit()["outbound"]["state"] == "running"; }, 5s));
+    const auto on = engine.docker(ask("host.berth.internal"));
+    CHECK_RUN(on);
+    CHECK_THAT(on.output, Catch::Contains("hello from host"));
+  }
+
+  INFO("vpnkit 1b. docker stop closes the host port within 2 s");
+  {
+    CHECK_RUN(engine.docker("stop -t 5 web"));
+    const auto t0 = Clock::now();
+    CHECK(eventually(
+        [&] {
+          const int c = connect_local(p_http, 500);
+          if (c >= 0) ::close(c);
+          return c == -ECONNREFUSED;
+        },
+        2s));
+    WARN("host port closed " << ms_since(t0) << " ms after docker stop returned");
+    CHECK_FALSE(engine.port(p_http).is_object());
+  }
+  return p_udp;
+}
+
 }  // namespace
 
-// Issue "The VM fallback", line 3: a host where wsl2 cannot run (the host facts
-// say: no namespaces) gets the VM on its own, and status says why. Lines 1 and 5
-// follow on that same VM (one boot under TCG is 15-30 s).
-TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the VM, QEMU's death is reported") {
+TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QEMU's and berthd's death handled") {
+  const auto t_start = Clock::now();
   TempDir dir("berth-hyperv-e2e");
   DaemonProcess daemon(
       dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
@@ -93,19 +256,19 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
                    {"engine", {{"autostart", true}}}});
   Engine engine{daemon};
   const fs::path store = dir / "state" / "data" / "store.ext4";
-  const auto t_start = Clock::now();
   daemon.start();
 
-  INFO("1. berthd boots the VM and the docker CLI works through it");
+  INFO("boot 1. berthd boots the VM and the docker CLI works through it");
   auto st = engine.wait();
-  INFO(daemon.log());
-  REQUIRE(st["state"] == "running");
-  REQUIRE(st["backend"] == "hyperv");
+  {
+    INFO(daemon.log());
+    REQUIRE(st["state"] == "running");
+    REQUIRE(st["backend"] == "hyperv");
+  }
   // ... and says why the usual choice is not running.
   CHECK_THAT(st["reason"].get<std::string>(), Catch::Contains("wsl2: ") && Catch::Contains("namespace") &&
                                                   Catch::Contains("hyperv is the highest-priority backend"));
-  WARN("first start (pack build + initramfs + VM boot) took "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_start).count() << " ms");
+  WARN("first start (pack build + initramfs + VM boot) took " << ms_since(t_start) << " ms");
   json bs = engine.backend_status();
   WARN("timeline: " << bs["timeline"].dump() << " boot: " << bs["boot"].dump());
   CHECK(bs["memory_mb"] == 1536);  // from the plugin's settings
@@ -122,29 +285,61 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
   REQUIRE(first.alive());
   CHECK(locks_on(store) != "");  // QEMU's OFD locks (shown with pid -1)
 
+  INFO("the accelerator the VM runs on, and why, as GET /v1/backend and berthctl backend ls say");
+  {
+    const std::string accel = bs["boot"].value("accelerator", "");
+    const std::string why = bs["boot"].value("accelerator_reason", "");
+    CHECK((accel == "kvm" || accel == "tcg"));
+    CHECK_THAT(why, Catch::StartsWith(accel == "kvm" ? "QEMU with KVM" : "QEMU with TCG: "));
+    // The VM's own command line has exactly that accelerator.
+    const std::string cmdline = berth::test::read_text_file("/proc/" + std::to_string(first.pid) + "/cmdline");
+    CHECK(cmdline.find(std::string("-accel") + '\0' + accel + '\0') != std::string::npos);
+    json hyperv;
+    const json backends = daemon.client().request("GET", "/v1/backend").body;
+    for (const auto& b : backends["backends"])
+      if (b["name"] == "hyperv") hyperv = b;
+    INFO(hyperv.dump());
+    CHECK(hyperv["accelerator"] == accel);
+    CHECK(hyperv["reason"] == why);
+    const auto ls = engine.berthctl("backend ls");
+    CHECK_RUN(ls);
+    std::string row;
+    std::istringstream lines(ls.output);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("hyperv ", 0) == 0) row = line;
+    INFO(ls.output);
+    CHECK_THAT(row, Catch::Contains(" " + accel + " ") && Catch::Contains(why));
+    WARN("berthctl backend ls:\n" << ls.output);
+  }
+
   REQUIRE_NOTHROW(engine.import_busybox("busybox"));
-  auto hi = engine.docker("run --rm busybox echo hi");
-  INFO(hi.output);
-  REQUIRE(hi.status == 0);
+  const auto hi = engine.docker("run --rm busybox echo hi");
+  REQUIRE_RUN(hi);
   CHECK(hi.output == "hi\n");
   {
     UserDir user;
     std::ofstream(user.path / "f") << "from the host\n";
-    auto v = engine.docker("run --rm -v '" + user.path.string() + "':/src busybox cat /src/f");
-    CHECK(v.status == 0);
+    const auto v = engine.docker("run --rm -v '" + user.path.string() + "':/src busybox cat /src/f");
+    CHECK_RUN(v);
     CHECK(v.output == "from the host\n");
   }
 
-  INFO("2. kill -9 of QEMU: berth says failed, with QEMU's last words, within 5 s, and starts a new VM");
+  INFO("boot 1, vpnkit on the same VM");
+  const uint16_t p_udp = vpnkit_on_this_vm(engine, daemon, dir);
+  WARN("boot 1 with all its checks: " << ms_since(t_start) << " ms");
+
+  INFO("boot 2. kill -9 of QEMU: berth says failed, with QEMU's last words, within 5 s, and starts a new VM");
   {
     REQUIRE(first.alive());
     // The event stream shows each state the engine passes through (a poll could miss a short `failed`).
     json failed_state, backend_failed;
     Clock::time_point failed_at{};
     std::atomic<bool> killed{false};
+    const auto stream_deadline = Clock::now() + 120s;
     std::thread watcher([&] {
       daemon.client().stream("/v1/events?since=0", [&](const std::string& line) {
         const auto e = json::parse(line, nullptr, false);
+        if (Clock::now() > stream_deadline) return false;
         if (!e.is_object() || !killed) return true;
         if (e["type"] == "backend.failed") backend_failed = e["payload"];
         if (e["type"] == "engine.state" && e["payload"].value("state", "") == "failed" && failed_state.is_null()) {
@@ -154,11 +349,13 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
         return e["type"] != "engine.recovering";
       });
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the stream is open
+    std::this_thread::sleep_for(300ms);  // the stream is open
     const auto killed_at = Clock::now();
     killed = true;
-    REQUIRE(::kill(first.pid, SIGKILL) == 0);
-    watcher.join();
+    const bool sent = ::kill(first.pid, SIGKILL) == 0;
+    watcher.join();  // bounded: the stream ends at engine.recovering or at stream_deadline
+    REQUIRE(sent);
+    INFO(daemon.log());
     REQUIRE(failed_state.is_object());
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(failed_at - killed_at).count();
     const std::string reason = failed_state.value("reason", "");
@@ -170,38 +367,48 @@ TEST_CASE("hyperv: chosen on its own where wsl2 cannot run, docker runs in the V
     CHECK_THAT(backend_failed.value("log_tail", ""), Catch::Contains("berth-init"));
   }
 
-  INFO("3. kill -9 of berthd while the new VM boots leaves it running; the next berthd ends it and boots afresh");
+  INFO("boot 3. kill -9 of berthd while the new VM boots leaves it running; the next berthd ends it and boots afresh");
   {
     Proc second;
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    const auto deadline = Clock::now() + 60s;
     while (Clock::now() < deadline) {
       second = engine.qemu();
       // Its record is written: what the next berthd finds it by.
       const json record = json::parse(berth::test::read_text_file(dir / "run" / "hyperv" / "env.json"), nullptr, false);
       if (second.alive() && second.pid != first.pid && record.is_object() && record.value("qemu_pid", 0) == second.pid)
         break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(100ms);
     }
     REQUIRE(second.alive());
     daemon.kill9();
     CHECK(second.alive());
     daemon.start();
     st = engine.wait();
-    REQUIRE(st["state"] == "running");
+    {
+      INFO(daemon.log());
+      REQUIRE(st["state"] == "running");
+    }
     CHECK_FALSE(second.alive());
     const Proc third = engine.qemu();
     CHECK(third.alive());
     CHECK(third.pid != second.pid);
-    // Same data store: the image imported in the first VM is still there.
-    CHECK_THAT(engine.docker("images --format '{{.Repository}}'").output, Catch::Contains("busybox"));
+    // Same data store: the images imported in the first VM are still there.
+    const auto images = engine.docker("images --format '{{.Repository}}'");
+    CHECK_RUN(images);
+    CHECK_THAT(images.output, Catch::Contains("busybox") && Catch::Contains("vk/busybox"));
+    // vpnkit followed the engine onto the new VM: a container started there is forwarded again.
+    CHECK_RUN(engine.docker("start udp"));
+    CHECK(eventually([&] { return udp_ask(p_udp, "ping-udp") == "ping-udp"; }, 15s, 200ms));
   }
 
-  INFO("4. SIGTERM to berthd: no QEMU and no lock on the data store are left");
+  INFO("SIGTERM to berthd: no QEMU, no lock on the data store, no sockets and no forwarded port are left");
   {
     CHECK(daemon.terminate() == 0);
     for (const auto& q : engine.qemus) CHECK_FALSE(q.alive());
     CHECK(locks_on(store) == "");
     CHECK_FALSE(fs::exists(dir / "run" / "hyperv" / "agent.sock"));
     CHECK_FALSE(fs::exists(dir / "run" / "hyperv" / "env.json"));
+    CHECK(udp_ask(p_udp, "ping-udp") != "ping-udp");
   }
+  WARN("whole scenario: " << ms_since(t_start) << " ms");
 }

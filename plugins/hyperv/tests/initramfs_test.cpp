@@ -1,5 +1,5 @@
-// The initramfs builder on the real Debian kernel (unpacked once into the
-// build tree's test cache; the first run fetches it with apt-get).
+// The initramfs builder on the real Debian kernel, the one scripts/setup
+// unpacked into /var/cache/berth/hyperv-kernel (a test never downloads it).
 #include "initramfs.hpp"
 
 #include <algorithm>
@@ -22,7 +22,9 @@ namespace hv = berth::hyperv;
 namespace {
 
 const hv::KernelTree& kernel() {
-  static const hv::KernelTree k = hv::prepare_kernel(HYPERV_KERNEL_CACHE, [](const std::string&) {});
+  static const hv::KernelTree k = hv::find_unpacked_kernel(HYPERV_KERNEL_CACHE);
+  INFO("no guest kernel unpacked in " HYPERV_KERNEL_CACHE ": run scripts/setup (it fetches linux-image-amd64 there)");
+  REQUIRE_FALSE(k.version.empty());
   return k;
 }
 

@@ -17,7 +17,8 @@ namespace {
 // Answers hello/health with replies and exec by echoing stdin to stdout, exit code 7.
 class FakeAgent {
  public:
-  explicit FakeAgent(int fd) : fd_(fd), thread_([this] { run(); }) {}
+  // drop_first: requests that vanish unanswered, as bytes do on a virtio-serial port the guest has closed.
+  explicit FakeAgent(int fd, int drop_first = 0) : fd_(fd), drop_(drop_first), thread_([this] { run(); }) {}
   ~FakeAgent() {
     ::shutdown(fd_, SHUT_RDWR);
     thread_.join();
@@ -44,6 +45,10 @@ class FakeAgent {
       while (d.next(f) == FrameDecoder::Status::frame) {
         if (f.type == FrameType::open) {
           ++requests;
+          if (drop_ > 0) {
+            --drop_;
+            continue;
+          }
           auto req = json::parse(f.payload);
           if (req["op"] == "hello")
             send(f.channel, FrameType::reply, json{{"protocol", 1}}.dump());
@@ -64,6 +69,7 @@ class FakeAgent {
     }
   }
   int fd_;
+  int drop_ = 0;
   std::thread thread_;
 };
 
@@ -91,6 +97,34 @@ TEST_CASE("concurrent calls on one connection each get their own answer") {
   for (auto& th : threads) th.join();
   CHECK(ok == 400);
   CHECK_THROWS_AS(client->read_file("/x"), AgentError);  // the fake answers an error
+}
+
+TEST_CASE("greet sends hello again until one is answered, and gives up at its deadline") {
+  using Clock = std::chrono::steady_clock;
+  using std::chrono::milliseconds;
+  {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    FakeAgent agent(sv[1], /*drop_first=*/2);
+    auto client = AgentClient::adopt_fd(sv[0]);
+    const auto t0 = Clock::now();
+    CHECK(client->greet(t0 + std::chrono::seconds(10), milliseconds(100))["protocol"] == 1);
+    CHECK(agent.requests == 3);
+    CHECK(Clock::now() - t0 < std::chrono::seconds(5));
+    // The connection is fine afterwards.
+    CHECK(client->health().contains("channel"));
+  }
+  {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    FakeAgent agent(sv[1], /*drop_first=*/1000);
+    auto client = AgentClient::adopt_fd(sv[0]);
+    const auto t0 = Clock::now();
+    CHECK_THROWS_WITH(client->greet(t0 + milliseconds(450), milliseconds(100)),
+                      Catch::Contains("agent did not answer hello"));
+    CHECK(Clock::now() - t0 < std::chrono::seconds(3));
+    CHECK(agent.requests >= 4);
+  }
 }
 
 TEST_CASE("calls fail with AgentError once the agent goes away") {

@@ -27,9 +27,9 @@ int cmd_backend_ls(Session& c) {
     if (be.value("active", false)) state = "running";
     if (be.value("chosen", false)) state += (state.empty() ? "" : ", ") + std::string("chosen");
     rows.push_back({field(be, "name"), be.value("supported", false) ? "yes" : "no", field(be, "priority"),
-                    state.empty() ? "-" : state, field(be, "reason")});
+                    state.empty() ? "-" : state, field(be, "accelerator"), field(be, "reason")});
   }
-  print_table(c.out, {"NAME", "SUPPORTED", "PRIORITY", "STATE", "REASON"}, rows);
+  print_table(c.out, {"NAME", "SUPPORTED", "PRIORITY", "STATE", "ACCEL", "REASON"}, rows);
   c.out << '\n';
   c.out << "chosen:  " << field(b, "chosen");
   if (field(b, "why") != "-") c.out << " (" << field(b, "why") << ")";

@@ -53,7 +53,17 @@ class AgentClient {
   // Timeout for each request/answer operation (default 30 s). exec has its own.
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
 
-  nlohmann::json hello();   // checks the protocol version; throws on mismatch
+  nlohmann::json hello();  // checks the protocol version; throws on mismatch
+  // hello, sent again on a fresh channel every `every` until one is answered;
+  // AgentError once `deadline` passes. The first thing to say on a connection
+  // to a virtio-serial port (the hyperv VM's): while no host is connected,
+  // berth-init reads EOF there, closes the port and reopens it 200 ms later,
+  // and what reaches the guest in between is discarded by its kernel, so the
+  // first bytes of a new connection can vanish without a trace. Once a hello
+  // is answered the guest holds the port open with us connected, and nothing
+  // later is lost. On a unix socket the first hello is simply answered.
+  nlohmann::json greet(std::chrono::steady_clock::time_point deadline,
+                       std::chrono::milliseconds every = std::chrono::milliseconds(1000));
   nlohmann::json health();  // {"services":[...],"engine_healthy":bool,"uptime_s":..,...}
   // Runs argv inside; `stdin_data` (if any) is sent then closed. timeout 0 = wait forever;
   // on timeout the process is killed and AgentError thrown.
