@@ -113,8 +113,7 @@ uint16_t vpnkit_on_this_vm(Engine& engine, DaemonProcess& daemon, const TempDir&
   const fs::path base = dir / "state" / "base" / "current" / "rootfs";
   const fs::path echo(VK_ECHO);
   REQUIRE_RUN(berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
-                                       "' vk-echo | DOCKER_CONFIG='" + (dir / "docker-config").string() +
-                                       "' docker --context berth import - vk/busybox"));
+                                       "' vk-echo | " + engine.docker_cli() + "import - vk/busybox"));
 
   INFO("outbound on hyperv is QEMU's user networking, the host is 10.0.2.2");
   const auto vk = engine.vpnkit();
