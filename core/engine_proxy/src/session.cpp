@@ -289,7 +289,9 @@ awaitable<void> Session::run() {
       const int status = running ? 502 : 503;
       std::string message = engine_unavailable_message(state);
       if (running) message = "berth: cannot reach the engine (state: running); try again";
-      log(spdlog::level::warn, req, "answered " + std::to_string(status) + ": " + message);
+      // 503 is the engine's state (starting, stopped), said to the client; 502 is a failure.
+      log(running ? spdlog::level::warn : spdlog::level::info, req,
+          "answered " + std::to_string(status) + ": " + message);
       co_await answer_error(status, message, false, req.version, req.head);
       break;
     }
@@ -344,7 +346,7 @@ awaitable<bool> Session::exchange_rewrite(HeaderParser& header, const Request& r
   const auto length = parser.content_length();
   if (length && *length > limit) {
     // With "Expect: 100-continue" the client waits for a go-ahead that never comes: nothing to drain.
-    co_await refuse_oversized(parser, req, *length, !expect);
+    co_await refuse_oversized(parser, req, *length, true, !expect);
     co_return false;
   }
   error_code ec;
@@ -356,7 +358,7 @@ awaitable<bool> Session::exchange_rewrite(HeaderParser& header, const Request& r
   std::string body;
   ec = co_await read_body(client_, client_buf_, parser, up_chunk_, body, limit);
   if (ec == http::error::body_limit) {
-    co_await refuse_oversized(parser, req, body.size(), true);
+    co_await refuse_oversized(parser, req, body.size(), false, true);
     co_return false;
   }
   if (ec) {
@@ -393,13 +395,14 @@ awaitable<bool> Session::exchange_rewrite(HeaderParser& header, const Request& r
   co_return again;
 }
 
-awaitable<void> Session::refuse_oversized(RequestParser& parser, const Request& req, std::uint64_t size, bool drain) {
+awaitable<void> Session::refuse_oversized(RequestParser& parser, const Request& req, std::uint64_t size, bool exact,
+                                          bool drain) {
   ++shared_->counters.rejected_requests;
   const std::size_t limit = shared_->options.max_create_body;
   const std::string message = "berth: the request body of " + req.method + " " + req.path + " is larger than the " +
                               std::to_string(limit) + " bytes berth reads to translate host paths in it";
   log(spdlog::level::warn, req,
-      "refused (413): body of " + std::to_string(size) + "+ bytes, limit " + std::to_string(limit));
+      "refused (413): body of " + std::to_string(size) + (exact ? "" : "+") + " bytes, limit " + std::to_string(limit));
   co_await answer_error(413, message, false, req.version, false);
   std::uint64_t dropped = 0;
   while (drain && !parser.is_done() && dropped < kMaxDrain) {

@@ -56,10 +56,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // container create / volume create: the body is read whole (bounded), rewritten, then sent.
   boost::asio::awaitable<bool> exchange_rewrite(HeaderParser& header, const Request& req);
   boost::asio::awaitable<bool> exchange_streaming(HeaderParser& header, const Request& req);
-  // 413 for a body over the bound; then reads and drops the rest (when `drain`) so the client
-  // reads the answer rather than a reset.
+  // 413 for a body over the bound (`size` bytes announced when `exact`, else read so far); then
+  // reads and drops the rest (when `drain`) so the client reads the answer rather than a reset.
   boost::asio::awaitable<void> refuse_oversized(RequestParser& parser, const Request& req, std::uint64_t size,
-                                                bool drain);
+                                                bool exact, bool drain);
   // Relays the response to the request just sent; `request_done` is awaited before a hijack.
   boost::asio::awaitable<bool> relay_response(const Request& req, bool hijack_request, Join* request_done);
   // Reads the whole answer (it has a Content-Length), translates host paths back (the document of
