@@ -25,4 +25,8 @@ struct ScriptFixtures {
 // for an unexpected answer: it is recorded, and the comparison shows it.
 Transcript run_script(DockerApi& api, const ScriptFixtures& fx);
 
+// The requests the script means to fail (an unknown container, a missing bind source, a volume
+// or propagation that cannot be mounted): any other error answer is a mistake in the script.
+bool expected_to_fail(const std::string& request);
+
 }  // namespace berth::test
