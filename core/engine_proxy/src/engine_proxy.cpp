@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <utility>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,6 +17,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "session.hpp"
 #include "socket_file.hpp"
@@ -74,19 +73,21 @@ struct EngineProxy::Impl {
     ++shared->counters.total_connections;
     auto key = session.get();
     // The lambda (and so the session) lives in the coroutine's frame until run() finishes.
-    asio::co_spawn(session->executor(), [session] { return session->run(); }, [self = this, key](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::warn("engine proxy: connection ended with an error: {}", ex.what());
-        }
-      }
-      std::lock_guard lock(self->mutex);
-      self->sessions.erase(key);
-      --self->shared->counters.active_connections;
-      self->drained.notify_all();
-    });
+    asio::co_spawn(
+        session->executor(), [session] { return session->run(); },
+        [self = this, key](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              spdlog::warn("engine proxy: connection ended with an error: {}", ex.what());
+            }
+          }
+          std::lock_guard lock(self->mutex);
+          self->sessions.erase(key);
+          --self->shared->counters.active_connections;
+          self->drained.notify_all();
+        });
   }
 
   std::shared_ptr<ProxyShared> shared;
@@ -105,9 +106,13 @@ struct EngineProxy::Impl {
 
 EngineProxy::EngineProxy(EngineProxyOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 
-EngineProxy::~EngineProxy() { stop(); }
+EngineProxy::~EngineProxy() {
+  stop();
+}
 
-const std::string& EngineProxy::socket_path() const { return impl_->shared->options.socket_path; }
+const std::string& EngineProxy::socket_path() const {
+  return impl_->shared->options.socket_path;
+}
 
 void EngineProxy::start() {
   auto& im = *impl_;
@@ -176,6 +181,7 @@ EngineProxyStats EngineProxy::stats() const {
   s.total_connections = c.total_connections;
   s.requests = c.requests;
   s.rewritten_creates = c.rewritten_creates;
+  s.restored_responses = c.restored_responses;
   s.rejected_requests = c.rejected_requests;
   s.upstream_failures = c.upstream_failures;
   s.hijacked = c.hijacked;

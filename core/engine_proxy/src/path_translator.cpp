@@ -2,8 +2,73 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
+#include <vector>
 
 namespace berth::engine_proxy {
+namespace {
+
+bool has_dotdot_component(const std::string& path) {
+  for (std::size_t start = 0; start <= path.size();) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// `path` (absolute) relative to `root` as spelled, with its leading '/' ("" for the root itself);
+// nullopt when `path` does not literally start with `root` at a component boundary.
+std::optional<std::string> rest_below(const std::string& path, const std::string& root) {
+  if (root == "/") return path == "/" ? std::string() : path;
+  if (path.compare(0, root.size(), root) != 0) return std::nullopt;
+  if (path.size() > root.size() && path[root.size()] != '/') return std::nullopt;
+  return path.substr(root.size());
+}
+
+// True when looking `normalized` up on the host follows a symlink with an absolute target (such as
+// /var/run -> /run): below env_mount that target would be looked up in the environment's own root.
+// Relative links (/bin -> usr/bin) lead to the same place there and keep the path as spelled.
+bool follows_absolute_link(const std::string& normalized) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> todo;  // components still to walk, the next one last
+  const auto push = [&todo](const fs::path& p) {
+    std::vector<std::string> parts;
+    for (const auto& c : p.relative_path()) parts.push_back(c.string());
+    todo.insert(todo.end(), parts.rbegin(), parts.rend());
+  };
+  push(normalized);
+  fs::path at = "/";
+  for (int links = 0; !todo.empty();) {
+    const std::string c = todo.back();
+    todo.pop_back();
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      at = at.parent_path();
+      continue;
+    }
+    const fs::path next = at / c;
+    std::error_code ec;
+    if (!fs::is_symlink(next, ec)) {
+      if (!fs::exists(next, ec)) return false;  // nothing below a missing name can be a link
+      at = next;
+      continue;
+    }
+    const fs::path target = fs::read_symlink(next, ec);
+    if (ec || ++links > 40) return false;  // unreadable or a loop: the engine will say so
+    if (target.is_absolute()) return true;
+    push(target);
+  }
+  return false;
+}
+
+std::string join(const std::string& root, const std::string& rest) {
+  if (rest.empty()) return root;
+  return root == "/" ? rest : root + rest;
+}
+
+}  // namespace
 
 std::string normalize_absolute(const std::string& path) {
   std::string out = std::filesystem::path(path).lexically_normal().string();
@@ -17,6 +82,12 @@ bool is_same_or_under(const std::string& path, const std::string& dir) {
   return path.size() == dir.size() || path[dir.size()] == '/';
 }
 
+std::string resolve_on_host(const std::string& normalized) {
+  std::error_code ec;
+  auto canon = std::filesystem::weakly_canonical(normalized, ec);
+  return ec ? normalized : normalize_absolute(canon.string());
+}
+
 PathTranslator::PathTranslator(std::string host_root, std::string env_mount) {
   if (host_root.empty() || host_root.front() != '/' || env_mount.empty() || env_mount.front() != '/')
     throw std::invalid_argument("path translator: host root and mount point must be absolute paths");
@@ -26,13 +97,28 @@ PathTranslator::PathTranslator(std::string host_root, std::string env_mount) {
 
 std::optional<std::string> PathTranslator::to_env(const std::string& host_path) const {
   if (host_path.empty() || host_path.front() != '/') return std::nullopt;
-  const std::string path = normalize_absolute(host_path);
-  if (!is_same_or_under(path, host_root_)) return std::nullopt;
-  // The part of the path below the shared root, with its leading '/' (or empty for the root itself).
-  std::string rest = host_root_ == "/" ? path : path.substr(host_root_.size());
-  if (rest == "/") rest.clear();
-  if (rest.empty()) return env_mount_;
-  return env_mount_ == "/" ? rest : env_mount_ + rest;
+  const std::string lexical = normalize_absolute(host_path);
+  std::string spelled = host_path;
+  if (!is_identity()) {
+    // Inside the environment the path is looked up below env_mount: a host symlink with an
+    // absolute target, or a ".." (which must not climb out of env_mount), would lead elsewhere.
+    if (follows_absolute_link(lexical))
+      spelled = resolve_on_host(lexical);
+    else if (has_dotdot_component(host_path))
+      spelled = lexical;
+  }
+  if (!is_same_or_under(normalize_absolute(spelled), host_root_)) return std::nullopt;
+  auto rest = rest_below(spelled, host_root_);
+  if (!rest) rest = rest_below(normalize_absolute(spelled), host_root_);  // e.g. "//home/x" under "/home"
+  return join(env_mount_, *rest);
+}
+
+std::optional<std::string> PathTranslator::to_host(const std::string& env_path) const {
+  if (env_path.empty() || env_path.front() != '/') return std::nullopt;
+  if (is_identity()) return env_path;
+  const auto rest = rest_below(env_path, env_mount_);
+  if (!rest) return std::nullopt;
+  return join(host_root_, *rest);
 }
 
 }  // namespace berth::engine_proxy

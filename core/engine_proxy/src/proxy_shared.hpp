@@ -15,6 +15,7 @@ struct Counters {
   std::atomic<std::uint64_t> total_connections{0};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> rewritten_creates{0};
+  std::atomic<std::uint64_t> restored_responses{0};
   std::atomic<std::uint64_t> rejected_requests{0};
   std::atomic<std::uint64_t> upstream_failures{0};
   std::atomic<std::uint64_t> hijacked{0};
@@ -23,8 +24,7 @@ struct Counters {
 };
 
 struct ProxyShared {
-  ProxyShared(EngineProxyOptions opts, ProtectedPaths prot)
-      : options(std::move(opts)), protect(std::move(prot)) {}
+  ProxyShared(EngineProxyOptions opts, ProtectedPaths prot) : options(std::move(opts)), protect(std::move(prot)) {}
   const EngineProxyOptions options;
   const ProtectedPaths protect;
   Counters counters;

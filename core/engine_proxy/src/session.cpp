@@ -8,14 +8,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <nlohmann/json.hpp>
+#include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <string_view>
 
 namespace berth::engine_proxy::detail {
 
@@ -33,6 +36,13 @@ constexpr std::size_t kReadBufferMax = 4 * 1024 * 1024;
 // Not boost::none: Beast 1.74 compares `len_ > body_limit_` with an optional, and any length is
 // greater than an empty optional, so "no limit" would refuse every Content-Length body.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+// Answers whose host paths are translated back are read whole; a larger one passes unchanged.
+constexpr std::size_t kMaxRestoredBody = 64 * 1024 * 1024;
+// Error answers ({"message": ...}) are small; a larger one passes unchanged.
+constexpr std::size_t kMaxErrorBody = 1024 * 1024;
+// After a 413 the rest of the request body is read and dropped up to this much, so the client
+// reads the answer instead of a reset; beyond it the connection is closed.
+constexpr std::uint64_t kMaxDrain = 256ull * 1024 * 1024;
 
 // attach and exec start hijack the connection (Upgrade: tcp -> 101, or 200 + raw stream on old APIs).
 bool is_hijack_target(const std::string& target) {
@@ -40,41 +50,158 @@ bool is_hijack_target(const std::string& target) {
   return std::regex_match(target, re);
 }
 
-// Relays a message body chunk by chunk through a small buffer: never holds a whole body, and
+bool expects_continue(const http::fields& fields) {
+  const auto it = fields.find(http::field::expect);
+  return it != fields.end() && beast::iequals(it->value(), "100-continue");
+}
+
+bool is_json(const http::fields& fields) {
+  const auto it = fields.find(http::field::content_type);
+  if (it == fields.end()) return false;
+  const auto type = it->value();
+  return type.size() >= 16 && beast::iequals(type.substr(0, 16), "application/json");
+}
+
+// The client hung up or the session is being closed: nothing worth a log line.
+bool is_disconnect(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor || ec == asio::error::broken_pipe;
+}
+
+struct Piece {
+  error_code ec;
+  std::size_t size = 0;  // 0 when only framing was parsed (e.g. a chunk header)
+};
+
+// Reads the next piece of a message body into `chunk`.
+template <bool isRequest>
+awaitable<Piece> read_piece(Socket& in, beast::flat_buffer& in_buf, http::parser<isRequest, http::buffer_body>& p,
+                            std::vector<char>& chunk) {
+  auto& body = p.get().body();
+  body.data = chunk.data();
+  body.size = chunk.size();
+  Piece piece;
+  co_await http::async_read_some(in, in_buf, p, asio::redirect_error(use_awaitable, piece.ec));
+  if (piece.ec == http::error::need_buffer) piece.ec = {};
+  piece.size = chunk.size() - body.size;
+  co_return piece;
+}
+
+// Writes `size` bytes at `data` as the next piece of the body that `sr` serializes (`msg`'s).
+template <bool isRequest>
+awaitable<error_code> write_piece(Socket& out, http::serializer<isRequest, http::buffer_body>& sr,
+                                  http::message<isRequest, http::buffer_body>& msg, const char* data, std::size_t size,
+                                  bool more) {
+  auto& body = msg.body();
+  // Nothing left but the end: no data buffer, so the serializer writes one last-chunk only
+  // (an empty buffer would become a zero-size chunk plus the last-chunk: two terminators).
+  body.data = size == 0 ? nullptr : const_cast<char*>(data);
+  body.size = size;
+  body.more = more;
+  error_code ec;
+  co_await http::async_write(out, sr, asio::redirect_error(use_awaitable, ec));
+  if (ec == http::error::need_buffer) ec = {};
+  co_return ec;
+}
+
+// Reads the rest of a message body into `out`; http::error::body_limit once it holds more than `limit`.
+template <bool isRequest>
+awaitable<error_code> read_body(Socket& in, beast::flat_buffer& in_buf, http::parser<isRequest, http::buffer_body>& p,
+                                std::vector<char>& chunk, std::string& out, std::size_t limit) {
+  while (!p.is_done()) {
+    const Piece piece = co_await read_piece(in, in_buf, p, chunk);
+    if (piece.ec) co_return piece.ec;
+    out.append(chunk.data(), piece.size);
+    if (out.size() > limit) co_return error_code(http::error::body_limit);
+  }
+  co_return error_code{};
+}
+
+// How a relay ended: `ec` set when it failed, `reading` saying on which side.
+struct RelayEnd {
+  error_code ec;
+  bool reading = false;
+};
+
+// Turns each piece of a body into what is sent on (`last` for the final call); holds back what
+// it cannot translate yet (a line still incomplete).
+using Transform = std::function<std::string(std::string_view piece, bool last)>;
+
+// Relays a message body piece by piece through a small buffer: never holds a whole body, and
 // forwards whatever arrives at once (docker logs -f, events, pull progress).
 template <bool isRequest>
-awaitable<error_code> relay_body(Socket& in, beast::flat_buffer& in_buf, http::parser<isRequest, http::buffer_body>& p,
-                                 Socket& out, http::serializer<isRequest, http::buffer_body>& sr,
-                                 std::vector<char>& chunk, std::atomic<std::uint64_t>& counter) {
-  error_code ec;
+awaitable<RelayEnd> relay_body(Socket& in, beast::flat_buffer& in_buf, http::parser<isRequest, http::buffer_body>& p,
+                               Socket& out, http::serializer<isRequest, http::buffer_body>& sr,
+                               std::vector<char>& chunk, std::atomic<std::uint64_t>& counter,
+                               const Transform* transform = nullptr) {
   do {
-    auto& body = p.get().body();
+    std::size_t n = 0;
     if (!p.is_done()) {
-      body.data = chunk.data();
-      body.size = chunk.size();
-      co_await http::async_read_some(in, in_buf, p, asio::redirect_error(use_awaitable, ec));
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return ec;
-      body.size = chunk.size() - body.size;
-      body.data = chunk.data();
-      body.more = !p.is_done();
-      counter += body.size;
-      // Only framing was parsed (e.g. a chunk header): nothing to send yet. Beast's serializer
-      // would turn an empty buffer into a zero-size chunk, i.e. end the chunked body early.
-      if (body.size == 0 && body.more) continue;
-      // Nothing left but the end: no data buffer, so the serializer writes one last-chunk only
-      // (an empty buffer would become a zero-size chunk plus the last-chunk: two terminators).
-      if (body.size == 0) body.data = nullptr;
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      const Piece piece = co_await read_piece(in, in_buf, p, chunk);
+      if (piece.ec) co_return RelayEnd{piece.ec, true};
+      n = piece.size;
+      counter += n;
     }
-    co_await http::async_write(out, sr, asio::redirect_error(use_awaitable, ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return ec;
+    const bool more = !p.is_done();
+    const char* data = chunk.data();
+    std::string transformed;
+    if (transform != nullptr) {
+      transformed = (*transform)(std::string_view(chunk.data(), n), !more);
+      data = transformed.data();
+      n = transformed.size();
+    }
+    // Only framing was parsed (e.g. a chunk header): nothing to send yet. Beast's serializer
+    // would turn an empty buffer into a zero-size chunk, i.e. end the chunked body early.
+    if (n == 0 && more) continue;
+    const error_code ec = co_await write_piece(out, sr, p.get(), data, n, more);
+    if (ec) co_return RelayEnd{ec, false};
   } while (!p.is_done() && !sr.is_done());
-  co_return ec;
+  co_return RelayEnd{};
+}
+
+// How an answer is translated back: the events stream line by line, an error's message, or
+// the whole document of `kind`.
+using Restorer = std::function<std::optional<std::string>(const std::string& text)>;
+Restorer restorer_for(ResponseKind kind, bool error, const PathTranslator& translator) {
+  if (error) return [&translator](const std::string& text) { return restore_error_body(text, translator); };
+  if (kind == ResponseKind::events)
+    return [&translator](const std::string& text) { return restore_lines(text, translator); };
+  return [kind, &translator](const std::string& text) { return restore_document(kind, text, translator); };
+}
+
+// For an answer whose headers go out before its body is there (chunked: a long poll such as
+// container wait, or a stream): events pass each line as it completes; any other body is held
+// until it ends (up to `limit`, beyond which it passes untranslated).
+Transform streaming_translator(ResponseKind kind, Restorer restore, std::size_t limit,
+                               std::atomic<std::uint64_t>& restored_count) {
+  auto pending = std::make_shared<std::string>();
+  auto gave_up = std::make_shared<bool>(false);
+  const bool lines = kind == ResponseKind::events;
+  return [pending, gave_up, lines, restore = std::move(restore), limit, &restored_count](std::string_view piece,
+                                                                                         bool last) {
+    if (*gave_up) return std::string(piece);
+    pending->append(piece);
+    std::size_t cut = 0;
+    if (last || pending->size() > limit)
+      cut = pending->size();
+    else if (lines)
+      cut = pending->rfind('\n') + 1;  // npos + 1 == 0: no whole line yet
+    if (cut == 0) return std::string();
+    std::string ready = pending->substr(0, cut);
+    pending->erase(0, cut);
+    if (!last && !lines) {
+      *gave_up = true;  // over the limit: what is held goes out as it is, and the rest follows
+      return ready;
+    }
+    auto restored = restore(ready);
+    if (!restored) return ready;
+    ++restored_count;
+    return std::move(*restored);
+  };
+}
+
+std::string path_of(const std::string& target) {
+  return target.substr(0, target.find('?'));
 }
 
 }  // namespace
@@ -112,19 +239,45 @@ Session::Session(Socket client, std::shared_ptr<ProxyShared> shared)
 }
 
 void Session::close() {
+  closing_ = true;
   error_code ignored;
   client_.close(ignored);
   upstream_.close(ignored);
+}
+
+void Session::log(spdlog::level::level_enum level, const Request& req, const std::string& reason) const {
+  if (closing_) return;
+  spdlog::log(level, "engine proxy: {} {}: {}", req.method, req.path, reason);
 }
 
 awaitable<void> Session::run() {
   for (;;) {
     HeaderParser header;
     header.header_limit(kHeaderLimit);
+    // Beast checks a Content-Length against the body limit while it reads the headers, so the
+    // limit must already be open here; requests whose body berth reads whole bound it themselves.
+    header.body_limit(kNoBodyLimit);
     error_code ec;
     co_await http::async_read_header(client_, client_buf_, header, asio::redirect_error(use_awaitable, ec));
-    if (ec) break;  // the client closed (or sent garbage): nothing to answer
+    if (ec) {
+      if (!is_disconnect(ec) && !closing_) {
+        // Garbage or headers over the limit: say so, as dockerd would, then hang up.
+        ++shared_->counters.rejected_requests;
+        spdlog::warn("engine proxy: refused a request that is not valid HTTP: {}", ec.message());
+        const int status = ec == http::error::header_limit ? 431 : 400;
+        co_await answer_error(status, "berth: malformed HTTP request: " + ec.message(), false, 11, false);
+      }
+      break;
+    }
     ++shared_->counters.requests;
+    Request req;
+    req.method = std::string(header.get().method_string());
+    req.target = std::string(header.get().target());
+    req.path = path_of(req.target);
+    req.version = header.get().version();
+    req.head = header.get().method() == http::verb::head;
+    req.keep_alive = header.get().keep_alive();
+    if (!shared_->options.translator.is_identity()) req.response = response_kind(req.method, req.target);
     // GCC 12 coroutines mis-handle temporaries and short-circuits around co_await (double
     // destruction), so every co_await below takes named values only.
     bool connected = upstream_connected_;
@@ -136,12 +289,13 @@ awaitable<void> Session::run() {
       const int status = running ? 502 : 503;
       std::string message = engine_unavailable_message(state);
       if (running) message = "berth: cannot reach the engine (state: running); try again";
-      const unsigned version = header.get().version();
-      const bool head = header.get().method() == http::verb::head;
-      co_await answer_error(status, message, false, version, head);
+      // 503 is the engine's state (starting, stopped), said to the client; 502 is a failure.
+      log(running ? spdlog::level::warn : spdlog::level::info, req,
+          "answered " + std::to_string(status) + ": " + message);
+      co_await answer_error(status, message, false, req.version, req.head);
       break;
     }
-    const bool again = co_await exchange(header);
+    const bool again = co_await exchange(header, req);
     if (!again) break;
   }
   close();
@@ -173,71 +327,110 @@ awaitable<bool> Session::connect_upstream() {
   co_return true;
 }
 
-awaitable<bool> Session::exchange(HeaderParser& header) {
-  const auto& req = header.get();
-  const bool create = is_container_create(std::string(req.method_string()), std::string(req.target()));
+awaitable<bool> Session::exchange(HeaderParser& header, const Request& req) {
+  const bool rewrite = is_container_create(req.method, req.target) || is_volume_create(req.method, req.target);
   bool again = false;
-  if (create)
-    again = co_await exchange_create(header);
+  if (rewrite)
+    again = co_await exchange_rewrite(header, req);
   else
-    again = co_await exchange_streaming(header);
+    again = co_await exchange_streaming(header, req);
   co_return again;
 }
 
-// container create: the body is small JSON; read it whole, rewrite binds, run the filters.
-awaitable<bool> Session::exchange_create(HeaderParser& header) {
-  http::request_parser<http::string_body> parser{std::move(header)};
-  parser.body_limit(shared_->options.max_create_body);
-  error_code ec;
-  co_await http::async_read(client_, client_buf_, parser, asio::redirect_error(use_awaitable, ec));
-  const unsigned version = parser.get().version();
-  if (ec == http::error::body_limit) {
-    ++shared_->counters.rejected_requests;
-    const std::string message = "berth: container create body exceeds the proxy's limit";
-    co_await answer_error(413, message, false, version, false);
+// container create and volume create: the body is small JSON; read it whole (bounded), rewrite
+// host paths, run the filters, send it on.
+awaitable<bool> Session::exchange_rewrite(HeaderParser& header, const Request& req) {
+  RequestParser parser{std::move(header)};
+  const std::size_t limit = shared_->options.max_create_body;
+  const bool expect = expects_continue(parser.get());
+  const auto length = parser.content_length();
+  if (length && *length > limit) {
+    // With "Expect: 100-continue" the client waits for a go-ahead that never comes: nothing to drain.
+    co_await refuse_oversized(parser, req, *length, true, !expect);
     co_return false;
   }
-  if (ec) co_return false;
-  auto req = parser.release();
-  const bool keep = req.keep_alive();
+  error_code ec;
+  if (expect && !parser.is_done()) {
+    http::response<http::empty_body> go_ahead{http::status::continue_, req.version};
+    co_await http::async_write(client_, go_ahead, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+  }
+  std::string body;
+  ec = co_await read_body(client_, client_buf_, parser, up_chunk_, body, limit);
+  if (ec == http::error::body_limit) {
+    co_await refuse_oversized(parser, req, body.size(), false, true);
+    co_return false;
+  }
+  if (ec) {
+    log(is_disconnect(ec) ? spdlog::level::info : spdlog::level::warn, req,
+        "the client's request body broke off: " + ec.message());
+    co_return false;
+  }
+  shared_->counters.bytes_to_engine += body.size();
   std::optional<RequestRejected> rejected;
   try {
-    req.body() = prepare_create_body(std::string(req.method_string()), std::string(req.target()), req.body());
+    body = prepare_body(req, body);
   } catch (const RequestRejected& e) {
     rejected = e;
   }
   if (rejected) {
     ++shared_->counters.rejected_requests;
-    spdlog::info("engine proxy: refused {} {}: {}", std::string(req.method_string()), std::string(req.target()),
-                 rejected->what());
     const std::string message = rejected->what();
     const int status = rejected->status();
-    co_await answer_error(status, message, keep, version, false);
-    co_return keep;
+    log(status >= 500 ? spdlog::level::warn : spdlog::level::info, req,
+        "refused (" + std::to_string(status) + "): " + message);
+    co_await answer_error(status, message, req.keep_alive, req.version, false);
+    co_return req.keep_alive;
   }
-  req.prepare_payload();  // the rewritten body has a new length; drops any chunked coding
-  co_await http::async_write(upstream_, req, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return false;
-  const bool again = co_await relay_response(false, false, keep, nullptr);
+  http::request<http::string_body> out{parser.get().base()};
+  out.erase(http::field::expect);  // answered here already
+  out.body() = std::move(body);
+  out.prepare_payload();  // the rewritten body has a new length; drops any chunked coding
+  co_await http::async_write(upstream_, out, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    log(spdlog::level::warn, req, "cannot send the request to the engine: " + ec.message());
+    co_return false;
+  }
+  const bool again = co_await relay_response(req, false, nullptr);
   co_return again;
 }
 
-std::string Session::prepare_create_body(const std::string& method, const std::string& target,
-                                         const std::string& body_text) {
+awaitable<void> Session::refuse_oversized(RequestParser& parser, const Request& req, std::uint64_t size, bool exact,
+                                          bool drain) {
+  ++shared_->counters.rejected_requests;
+  const std::size_t limit = shared_->options.max_create_body;
+  const std::string message = "berth: the request body of " + req.method + " " + req.path + " is larger than the " +
+                              std::to_string(limit) + " bytes berth reads to translate host paths in it";
+  log(spdlog::level::warn, req,
+      "refused (413): body of " + std::to_string(size) + (exact ? "" : "+") + " bytes, limit " + std::to_string(limit));
+  co_await answer_error(413, message, false, req.version, false);
+  std::uint64_t dropped = 0;
+  while (drain && !parser.is_done() && dropped < kMaxDrain) {
+    const Piece piece = co_await read_piece(client_, client_buf_, parser, up_chunk_);
+    if (piece.ec) break;
+    dropped += piece.size;
+  }
+}
+
+std::string Session::prepare_body(const Request& req, const std::string& body_text) {
   nlohmann::json body = nlohmann::json::parse(body_text, nullptr, false);
   if (body.is_discarded()) return body_text;  // let dockerd explain what is wrong with it
+  const auto& options = shared_->options;
+  const bool container = is_container_create(req.method, req.target);
   bool changed = false;
-  if (rewrite_container_create(body, shared_->options.translator, shared_->protect) > 0) {
+  const int rewritten = container ? rewrite_container_create(body, options.translator, shared_->protect)
+                                  : rewrite_volume_create(body, options.translator, shared_->protect);
+  if (rewritten > 0) {
     ++shared_->counters.rewritten_creates;
     changed = true;
   }
-  if (shared_->options.filters_provider) {
-    for (const auto& filter : shared_->options.filters_provider()) {
+  if (container && options.filters_provider) {
+    for (const auto& filter : options.filters_provider()) {
       if (!filter) continue;
-      const nlohmann::json request = {{"method", method}, {"path", target}, {"body", body}};
+      const nlohmann::json request = {{"method", req.method}, {"path", req.target}, {"body", body}};
       std::optional<std::string> replacement;
       try {
-        replacement = filter(request.dump());
+        replacement = filter(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       } catch (const RequestRejected&) {
         throw;
       } catch (const std::exception& e) {
@@ -245,45 +438,50 @@ std::string Session::prepare_create_body(const std::string& method, const std::s
       }
       if (!replacement) continue;
       auto parsed = nlohmann::json::parse(*replacement, nullptr, false);
-      if (parsed.is_discarded())
-        throw RequestRejected(500, "berth: an engine filter returned a body that is not JSON");
+      if (parsed.is_discarded()) throw RequestRejected(500, "berth: an engine filter returned a body that is not JSON");
       body = std::move(parsed);
       changed = true;
     }
   }
-  return changed ? body.dump() : body_text;
+  return changed ? body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : body_text;
 }
 
 // Any other request: headers first, then the body streamed while the response is relayed, so
 // an engine that answers before reading the whole body (an error) is forwarded too.
-awaitable<bool> Session::exchange_streaming(HeaderParser& header) {
-  const bool head = header.get().method() == http::verb::head;
-  const bool hijack = is_hijack_target(std::string(header.get().target())) || header.get().count(http::field::upgrade);
-  http::request_parser<http::buffer_body> parser{std::move(header)};
-  parser.body_limit(kNoBodyLimit);  // docker load / build contexts: any size, streamed
-  const bool keep = parser.get().keep_alive();
+awaitable<bool> Session::exchange_streaming(HeaderParser& header, const Request& req) {
+  const bool hijack = is_hijack_target(req.target) || header.get().count(http::field::upgrade);
+  RequestParser parser{std::move(header)};
+  if (auto widened = rewrite_list_filters(req.method, req.target, shared_->options.translator))
+    parser.get().target(*widened);
   http::request_serializer<http::buffer_body> sr{parser.get()};
   error_code ec;
   co_await http::async_write_header(upstream_, sr, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return false;
+  if (ec) {
+    log(spdlog::level::warn, req, "cannot send the request to the engine: " + ec.message());
+    co_return false;
+  }
 
   Join request_done(client_.get_executor());
   asio::co_spawn(
       client_.get_executor(),
       [&]() -> awaitable<void> {
         auto& counter = shared_->counters.bytes_to_engine;
-        auto result = co_await relay_body<true>(client_, client_buf_, parser, upstream_, sr, up_chunk_, counter);
-        if (result) {
-          spdlog::debug("engine proxy: request body relay ended: {}", result.message());
-          close();  // the client went away mid-body: end the response side too
+        const RelayEnd end = co_await relay_body<true>(client_, client_buf_, parser, upstream_, sr, up_chunk_, counter);
+        if (end.ec) {
+          if (end.reading)
+            log(is_disconnect(end.ec) ? spdlog::level::info : spdlog::level::warn, req,
+                "the client's request body broke off: " + end.ec.message());
+          else
+            log(spdlog::level::warn, req, "the engine stopped reading the request body: " + end.ec.message());
+          close();  // the request cannot complete: end the response side too
         }
-        request_done.finish(result);
+        request_done.finish(end.ec);
       },
       asio::detached);
   bool again = false;
   std::exception_ptr failure;
   try {
-    again = co_await relay_response(head, hijack, keep, &request_done);
+    again = co_await relay_response(req, hijack, &request_done);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -295,7 +493,8 @@ awaitable<bool> Session::exchange_streaming(HeaderParser& header) {
   }
   if (!request_done.done && !parser.is_done()) {
     // The response is complete but the client is still sending: the engine did not want the rest.
-    spdlog::debug("engine proxy: response complete before the request body; closing");
+    log(spdlog::level::info, req,
+        "the engine answered " + std::to_string(last_status_) + " before reading the whole request body; closing");
     again = false;
     close();
   }
@@ -303,23 +502,35 @@ awaitable<bool> Session::exchange_streaming(HeaderParser& header) {
   co_return again && !request_done.result;
 }
 
-awaitable<bool> Session::relay_response(bool head, bool hijack_request, bool request_keep_alive,
-                                        Join* request_done) {
+awaitable<bool> Session::relay_response(const Request& req, bool hijack_request, Join* request_done) {
+  const auto& translator = shared_->options.translator;
   for (;;) {
-    http::response_parser<http::buffer_body> parser;
+    ResponseParser parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(kNoBodyLimit);
-    if (head) parser.skip(true);
+    if (req.head) parser.skip(true);
     error_code ec;
     co_await http::async_read_header(upstream_, upstream_buf_, parser, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      if (ec != asio::error::operation_aborted)
-        spdlog::debug("engine proxy: reading the engine's response: {}", ec.message());
+      log(spdlog::level::warn, req, "no answer from the engine: " + ec.message());
       close();
       co_return false;
     }
     auto& res = parser.get();
     const unsigned status = res.result_int();
+    last_status_ = status;
+    const bool until_eof = !req.head && !res.has_content_length() && !res.chunked() && status != 204 && status != 304;
+    const bool raw = status == 101 || (hijack_request && status == 200 && until_eof);
+    // Answers with host paths to translate back: documents of the kinds berth rewrites, and errors.
+    const bool error = status >= 400 && is_json(res);
+    const bool restore = !raw && !translator.is_identity() && !parser.is_done() &&
+                         ((status / 100 == 2 && req.response != ResponseKind::none) || error);
+    const std::size_t limit = error ? kMaxErrorBody : kMaxRestoredBody;
+    if (restore && res.has_content_length()) {
+      // The whole body is there to read: translated, it goes out with its new length.
+      const bool again = co_await relay_restored(parser, req, error, limit);
+      co_return again;
+    }
     http::response_serializer<http::buffer_body> sr{res};
     co_await http::async_write_header(client_, sr, asio::redirect_error(use_awaitable, ec));
     if (ec) {
@@ -328,8 +539,7 @@ awaitable<bool> Session::relay_response(bool head, bool hijack_request, bool req
     }
     if (status == 100) continue;  // "Expect: 100-continue": the real response follows
 
-    const bool until_eof = !head && !res.has_content_length() && !res.chunked() && status != 204 && status != 304;
-    if (status == 101 || (hijack_request && status == 200 && until_eof)) {
+    if (raw) {
       // attach / exec start: from here on raw bytes both ways.
       ++shared_->counters.hijacked;
       if (request_done) {
@@ -341,15 +551,66 @@ awaitable<bool> Session::relay_response(bool head, bool hijack_request, bool req
     }
     if (!parser.is_done()) {
       auto& counter = shared_->counters.bytes_from_engine;
-      ec = co_await relay_body<false>(upstream_, upstream_buf_, parser, client_, sr, down_chunk_, counter);
-      if (ec) {
-        spdlog::debug("engine proxy: response body relay ended: {}", ec.message());
+      // Chunked: the headers are out already (a long poll must see them at once); the body is
+      // translated as it passes.
+      Transform translate;
+      if (restore)
+        translate = streaming_translator(req.response, restorer_for(req.response, error, translator), limit,
+                                         shared_->counters.restored_responses);
+      const Transform* transform = translate ? &translate : nullptr;
+      const RelayEnd end =
+          co_await relay_body<false>(upstream_, upstream_buf_, parser, client_, sr, down_chunk_, counter, transform);
+      if (end.ec) {
+        // The client going away from a stream (logs -f, events) is the normal end of it.
+        if (end.reading) log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
         close();
         co_return false;
       }
     }
-    co_return request_keep_alive && res.keep_alive() && !parser.need_eof();
+    co_return req.keep_alive&& res.keep_alive() && !parser.need_eof();
   }
+}
+
+awaitable<bool> Session::relay_restored(ResponseParser& parser, const Request& req, bool error, std::size_t limit) {
+  std::string text;
+  error_code ec = co_await read_body(upstream_, upstream_buf_, parser, down_chunk_, text, limit);
+  shared_->counters.bytes_from_engine += text.size();
+  if (ec && ec != http::error::body_limit) {
+    log(spdlog::level::warn, req, "the engine's answer broke off: " + ec.message());
+    close();
+    co_return false;
+  }
+  auto& res = parser.get();
+  if (ec) {
+    // Too large to hold: what was read goes first, the rest follows as it comes, untranslated.
+    log(spdlog::level::warn, req,
+        "answer larger than " + std::to_string(limit) + " bytes passed on without translating host paths back");
+    http::response_serializer<http::buffer_body> sr{res};
+    co_await http::async_write_header(client_, sr, asio::redirect_error(use_awaitable, ec));
+    if (!ec) ec = co_await write_piece(client_, sr, res, text.data(), text.size(), !parser.is_done());
+    RelayEnd end;
+    if (!ec && !parser.is_done()) {
+      auto& counter = shared_->counters.bytes_from_engine;
+      end = co_await relay_body<false>(upstream_, upstream_buf_, parser, client_, sr, down_chunk_, counter);
+    }
+    if (ec || end.ec) {
+      if (end.reading) log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
+      close();
+      co_return false;
+    }
+    co_return req.keep_alive&& res.keep_alive() && !parser.need_eof();
+  }
+  auto restored = restorer_for(req.response, error, shared_->options.translator)(text);
+  if (restored) ++shared_->counters.restored_responses;
+  http::response<http::string_body> out{res.base()};
+  out.body() = restored ? std::move(*restored) : std::move(text);
+  out.prepare_payload();  // the length changed: Content-Length, no chunked coding
+  co_await http::async_write(client_, out, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    close();
+    co_return false;
+  }
+  co_return req.keep_alive&& res.keep_alive() && !parser.need_eof();
 }
 
 awaitable<void> Session::relay_raw() {

@@ -1,7 +1,7 @@
 // One client connection of the engine proxy and its upstream connection to dockerd.
 #pragma once
 
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+#include <spdlog/common.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -11,8 +11,10 @@
 #include <boost/beast/http/parser.hpp>
 #include <memory>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 #include <vector>
 
+#include "berth/engine_proxy/response_rewrite.hpp"
 #include "proxy_shared.hpp"
 
 namespace berth::engine_proxy::detail {
@@ -34,26 +36,50 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  // What the proxy remembers of the request in flight.
+  struct Request {
+    std::string method;
+    std::string target;
+    std::string path;  // the target without its query string, for the log
+    unsigned version = 11;
+    bool head = false;
+    bool keep_alive = true;
+    ResponseKind response = ResponseKind::none;  // what to translate back in the answer
+  };
+  struct Join;
 
   boost::asio::awaitable<bool> connect_upstream();
   // One request and its response; returns whether the connection stays open for another.
-  boost::asio::awaitable<bool> exchange(HeaderParser& header);
-  boost::asio::awaitable<bool> exchange_create(HeaderParser& header);
-  boost::asio::awaitable<bool> exchange_streaming(HeaderParser& header);
+  boost::asio::awaitable<bool> exchange(HeaderParser& header, const Request& req);
+  // container create / volume create: the body is read whole (bounded), rewritten, then sent.
+  boost::asio::awaitable<bool> exchange_rewrite(HeaderParser& header, const Request& req);
+  boost::asio::awaitable<bool> exchange_streaming(HeaderParser& header, const Request& req);
+  // 413 for a body over the bound (`size` bytes announced when `exact`, else read so far); then
+  // reads and drops the rest (when `drain`) so the client reads the answer rather than a reset.
+  boost::asio::awaitable<void> refuse_oversized(RequestParser& parser, const Request& req, std::uint64_t size,
+                                                bool exact, bool drain);
   // Relays the response to the request just sent; `request_done` is awaited before a hijack.
-  struct Join;
-  boost::asio::awaitable<bool> relay_response(bool head, bool hijack_request, bool request_keep_alive,
-                                              Join* request_done);
+  boost::asio::awaitable<bool> relay_response(const Request& req, bool hijack_request, Join* request_done);
+  // Reads the whole answer (it has a Content-Length), translates host paths back (the document of
+  // req.response, or with `error` the message), sends it with its new length.
+  boost::asio::awaitable<bool> relay_restored(ResponseParser& parser, const Request& req, bool error,
+                                              std::size_t limit);
   boost::asio::awaitable<void> relay_raw();
   boost::asio::awaitable<void> copy_raw(Socket& from, Socket& to, std::vector<char>& chunk,
                                         std::atomic<std::uint64_t>& counter);
-  boost::asio::awaitable<void> answer_error(int status, const std::string& message, bool keep_alive,
-                                            unsigned version, bool head);
-  std::string prepare_create_body(const std::string& method, const std::string& target, const std::string& body);
+  boost::asio::awaitable<void> answer_error(int status, const std::string& message, bool keep_alive, unsigned version,
+                                            bool head);
+  std::string prepare_body(const Request& req, const std::string& body);
+  // "engine proxy: METHOD PATH: reason" at `level`; silent once the session is closing.
+  void log(spdlog::level::level_enum level, const Request& req, const std::string& reason) const;
 
   Socket client_;
   Socket upstream_;
   bool upstream_connected_ = false;
+  bool closing_ = false;  // close() was called: errors that follow are its echo, not news
+  unsigned last_status_ = 0;
   std::shared_ptr<ProxyShared> shared_;
   boost::beast::flat_buffer client_buf_;
   boost::beast::flat_buffer upstream_buf_;

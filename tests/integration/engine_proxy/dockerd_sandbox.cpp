@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "docker_api.hpp"
 #include "shell.hpp"
 
 namespace berth::test {
@@ -29,6 +30,15 @@ bool wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+bool answers_ping(const std::string& socket) {
+  try {
+    const auto pong = DockerApi(socket, std::chrono::seconds(5)).get("/_ping");
+    return pong.status == 200 && pong.body == "OK";
+  } catch (const ApiError&) {
+    return false;  // not listening yet
+  }
+}
+
 pid_t first_child(pid_t parent) {
   std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
   pid_t child = -1;
@@ -43,12 +53,14 @@ DockerdSandbox::DockerdSandbox(const std::filesystem::path& dir, const std::stri
   const std::string d = dir_.string();
   std::filesystem::create_directories(dir_ / "data");
   std::filesystem::create_directories(dir_ / "exec");
+  // The engine's defaults, whatever the host's /etc/docker/daemon.json says.
+  std::ofstream(dir_ / "daemon.json") << "{}\n";
   std::string script = "ip link set lo up; ";
   if (!setup.empty()) script += setup + " || exit 97; ";
-  script += "exec /usr/sbin/dockerd --data-root " + quote(d + "/data") + " --exec-root " + quote(d + "/exec") +
-            " -H " + quote("unix://" + socket_) + " --pidfile " + quote(d + "/dockerd.pid") + " >" +
-            quote(d + "/dockerd.log") + " 2>&1";
-  std::vector<std::string> args = {"unshare", "--mount",      "--pid", "--net", "--uts", "--ipc",
+  script += "exec /usr/sbin/dockerd --config-file " + quote(d + "/daemon.json") + " --data-root " + quote(data_root()) +
+            " --exec-root " + quote(exec_root()) + " -H " + quote("unix://" + socket_) + " --pidfile " +
+            quote(d + "/dockerd.pid") + " >" + quote(d + "/dockerd.log") + " 2>&1";
+  std::vector<std::string> args = {"unshare", "--mount",      "--pid",        "--net", "--uts", "--ipc",
                                    "--fork",  "--kill-child", "--mount-proc", "sh",    "-c",    script};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -65,7 +77,7 @@ DockerdSandbox::DockerdSandbox(const std::filesystem::path& dir, const std::stri
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     for (;;) {
       if (dockerd_pid_ < 0) dockerd_pid_ = first_child(unshare_pid_);
-      if (http_over_unix(socket_, "GET /_ping HTTP/1.0\r\n\r\n").find("\r\n\r\nOK") != std::string::npos) break;
+      if (answers_ping(socket_)) break;
       int status = 0;
       if (::waitpid(unshare_pid_, &status, WNOHANG) == unshare_pid_) {
         unshare_pid_ = -1;
@@ -80,7 +92,9 @@ DockerdSandbox::DockerdSandbox(const std::filesystem::path& dir, const std::stri
   }
 }
 
-DockerdSandbox::~DockerdSandbox() { stop(); }
+DockerdSandbox::~DockerdSandbox() {
+  stop();
+}
 
 void DockerdSandbox::stop() {
   if (unshare_pid_ <= 0) return;
@@ -97,6 +111,13 @@ void DockerdSandbox::stop() {
   }
   unshare_pid_ = -1;
   // The namespace's mounts died with it; dockerd's files are removed with the TempDir.
+}
+
+std::string DockerdSandbox::data_root() const {
+  return (dir_ / "data").string();
+}
+std::string DockerdSandbox::exec_root() const {
+  return (dir_ / "exec").string();
 }
 
 std::string DockerdSandbox::log() const {

@@ -10,7 +10,7 @@ namespace berth::test {
 
 class DockerdSandbox {
  public:
-  // Everything (data-root, exec-root, socket, pid file, log) lives under `dir`. `setup` is shell
+  // Everything (data-root, exec-root, socket, pid file, log, an empty daemon.json) lives under `dir`. `setup` is shell
   // run inside the new mount namespace before dockerd starts (e.g. extra mounts). Waits until
   // /_ping answers; throws (after cleaning up) if it does not.
   DockerdSandbox(const std::filesystem::path& dir, const std::string& setup = "");
@@ -19,6 +19,8 @@ class DockerdSandbox {
   DockerdSandbox& operator=(const DockerdSandbox&) = delete;
 
   const std::string& socket() const { return socket_; }
+  std::string data_root() const;
+  std::string exec_root() const;
   std::string log() const;
 
  private:

@@ -1,123 +1,28 @@
 // The engine proxy in front of a real dockerd, driven by the real docker CLI.
+#include "berth/engine_proxy/engine_proxy.hpp"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
-#include <thread>
 
 #include "berth/engine_proxy/docker_context.hpp"
-#include "berth/engine_proxy/engine_proxy.hpp"
-#include "dockerd_sandbox.hpp"
+#include "docker_api.hpp"
+#include "engine_fixture.hpp"
+#include "images.hpp"
 #include "shell.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace berth::engine_proxy;
-using berth::test::CommandResult;
-using berth::test::DockerdSandbox;
-using berth::test::quote;
-using berth::test::sh;
-using berth::test::TempDir;
-
-namespace {
-
-constexpr const char* kImage = "berth-test/busybox";
-
-int dial(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void write_file(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << content;
-}
-
-// Builds a busybox rootfs (applets linked) under `root`.
-void make_busybox_rootfs(const fs::path& root) {
-  fs::create_directories(root / "bin");
-  fs::create_directories(root / "tmp");
-  fs::create_directories(root / "etc");
-  fs::copy_file("/bin/busybox", root / "bin/busybox");
-  auto list = sh("/bin/busybox --list");
-  REQUIRE(list.exit_code == 0);
-  std::istringstream ss(list.output);
-  std::string applet;
-  while (std::getline(ss, applet))
-    if (!applet.empty() && applet != "busybox") fs::create_symlink("busybox", root / "bin" / applet);
-}
-
-// One dockerd in fresh namespaces, where host "/" is also visible at <T>/mnt/host and the
-// directory <T>/hidden is covered by a tmpfs: so a bind of <T>/hidden/... only works when the
-// proxy translates it to <T>/mnt/host/<T>/hidden/...
-struct Engine {
-  TempDir tmp{"bep"};
-  fs::path dir = tmp.path();
-  fs::path mnt = dir / "mnt/host";
-  fs::path hidden = dir / "hidden";
-  fs::path config = dir / "dockercfg";
-  std::unique_ptr<DockerdSandbox> dockerd;
-
-  Engine() {
-    if (std::getenv("BERTH_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
-    fs::create_directories(mnt);
-    fs::create_directories(hidden);
-    fs::create_directories(config);
-    dockerd = std::make_unique<DockerdSandbox>(
-        dir, "mount --rbind / " + quote(mnt.string()) + " && mount -t tmpfs berth-hide " + quote(hidden.string()));
-  }
-
-  // The docker CLI against `socket`, with a private config dir; `timeout` guards against hangs.
-  CommandResult docker(const std::string& socket, const std::string& args, const std::string& stdin_cmd = "") const {
-    std::string cmd = "DOCKER_CONFIG=" + quote(config.string()) + " timeout 120 docker -H " +
-                      quote("unix://" + socket) + " " + args;
-    if (!stdin_cmd.empty()) cmd = stdin_cmd + " | " + cmd;
-    return sh(cmd);
-  }
-
-  void import_busybox(const std::string& socket) const {
-    TempDir root{"bep-rootfs"};
-    make_busybox_rootfs(root.path());
-    auto r = sh("tar -C " + quote(root.path().string()) + " -cf - . | DOCKER_CONFIG=" + quote(config.string()) +
-                " timeout 120 docker -H " + quote("unix://" + socket) + " import - " + kImage);
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-  }
-};
-
-EngineProxyOptions proxy_options(const std::string& socket, const std::string& upstream, PathTranslator translator) {
-  EngineProxyOptions o;
-  o.socket_path = socket;
-  o.connector = [upstream] { return dial(upstream); };
-  o.translator = std::move(translator);
-  o.engine_state = [] { return std::string("running"); };
-  return o;
-}
-
-void wait_idle(const EngineProxy& proxy) {
-  // Connections close asynchronously after the CLI exits; wait (bounded) rather than assert a time.
-  for (int i = 0; i < 500 && proxy.stats().active_connections > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-}
-
-}  // namespace
+using namespace berth::test;
 
 TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-alive") {
   Engine engine;
@@ -130,7 +35,7 @@ TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-
   REQUIRE(version.exit_code == 0);
   CHECK(version.output.find("20.10") != std::string::npos);
 
-  engine.import_busybox(psock);
+  REQUIRE_NOTHROW(engine.import_busybox(psock));
 
   {
     auto hi = engine.docker(psock, std::string("run --rm ") + kImage + " echo hi");
@@ -152,8 +57,8 @@ TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-
   {
     // logs -f: the response never ends while the container runs, so seeing both lines proves
     // the proxy forwards the stream as it arrives.
-    auto run = engine.docker(psock, std::string("run -d ") + kImage +
-                                        " sh -c 'echo one; echo two; while :; do sleep 1; done'");
+    auto run = engine.docker(
+        psock, std::string("run -d ") + kImage + " sh -c 'echo one; echo two; while :; do sleep 1; done'");
     REQUIRE(run.exit_code == 0);
     const std::string id = run.output;
     const std::string cmd = "DOCKER_CONFIG=" + quote(engine.config.string()) + " timeout 60 docker -H " +
@@ -168,16 +73,17 @@ TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-
     CHECK(::pclose(logs) != -1);
   }
   {
-    // Two requests on one connection, and HEAD.
-    auto two = berth::test::http_over_unix(
-        psock, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\nGET /v1.41/version HTTP/1.1\r\nHost: docker\r\n"
-               "Connection: close\r\n\r\n");
-    CHECK(two.rfind("HTTP/1.1 200 OK", 0) == 0);
-    CHECK(two.find("\r\n\r\nOK") != std::string::npos);
-    CHECK(two.find("\"ApiVersion\":\"1.41\"") != std::string::npos);
-    auto head = berth::test::http_over_unix(psock, "HEAD /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
-    CHECK(head.rfind("HTTP/1.1 200 OK", 0) == 0);
-    CHECK(head.find("\r\n\r\n") == head.size() - 4);
+    // Three requests on one connection, one of them HEAD: a body after HEAD would garble the third.
+    auto three = DockerApi(psock).sequence({{"GET", "/_ping", "", "", Framing::content_length, {}},
+                                            {"HEAD", "/_ping", "", "", Framing::content_length, {}},
+                                            {"GET", "/v1.41/version", "", "", Framing::content_length, {}}});
+    REQUIRE(three.size() == 3);
+    CHECK(three[0].status == 200);
+    CHECK(three[0].body == "OK");
+    CHECK(three[1].status == 200);
+    CHECK(three[1].body.empty());
+    CHECK(three[2].status == 200);
+    CHECK(three[2].json()["ApiVersion"] == "1.41");
   }
   wait_idle(proxy);
   const auto stats = proxy.stats();
@@ -193,11 +99,10 @@ TEST_CASE("bind mounts with spaces work through the proxy with identity and tran
   const std::string identity_sock = (engine.dir / "pi.sock").string();
   const std::string translating_sock = (engine.dir / "pt.sock").string();
   EngineProxy identity(proxy_options(identity_sock, engine.dockerd->socket(), PathTranslator::identity()));
-  EngineProxy translating(
-      proxy_options(translating_sock, engine.dockerd->socket(), PathTranslator("/", engine.mnt.string())));
+  EngineProxy translating(proxy_options(translating_sock, engine.dockerd->socket(), engine.translator()));
   identity.start();
   translating.start();
-  engine.import_busybox(identity_sock);
+  REQUIRE_NOTHROW(engine.import_busybox(identity_sock));
 
   // Identity: the engine shares the host filesystem.
   const fs::path visible = engine.dir / "visible/my dir";
@@ -217,8 +122,8 @@ TEST_CASE("bind mounts with spaces work through the proxy with identity and tran
   const std::string mount_arg = "--mount " + quote("type=bind,src=" + shared.string() + ",dst=/d,readonly");
   auto direct = engine.docker(engine.dockerd->socket(), "run --rm " + mount_arg + " " + kImage + " cat /d/f");
   CHECK(direct.exit_code != 0);  // the untranslated path does not exist for the engine
-  auto tv = engine.docker(translating_sock,
-                          "run --rm -v " + quote(shared.string() + ":/d:ro") + " " + kImage + " cat /d/f");
+  auto tv =
+      engine.docker(translating_sock, "run --rm -v " + quote(shared.string() + ":/d:ro") + " " + kImage + " cat /d/f");
   INFO(tv.output);
   CHECK(tv.output == "shared data");
   auto tm = engine.docker(translating_sock, "run --rm " + mount_arg + " " + kImage + " cat /d/f");
@@ -235,7 +140,7 @@ TEST_CASE("the proxy refuses binds of its own socket and /run/berth") {
   const std::string psock = (engine.dir / "proxy.sock").string();
   EngineProxy proxy(proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity()));
   proxy.start();
-  engine.import_busybox(psock);
+  REQUIRE_NOTHROW(engine.import_busybox(psock));
   auto own = engine.docker(psock, "run --rm -v " + quote(psock + ":/var/run/docker.sock") + " " + kImage + " true");
   INFO(own.output);
   CHECK(own.exit_code != 0);
@@ -269,7 +174,7 @@ TEST_CASE("feature filters see and may replace the create body and a throwing fi
   };
   EngineProxy proxy(std::move(options));
   proxy.start();
-  engine.import_busybox(psock);
+  REQUIRE_NOTHROW(engine.import_busybox(psock));
   auto env = engine.docker(psock, std::string("run --rm -e A=b ") + kImage + " env");
   INFO(env.output);
   CHECK(env.output.find("BERTH_FILTERED=1") != std::string::npos);
@@ -321,12 +226,12 @@ TEST_CASE("with the engine down the proxy answers 503 with a Docker-style messag
   o.engine_state = [] { return std::string("stopped"); };
   EngineProxy proxy(std::move(o));
   proxy.start();
-  auto raw = berth::test::http_over_unix(psock, "GET /v1.41/version HTTP/1.1\r\nHost: docker\r\n\r\n");
-  CHECK(raw.rfind("HTTP/1.1 503", 0) == 0);
-  auto body = nlohmann::json::parse(raw.substr(raw.find("\r\n\r\n") + 4));
-  CHECK(body["message"] == engine_unavailable_message("stopped"));
-  auto cli = sh("DOCKER_CONFIG=" + quote(tmp.path().string()) + " timeout 60 docker -H " + quote("unix://" + psock) +
-                " ps");
+  auto answer = DockerApi(psock).get("/v1.41/version");
+  CHECK(answer.status == 503);
+  CHECK(answer.header("content-type") == "application/json");
+  CHECK(answer.json()["message"] == engine_unavailable_message("stopped"));
+  auto cli =
+      sh("DOCKER_CONFIG=" + quote(tmp.path().string()) + " timeout 60 docker -H " + quote("unix://" + psock) + " ps");
   CHECK(cli.exit_code != 0);
   CHECK(cli.output.find("the engine is not running (state: stopped)") != std::string::npos);
   CHECK(proxy.stats().upstream_failures >= 2);

@@ -1,7 +1,7 @@
+#include "berth/engine_proxy/create_rewrite.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
-#include "berth/engine_proxy/create_rewrite.hpp"
 
 using namespace berth::engine_proxy;
 using nlohmann::json;
@@ -15,7 +15,8 @@ TEST_CASE("rewrite_bind translates absolute sources, keeping destination and opt
   CHECK(rewrite_bind("/root/my dir:/src", kT, kProtect) == "/mnt/host/root/my dir:/src");
   CHECK(rewrite_bind("/home/u/a b:/d:ro", kT, kProtect) == "/mnt/host/home/u/a b:/d:ro");
   CHECK(rewrite_bind("/data:/data:rw,rprivate", kT, kProtect) == "/mnt/host/data:/data:rw,rprivate");
-  CHECK(rewrite_bind("/x/:/y:z", kT, kProtect) == "/mnt/host/x:/y:z");
+  CHECK(rewrite_bind("/x/:/y:z", kT, kProtect) == "/mnt/host/x/:/y:z");  // spelled as sent: echoed back
+  CHECK(rewrite_bind("/:/host", kT, kProtect) == "/mnt/host:/host");
 }
 
 TEST_CASE("rewrite_bind leaves named volumes, relative paths and bare destinations untouched") {
@@ -27,8 +28,8 @@ TEST_CASE("rewrite_bind leaves named volumes, relative paths and bare destinatio
 }
 
 TEST_CASE("rewrite_bind refuses the engine socket and /run/berth with 403") {
-  for (const char* spec : {"/run/berth/docker.sock:/var/run/docker.sock", "/run/berth:/x", "/run/berth/:/x:ro",
-                           "/run/./berth/sub:/x"}) {
+  for (const char* spec :
+       {"/run/berth/docker.sock:/var/run/docker.sock", "/run/berth:/x", "/run/berth/:/x:ro", "/run/./berth/sub:/x"}) {
     try {
       rewrite_bind(spec, kT, kProtect);
       FAIL("accepted " << spec);
@@ -86,7 +87,8 @@ TEST_CASE("rewrite_container_create copes with missing or null HostConfig parts"
 }
 
 TEST_CASE("rewrite_container_create refuses a bind Mount of the engine socket") {
-  json body = json::parse(R"({"HostConfig":{"Mounts":[{"Type":"bind","Source":"/run/berth/docker.sock","Target":"/s"}]}})");
+  json body =
+      json::parse(R"({"HostConfig":{"Mounts":[{"Type":"bind","Source":"/run/berth/docker.sock","Target":"/s"}]}})");
   CHECK_THROWS_AS(rewrite_container_create(body, kT, kProtect), RequestRejected);
 }
 
@@ -97,4 +99,57 @@ TEST_CASE("is_container_create matches versioned and unversioned paths") {
   CHECK_FALSE(is_container_create("GET", "/v1.41/containers/create"));
   CHECK_FALSE(is_container_create("POST", "/v1.41/containers/abc/start"));
   CHECK_FALSE(is_container_create("POST", "/v1.41/containers/create/x"));
+}
+
+TEST_CASE("rewrite_container_create translates the device of a bind volume declared inline in Mounts") {
+  json body = json::parse(R"({"HostConfig":{"Mounts":[
+    {"Type":"volume","Source":"v1","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"local",
+      "Options":{"type":"none","o":"bind","device":"/srv/data"}}}},
+    {"Type":"volume","Source":"v2","Target":"/w","VolumeOptions":{"DriverConfig":{"Name":"nfs-driver",
+      "Options":{"type":"none","o":"bind","device":"/srv/data"}}}},
+    {"Type":"volume","Source":"v3","Target":"/x","VolumeOptions":{"DriverConfig":{
+      "Options":{"type":"tmpfs","o":"size=1m","device":"tmpfs"}}}},
+    {"Type":"volume","Source":"v4","Target":"/y","VolumeOptions":{"DriverConfig":null}}
+  ]}})");
+  CHECK(rewrite_container_create(body, kT, kProtect) == 1);
+  const auto& m = body["HostConfig"]["Mounts"];
+  CHECK(m[0]["VolumeOptions"]["DriverConfig"]["Options"]["device"] == "/mnt/host/srv/data");
+  CHECK(m[1]["VolumeOptions"]["DriverConfig"]["Options"]["device"] == "/srv/data");  // another driver's business
+  CHECK(m[2]["VolumeOptions"]["DriverConfig"]["Options"]["device"] == "tmpfs");
+}
+
+TEST_CASE("rewrite_volume_create translates a local bind volume's device, as compose's driver_opts send it") {
+  json body = json::parse(
+      R"({"Name":"proj_data","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/home/u/proj/data"},
+          "Labels":{"com.docker.compose.project":"proj"}})");
+  CHECK(is_volume_create("POST", "/v1.41/volumes/create"));
+  CHECK(is_volume_create("POST", "/volumes/create"));
+  CHECK_FALSE(is_volume_create("GET", "/v1.41/volumes/create"));
+  CHECK_FALSE(is_volume_create("POST", "/v1.41/volumes/prune"));
+  CHECK(rewrite_volume_create(body, kT, kProtect) == 1);
+  CHECK(body["DriverOpts"]["device"] == "/mnt/host/home/u/proj/data");
+  CHECK(body["Labels"]["com.docker.compose.project"] == "proj");
+
+  json rbind = json::parse(R"({"Name":"a","DriverOpts":{"o":"ro,rbind","device":"/srv"}})");  // Driver: default
+  CHECK(rewrite_volume_create(rbind, kT, kProtect) == 1);
+  CHECK(rbind["DriverOpts"]["device"] == "/mnt/host/srv");
+  for (const char* text : {R"({"Name":"plain"})", R"({"Name":"t","DriverOpts":{"type":"tmpfs","device":"tmpfs"}})",
+                           R"({"Name":"n","DriverOpts":{"type":"nfs","o":"addr=10.0.0.1","device":":/export"}})",
+                           R"({"Name":"b","DriverOpts":{"o":"binder","device":"/srv"}})",
+                           R"({"Name":"o","Driver":"other","DriverOpts":{"o":"bind","device":"/srv"}})"}) {
+    json other = json::parse(text);
+    const json before = other;
+    CHECK(rewrite_volume_create(other, kT, kProtect) == 0);
+    CHECK(other == before);
+  }
+}
+
+TEST_CASE("rewrite_volume_create refuses a bind volume of berth's own sockets") {
+  json body = json::parse(R"({"Name":"s","DriverOpts":{"type":"none","o":"bind","device":"/run/berth"}})");
+  try {
+    rewrite_volume_create(body, kT, kProtect);
+    FAIL("accepted /run/berth");
+  } catch (const RequestRejected& e) {
+    CHECK(e.status() == 403);
+  }
 }

@@ -36,7 +36,7 @@ TEST_CASE("berth-pack builds a version pack and base image that verify") {
   const std::string version = built.result.pack_version;
   CHECK_FALSE(built.result.reused);
   CHECK(version.size() > 7);
-  CHECK(version.substr(version.size() - 7) == "-berth1");
+  CHECK(version.substr(version.size() - 7) == "-berth2");
 
   const auto packs = store.list();
   REQUIRE(packs.size() == 1);

@@ -22,7 +22,9 @@ bool is_elf(const fs::path& file) {
 
 // Where a file really lives, with its directory resolved but its own name kept:
 // /lib/x86_64-linux-gnu/libc.so.6 -> /usr/lib/x86_64-linux-gnu/libc.so.6 (merged /usr).
-fs::path resolved_dir(const fs::path& p) { return fs::canonical(p.parent_path()) / p.filename(); }
+fs::path resolved_dir(const fs::path& p) {
+  return fs::canonical(p.parent_path()) / p.filename();
+}
 
 std::string relative_target(const fs::path& target, const fs::path& link) {
   return fs::path(target).lexically_relative(link.parent_path()).generic_string();
@@ -131,8 +133,11 @@ Plan plan_version_pack() {
 nlohmann::ordered_json pack_components() {
   nlohmann::ordered_json components = nlohmann::ordered_json::object();
   nlohmann::ordered_json packages = nlohmann::ordered_json::object();
-  const std::pair<const char*, const char*> wanted[] = {
-      {"dockerd", "docker.io"}, {"containerd", "containerd"}, {"runc", "runc"}, {"tini", "tini"}, {"iptables", "iptables"}};
+  const std::pair<const char*, const char*> wanted[] = {{"dockerd", "docker.io"},
+                                                        {"containerd", "containerd"},
+                                                        {"runc", "runc"},
+                                                        {"tini", "tini"},
+                                                        {"iptables", "iptables"}};
   for (const auto& [component, package] : wanted) {
     if (auto v = dpkg_version(package)) {
       components[component] = upstream_version(*v);
@@ -168,11 +173,11 @@ nlohmann::ordered_json pack_services() {
 }
 
 std::map<std::string, std::string> pack_generated_files() {
-  // Log rotation, so a long-lived developer environment does not fill its data store with
-  // container logs. Nothing here may repeat a flag of the dockerd service argv (dockerd refuses
-  // a setting given both ways).
-  return {{"etc/docker/daemon.json",
-           "{\n  \"log-driver\": \"json-file\",\n  \"log-opts\": {\"max-size\": \"10m\", \"max-file\": \"3\"}\n}\n"}};
+  // The engine's own defaults, as on a native install: every setting here would show in every
+  // container (a default log-opts, say, in each HostConfig.LogConfig) and tell clients they are
+  // not talking to a stock dockerd. Nothing here may repeat a flag of the dockerd service argv
+  // (dockerd refuses a setting given both ways).
+  return {{"etc/docker/daemon.json", "{}\n"}};
 }
 
 }  // namespace berth::pack

@@ -1,4 +1,6 @@
-// Rewriting of bind-mount sources in `POST [/vX.Y]/containers/create` bodies.
+// Rewriting of host paths in the request bodies that carry them: `POST [/vX.Y]/containers/create`
+// (bind sources, bind volumes declared inline) and `POST [/vX.Y]/volumes/create` (a local volume
+// that binds a host directory).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -37,14 +39,27 @@ class ProtectedPaths {
 
 // True for `POST /containers/create` and `POST /v1.41/containers/create` (query string allowed).
 bool is_container_create(const std::string& method, const std::string& target);
+// True for `POST [/vX.Y]/volumes/create`.
+bool is_volume_create(const std::string& method, const std::string& target);
+
+// True when a volume of `driver` ("" means the default, "local") with the options `o` and `device`
+// binds a host directory: `o` lists "bind" or "rbind" and `device` is an absolute path (what
+// `docker volume create --opt type=none --opt o=bind --opt device=PATH` and compose's driver_opts
+// send).
+bool is_local_bind_volume(const std::string& driver, const std::string& o, const std::string& device);
 
 // Rewrites one `HostConfig.Binds` entry "src:dst[:opts]". Only an absolute src is translated;
 // named volumes, relative paths and a bare destination ("/data") come back unchanged.
 // Throws RequestRejected (403 protected path, 400 path outside the shared folder).
 std::string rewrite_bind(const std::string& spec, const PathTranslator& translator, const ProtectedPaths& protect);
 
-// Rewrites HostConfig.Binds and the Source of HostConfig.Mounts entries with Type "bind" in a
-// container-create body, in place. Returns how many sources changed. Throws RequestRejected.
+// Rewrites HostConfig.Binds, the Source of HostConfig.Mounts entries with Type "bind" and the
+// device of Mounts entries with Type "volume" that declare a local bind volume, in a
+// container-create body, in place. Returns how many paths changed. Throws RequestRejected.
 int rewrite_container_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
+
+// Rewrites DriverOpts.device of a volume-create body that declares a local bind volume, in place.
+// Returns how many paths changed (0 or 1). Throws RequestRejected.
+int rewrite_volume_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
 
 }  // namespace berth::engine_proxy

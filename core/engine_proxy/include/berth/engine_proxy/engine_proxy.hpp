@@ -1,5 +1,7 @@
 // The Docker Engine API on the host: a unix socket that forwards every request to dockerd
-// inside the environment, rewriting bind-mount sources of container-create requests.
+// inside the environment. Bodies of any size stream through in both directions; host paths are
+// translated on the way in (container create, volume create: the only bodies read whole, up to
+// max_create_body) and back on the way out (inspect, lists, events, error messages).
 #pragma once
 
 #include <cstddef>
@@ -31,17 +33,17 @@ using EngineFilter = std::function<std::optional<std::string>(const std::string&
 using FiltersProvider = std::function<std::vector<EngineFilter>()>;
 
 struct EngineProxyOptions {
-  std::string socket_path;     // host socket, e.g. /run/berth/docker.sock (parent dirs are created)
-  std::string socket_group;    // chgrp the socket to this group when it exists ("" = leave root's)
+  std::string socket_path;   // host socket, e.g. /run/berth/docker.sock (parent dirs are created)
+  std::string socket_group;  // chgrp the socket to this group when it exists ("" = leave root's)
   unsigned socket_mode = 0660;
   UpstreamConnector connector;
   PathTranslator translator = PathTranslator::identity();
   // Host paths no container may bind; the socket path and /run/berth are always included.
   std::vector<std::string> protected_paths;
-  FiltersProvider filters_provider;          // may be empty
+  FiltersProvider filters_provider;           // may be empty
   std::function<std::string()> engine_state;  // "stopped", "starting", ...: used in 502/503 answers
   std::size_t io_threads = 2;
-  std::size_t max_create_body = 8 * 1024 * 1024;  // larger container-create bodies get 413
+  std::size_t max_create_body = 8 * 1024 * 1024;  // larger container/volume-create bodies get 413
   std::size_t buffer_size = 64 * 1024;            // per direction and connection
 };
 
@@ -49,12 +51,13 @@ struct EngineProxyStats {
   std::uint64_t active_connections = 0;
   std::uint64_t total_connections = 0;
   std::uint64_t requests = 0;
-  std::uint64_t rewritten_creates = 0;  // container-create bodies whose bind sources changed
-  std::uint64_t rejected_requests = 0;  // answered by the proxy itself (403, 400, 413, 500)
-  std::uint64_t upstream_failures = 0;  // connector failed: answered 502/503
-  std::uint64_t hijacked = 0;           // attach/exec streams switched to raw byte copy
-  std::uint64_t bytes_to_engine = 0;    // request bodies and raw stream bytes
-  std::uint64_t bytes_from_engine = 0;  // response bodies and raw stream bytes
+  std::uint64_t rewritten_creates = 0;   // container/volume-create bodies whose host paths changed
+  std::uint64_t restored_responses = 0;  // answers whose host paths were translated back
+  std::uint64_t rejected_requests = 0;   // answered by the proxy itself (400, 403, 413, 431, 500)
+  std::uint64_t upstream_failures = 0;   // connector failed: answered 502/503
+  std::uint64_t hijacked = 0;            // attach/exec streams switched to raw byte copy
+  std::uint64_t bytes_to_engine = 0;     // request bodies and raw stream bytes
+  std::uint64_t bytes_from_engine = 0;   // response bodies and raw stream bytes
 };
 
 class EngineProxy {
