@@ -5,7 +5,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -38,6 +41,19 @@ class BoundedThread {
 // child is killed (SIGKILL, by this pid, which is ours), reaped, and
 // std::runtime_error names `what`.
 int wait_pid_within(pid_t pid, std::chrono::milliseconds limit, const std::string& what);
+
+// future.get() with a deadline. A future of std::async cannot be abandoned (its
+// destructor waits for the task), so past the deadline this says what hung and
+// ends the test process at once: a failure in seconds instead of ctest's timeout.
+template <class T>
+T get_within(std::future<T>& future, std::chrono::milliseconds limit, const char* what) {
+  if (future.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "FAILED: %s did not finish within %lld ms\n", what, static_cast<long long>(limit.count()));
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+  return future.get();
+}
 
 // Polls `done` every `step` until it returns true or `limit` passes; false on timeout.
 bool eventually_within(const std::function<bool()>& done, std::chrono::milliseconds limit,

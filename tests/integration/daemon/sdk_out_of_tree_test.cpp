@@ -2,14 +2,14 @@
 // hello-feature example out of tree, and berthd runs it; then it is rebuilt
 // with a new version, swapped on disk and reloaded while a client polls
 // /v1/status, and not one of those requests fails.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "temp_dir.hpp"
 
@@ -20,7 +20,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string quote(const fs::path& p) {
+  return "'" + p.string() + "'";
+}
 
 void run(const std::string& command) {
   const auto r = berth::test::run_command(command);
@@ -72,7 +74,7 @@ TEST_CASE("hello-feature built out of tree against the installed SDK runs in ber
 
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, failed{0};
-  std::thread poller([&] {
+  berth::test::BoundedThread poller([&] {
     auto client = d.client();
     while (!stop) {
       try {
@@ -83,12 +85,14 @@ TEST_CASE("hello-feature built out of tree against the installed SDK runs in ber
     }
   });
   // Let the poller get going, reload, and keep polling a little after.
-  while (ok < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(
+      berth::test::eventually_within([&] { return ok >= 20; }, std::chrono::seconds(30), std::chrono::milliseconds(5)));
   const auto reloaded = d.client().request("POST", "/v1/plugins/hello.feature/reload");
   const int before_end = ok;
-  while (ok < before_end + 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(berth::test::eventually_within([&] { return ok >= before_end + 20; }, std::chrono::seconds(30),
+                                       std::chrono::milliseconds(5)));
   stop = true;
-  poller.join();
+  poller.join_within(std::chrono::seconds(70), "the status poller");
 
   REQUIRE(reloaded.status == 200);
   CHECK(reloaded.body["version"] == "1.1.0");

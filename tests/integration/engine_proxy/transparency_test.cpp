@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "berth/engine_proxy/engine_proxy.hpp"
+#include "bounded.hpp"
 #include "docker_api.hpp"
 #include "engine_fixture.hpp"
 #include "images.hpp"
@@ -313,14 +314,14 @@ TEST_CASE("inspect, lists, volumes, df, filters and errors give back the host pa
 
   // Events stream through line by line, as they happen.
   std::string seen;
-  std::thread later([&] {
+  berth::test::BoundedThread later([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     DockerApi(psock).post("/v1.41/volumes/create", {{"Name", "late"}});
   });
   auto events = api.stream(
       "/v1.41/events?filters=%7B%22type%22%3A%5B%22volume%22%5D%7D",
       [&](const std::string& body) { return body.find("\"late\"") == std::string::npos; }, std::chrono::seconds(20));
-  later.join();
+  later.join_within(std::chrono::seconds(30), "the volume create");
   CHECK(events.status == 200);
   CHECK_THAT(events.body, Catch::Contains(R"("Action":"create","Actor":{"ID":"late")"));
   CHECK(events.body.find(engine.mnt.string()) == std::string::npos);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,6 +23,10 @@ class RawSocket {
     if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
     }
+    // Every read has a deadline: a server that never answers fails the test in seconds.
+    const timeval limit{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   }
   ~RawSocket() { ::close(fd_); }
   RawSocket(const RawSocket&) = delete;
@@ -35,7 +40,7 @@ class RawSocket {
       off += static_cast<std::size_t>(n);
     }
   }
-  // Reads until `until` appears or the peer closes.
+  // Reads until `until` appears or the peer closes (or 10 s pass without a byte).
   std::string read(const std::string& until = {}) {
     std::string out;
     char buf[4096];

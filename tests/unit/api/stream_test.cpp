@@ -4,6 +4,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bounded.hpp"
 #include "raw_socket.hpp"
 #include "test_server.hpp"
 
@@ -65,12 +66,14 @@ TEST_CASE("stream: the client receives lines from a producer thread until the pr
   });
   auto writer = box.wait_for(1);
   REQUIRE(writer);
-  std::thread producer([writer] {
-    for (int i = 2; i <= 4; ++i) CHECK(writer->write_json({{"seq", i}}));
+  std::atomic<int> written{0};
+  berth::test::BoundedThread producer([writer, &written] {  // (no Catch2 macros off the main thread)
+    for (int i = 2; i <= 4; ++i) written += writer->write_json({{"seq", i}}) ? 1 : 0;
     writer->close();
   });
-  producer.join();
-  auto result = reader.get();
+  producer.join_within(std::chrono::seconds(10), "the producer");
+  CHECK(written == 3);
+  auto result = berth::test::get_within(reader, std::chrono::seconds(20), "the event stream reader");
   CHECK(result.status == 200);
   CHECK(result.headers["content-type"] == "application/x-ndjson");
   REQUIRE(lines.size() == 4);
@@ -90,7 +93,7 @@ TEST_CASE("stream: a client that disconnects releases the writer") {
   auto writer = box.wait_for(1);
   REQUIRE(writer);
   writer->on_close([&] { closed.set_value(); });
-  reader.get();
+  berth::test::get_within(reader, std::chrono::seconds(20), "the event stream reader");
   REQUIRE(closed.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
   CHECK(writer->closed());
   CHECK(writer->close_reason() == "client disconnected");
@@ -140,7 +143,8 @@ TEST_CASE("stream: stop() ends open streams cleanly") {
   auto writer = box.wait_for(1);
   REQUIRE(writer);
   s.server->stop();
-  auto result = reader.get();  // returns instead of hanging or throwing
+  auto result = berth::test::get_within(reader, std::chrono::seconds(20),
+                                        "the event stream reader");  // returns instead of hanging or throwing
   CHECK(result.status == 200);
   CHECK(count == 1);
   CHECK(writer->closed());

@@ -1,10 +1,11 @@
-#include <catch2/catch.hpp>
+#include "berth/events/event_bus.hpp"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 #include <vector>
 
-#include "berth/events/event_bus.hpp"
+#include "bounded.hpp"
 
 using berth::events::Event;
 using berth::events::EventBus;
@@ -50,7 +51,7 @@ TEST_CASE("after unsubscribe a handler never runs again, even with concurrent pu
     if (unsubscribed) ++late_calls;
   });
   std::atomic<bool> stop{false};
-  std::thread publisher([&] {
+  berth::test::BoundedThread publisher([&] {
     while (!stop) bus.publish("t", "core", nullptr);
   });
   std::this_thread::yield();
@@ -58,7 +59,7 @@ TEST_CASE("after unsubscribe a handler never runs again, even with concurrent pu
   unsubscribed = true;
   for (int i = 0; i < 1000; ++i) bus.publish("t", "core", nullptr);
   stop = true;
-  publisher.join();
+  publisher.join_within(std::chrono::seconds(10), "the publisher");
   CHECK(late_calls == 0);
 }
 

@@ -1,17 +1,18 @@
 // The pack really runs: an overlay of the version pack over the base image, entered with chroot in
 // a private mount namespace (so the mount disappears with the child, even if the test fails).
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
+#include "bounded.hpp"
 #include "pack_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -29,7 +30,10 @@ struct ChildGuard {
   ~ChildGuard() {
     if (pid > 0) {
       ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
+      try {
+        berth::test::wait_pid_within(pid, std::chrono::seconds(10), "the environment's child");
+      } catch (const std::exception&) {  // a destructor cannot fail the test; the kill was sent
+      }
     }
   }
 };
@@ -62,14 +66,22 @@ RunResult run_in_environment(const fs::path& pack_rootfs, const fs::path& base_r
   ::close(fds[1]);
   RunResult result;
   char buf[4096];
-  for (ssize_t got; (got = ::read(fds[0], buf, sizeof buf)) != 0;) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fds[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      result.output += "\n(no end of output within 60 s)";
+      break;
+    }
+    const ssize_t got = ::read(fds[0], buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) break;
+    if (got <= 0) break;
     result.output.append(buf, static_cast<std::size_t>(got));
   }
   ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child.pid, &status, 0) == child.pid);
+  const int status = berth::test::wait_pid_within(child.pid, std::chrono::seconds(60), "the environment's child");
   child.pid = -1;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "berth/settings/schema.hpp"
+#include "bounded.hpp"
 #include "raw_db.hpp"
 #include "temp_dir.hpp"
 
@@ -77,8 +78,7 @@ TEST_CASE("a committed change survives kill -9") {
     }
     _exit(1);
   }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
+  const int status = berth::test::wait_pid_within(child, std::chrono::seconds(30), "the writer process");
   REQUIRE(WIFSIGNALED(status));
   REQUIRE(WTERMSIG(status) == SIGKILL);
   auto store = Store::open(dir.path());
@@ -253,7 +253,7 @@ TEST_CASE("the store can be used from several threads") {
   json open_schema = {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}};
   constexpr int kThreads = 4;
   constexpr int kWrites = 5;
-  std::vector<std::thread> threads;
+  std::vector<berth::test::BoundedThread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kWrites; ++i) {
@@ -264,7 +264,7 @@ TEST_CASE("the store can be used from several threads") {
       }
     });
   }
-  for (auto& th : threads) th.join();
+  for (auto& th : threads) th.join_within(std::chrono::seconds(60), "a writer thread");
   json values = store->user_values("p");
   for (int t = 0; t < kThreads; ++t) CHECK(values["k" + std::to_string(t)] == kWrites);
   CHECK(store->audit(std::nullopt, 0).size() == static_cast<std::size_t>(2 * kThreads * kWrites));
