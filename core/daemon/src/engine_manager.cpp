@@ -864,9 +864,9 @@ void EngineManager::tell_features_attached() {
               {"engine_endpoint", engine_endpoint_},
               {"pack", pack_}};
   }
-  // What a feature needs to reach into the environment: the agent's stream and
-  // the backend's own status (wsl2: PID 1 and its network namespace; hyperv: the
-  // VM's QMP socket and NIC), as the ABI's on_engine_attached promises.
+  // What a feature needs to reach into the environment: the agent's stream and the
+  // backend's env status, whose "capabilities" the plugin host narrows to what each
+  // feature declared (FeatureHandle::engine_attached); a feature never sees the rest.
   engine["agent_socket"] = nullptr;
   engine["env"] = nlohmann::json::object();
   if (backend) {

@@ -1,7 +1,11 @@
 #include "berth/plugin_host/handles.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <berth/contracts/env_status.hpp>
 #include <berth/sdk/sdk.hpp>
 
+#include "berth/plugin_host/capability_grant.hpp"
 #include "instance.hpp"
 
 namespace berth::plugin_host {
@@ -123,14 +127,30 @@ const std::string& FeatureHandle::id() const {
   return instance_->id();
 }
 
-void FeatureHandle::engine_attached(const nlohmann::json& engine) {
-  std::string text = engine.dump();
+bool FeatureHandle::engine_attached(const nlohmann::json& engine) {
+  // Hand the feature exactly the capabilities it declared that the environment provides;
+  // a feature whose requirement is not met is not attached, and says why in its status.
+  const nlohmann::json provided =
+      engine.contains("env") && engine.at("env").is_object()
+          ? engine.at("env").value(contracts::env_status::capabilities, nlohmann::json::object())
+          : nlohmann::json::object();
+  const auto grant = grant_capabilities(instance_->capability_needs(), provided);
+  if (!grant.unmet.empty()) {
+    const std::string reason = unmet_reason(grant.unmet, provided);
+    spdlog::warn("plugin {}: {}", instance_->id(), reason);
+    instance_->set_attach_problem(reason);
+    return false;
+  }
+  instance_->set_attach_problem("");
+  std::string text = engine_document_for_feature(engine, grant.granted).dump();
   checked(instance_, "on_engine_attached", [&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
     return api->feature->on_engine_attached(self, to_berth_str(text), err);
   });
+  return true;
 }
 
 void FeatureHandle::engine_detached() {
+  instance_->set_attach_problem("");  // no environment, nothing to be attached to
   checked(instance_, "on_engine_detached", [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
     return api->feature->on_engine_detached(self, err);
   });

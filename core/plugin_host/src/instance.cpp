@@ -130,6 +130,16 @@ void Instance::report_failure(const std::shared_ptr<Instance>& self, const std::
   if (on_failure_) on_failure_(self, message);
 }
 
+void Instance::set_attach_problem(std::string problem) {
+  std::lock_guard lock(mutex_);
+  attach_problem_ = std::move(problem);
+}
+
+std::string Instance::attach_problem() {
+  std::lock_guard lock(mutex_);
+  return attach_problem_;
+}
+
 size_t Instance::filter_count() {
   std::lock_guard lock(mutex_);
   return filters_.size();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "berth/plugin_host/capability_grant.hpp"
 #include "berth/plugin_host/plugin_host.hpp"
 #include "loaded_library.hpp"
 
@@ -63,6 +64,13 @@ class Instance {
   // Report a failed call to the host (marks failed, shuts down). Never from inside call().
   void report_failure(const std::shared_ptr<Instance>& self, const std::string& message);
 
+  // What the feature declared in its manifest ("capabilities"); set before create(), read-only after.
+  void set_capability_needs(CapabilityNeeds needs) { needs_ = std::move(needs); }
+  const CapabilityNeeds& capability_needs() const { return needs_; }
+  // Why the feature is not attached to the running environment; empty when it is (or none runs).
+  void set_attach_problem(std::string problem);
+  std::string attach_problem();
+
   // Engine filters registered by the plugin.
   size_t filter_count();
   // Runs filter `index` inside a call guard. ran=false if gone.
@@ -88,12 +96,14 @@ class Instance {
   berth_host_ctx ctx_{this};
   berth_host_api host_api_{};
   berth_plugin_ctx* self_ = nullptr;
+  CapabilityNeeds needs_;
 
-  std::mutex mutex_;  // guards phase_, in_flight_, filters_
+  std::mutex mutex_;  // guards phase_, in_flight_, filters_, attach_problem_
   std::condition_variable idle_;
   Phase phase_ = Phase::loaded;
   int in_flight_ = 0;
   std::vector<Filter> filters_;
+  std::string attach_problem_;  // guarded by mutex_
 };
 
 }  // namespace berth::plugin_host::detail

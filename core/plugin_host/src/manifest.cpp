@@ -99,6 +99,7 @@ Manifest parse_manifest(const std::string& text) {
     if (!it->is_boolean()) throw ManifestError("\"enabled_by_default\" must be true or false, got " + it->dump());
     m.enabled_by_default = it->get<bool>();
   }
+  if (auto it = doc.find("capabilities"); it != doc.end()) m.capabilities = parse_capability_needs(*it, m.kind);
   if (auto it = doc.find("settings"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) throw ManifestError("\"settings\" must be a JSON Schema object");
     // Only the subset berthd validates is accepted: a keyword it would ignore refuses the plugin.

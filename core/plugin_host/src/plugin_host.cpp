@@ -147,7 +147,8 @@ struct PluginHost::State : std::enable_shared_from_this<PluginHost::State> {
     return cache_dir / (id + "-" + std::to_string(++copies) + ".so");
   }
 
-  std::shared_ptr<Instance> make_instance(const std::shared_ptr<Record>& rec, std::shared_ptr<LoadedLibrary> lib) {
+  std::shared_ptr<Instance> make_instance(const std::shared_ptr<Record>& rec, std::shared_ptr<LoadedLibrary> lib,
+                                          const Manifest& m) {
     std::weak_ptr<State> weak_state = weak_from_this();
     std::weak_ptr<Record> weak_rec = rec;
     auto on_failure = [weak_state, weak_rec](const std::shared_ptr<Instance>& inst, const std::string& message) {
@@ -155,7 +156,9 @@ struct PluginHost::State : std::enable_shared_from_this<PluginHost::State> {
       auto r = weak_rec.lock();
       if (st && r) st->fail_running(*r, inst, message);
     };
-    return std::make_shared<Instance>(rec->info.id, std::move(lib), services, on_failure);
+    auto inst = std::make_shared<Instance>(rec->info.id, std::move(lib), services, on_failure);
+    inst->set_capability_needs(m.capabilities);
+    return inst;
   }
 
   // A call into a running instance failed: mark failed and shut it down
@@ -200,7 +203,7 @@ struct PluginHost::State : std::enable_shared_from_this<PluginHost::State> {
       set_state(r, PluginState::refused, e.what());
       return false;
     }
-    auto inst = make_instance(rec, lib);
+    auto inst = make_instance(rec, lib, m);
     if (auto err = inst->create(); !err.empty()) {
       set_state(r, PluginState::failed, "create() failed: " + err);
       return false;
@@ -506,7 +509,7 @@ PluginInfo PluginHost::reload(const std::string& id) {
   } catch (const LoadRefused& e) {
     throw PluginHostError(409, "reload of '" + id + "' refused: " + e.what() + keeps);
   }
-  auto fresh = st.make_instance(rec, lib);
+  auto fresh = st.make_instance(rec, lib, m);
   if (auto err = fresh->create(); !err.empty())
     throw PluginHostError(409, "reload of '" + id + "' refused: create() failed: " + err + keeps);
 
@@ -579,6 +582,12 @@ nlohmann::json PluginHost::status_json(const std::string& id) {
   }
   auto doc = nlohmann::json::parse(r.message, nullptr, false);
   if (doc.is_discarded()) return nlohmann::json{{"error", "status() returned invalid JSON"}, {"raw", r.message}};
+  // The host's own word on the feature: not attached because a required capability is missing.
+  if (const auto problem = inst->attach_problem(); !problem.empty() && doc.is_object()) {
+    if (!doc.contains("problems") || !doc["problems"].is_array()) doc["problems"] = nlohmann::json::array();
+    doc["problems"].push_back(problem);
+    doc["attached"] = false;
+  }
   return doc;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent_client.hpp"
+#include "capabilities.hpp"
 #include "data_store.hpp"
 #include "initramfs.hpp"
 #include "kernel.hpp"
@@ -512,13 +513,7 @@ std::string HypervBackend::env_status() {
   }
   if (!boot_.empty()) s["boot"] = boot_;
   if (!timeline_.empty()) s["timeline"] = timeline_;
-  if (cfg_ && qemu_pid_ > 0) {
-    // For feature plugins (vpnkit): hostfwd_add through QMP's human-monitor-command.
-    s["qmp"] = cfg_->qmp_features_socket().string();
-    s["netdev"] = kNetdevId;
-    s["guest_ip"] = kGuestIp;
-    s["host_alias"] = kHostAlias;
-  }
+  s[contracts::env_status::capabilities] = environment_capabilities(qemu_pid_, cfg_ ? &*cfg_ : nullptr);
   return s.dump();
 }
 

@@ -272,10 +272,19 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
   WARN("timeline: " << bs["timeline"].dump() << " boot: " << bs["boot"].dump());
   CHECK(bs["memory_mb"] == 1536);  // from the plugin's settings
   CHECK(bs["cpus"] == 2);
-  CHECK(bs["netdev"] == "net0");
-  CHECK(bs["guest_ip"] == "10.0.2.15");
-  CHECK(bs["host_alias"] == "10.0.2.2");
-  CHECK(fs::exists(bs["qmp"].get<std::string>()));
+  // What the VM provides to features: QEMU's forwarding, the shares, the console.
+  {
+    const json caps = bs["capabilities"];
+    INFO(caps.dump());
+    REQUIRE(caps.contains("net.hostfwd"));
+    CHECK(caps["net.hostfwd"]["netdev"] == "net0");
+    CHECK(caps["net.hostfwd"]["guest_address"] == "10.0.2.15");
+    CHECK(caps["net.hostfwd"]["host_alias"] == "10.0.2.2");
+    CHECK(fs::exists(caps["net.hostfwd"]["qmp_socket"].get<std::string>()));
+    CHECK(caps["share.host"]["guest"] == "/mnt/host");
+    CHECK(fs::exists(caps["console.log"]["path"].get<std::string>()));
+    CHECK_FALSE(caps.contains("net.netns"));
+  }
   for (const char* k : {"qemu_started_ms", "qemu_to_kernel_ms", "kernel_to_init_ms", "init_to_engine_ms"}) {
     INFO(k);
     CHECK(bs["timeline"].value(k, -1LL) >= 0);

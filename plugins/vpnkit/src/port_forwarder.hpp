@@ -47,8 +47,8 @@ struct Counters {
   std::atomic<uint64_t> udp_flows_active{0};
 };
 
-// What opens published ports on the host: the splice forwarder (wsl2) or
-// QEMU's hostfwd (hyperv, qmp_hostfwd.hpp).
+// What opens published ports on the host: the splice forwarder (net.netns) or
+// QEMU's hostfwd (net.hostfwd, qmp_hostfwd.hpp).
 class PortOpener {
  public:
   virtual ~PortOpener() = default;

@@ -1,7 +1,7 @@
-// How the forwarder reaches a target inside the environment. One implementation
-// per backend: wsl2 creates sockets inside the environment's network namespace
-// (NetnsConnector). The hyperv backend does not make sockets: QEMU forwards
-// the ports itself (HostfwdForwarder, qmp_hostfwd.hpp).
+// How the forwarder reaches a target inside the environment. With net.netns the
+// sockets are made inside the environment's network namespace (NetnsConnector).
+// Behind net.hostfwd nothing makes sockets: QEMU forwards the ports itself
+// (HostfwdForwarder, qmp_hostfwd.hpp).
 #pragma once
 
 #include <netinet/in.h>

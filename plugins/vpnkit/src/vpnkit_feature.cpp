@@ -1,5 +1,7 @@
-// berth.feature.vpnkit: published container ports on the host's loopback, and
-// the environment's outbound traffic through a userspace stack on the host.
+// berth.feature.vpnkit: published container ports (and the env_forwards setting's
+// ports of the environment itself) on the host's loopback, and the environment's
+// outbound traffic through a userspace stack on the host. How it reaches the
+// environment comes from the capability the plugin host hands it (env_network.hpp).
 #include <berth/sdk/sdk.hpp>
 #include <map>
 #include <memory>
@@ -10,6 +12,8 @@
 #include <system_error>
 
 #include "engine_watcher.hpp"
+#include "env_forwards.hpp"
+#include "env_network.hpp"
 #include "outbound.hpp"
 #include "port_forwarder.hpp"
 #include "qmp_hostfwd.hpp"
@@ -25,6 +29,7 @@ struct Settings {
   std::string stack = "pasta";         // pasta | slirp4netns
   bool allow_non_loopback = false;
   int udp_idle_timeout_s = 60;
+  std::vector<std::string> env_forwards;  // "[tcp|udp:][HOST_IP:]HOST_PORT:ENV_PORT"
 
   static Settings from_json(const std::string& text) {
     Settings s;
@@ -34,12 +39,16 @@ struct Settings {
     s.stack = j.value("stack", s.stack);
     s.allow_non_loopback = j.value("allow_non_loopback", s.allow_non_loopback);
     s.udp_idle_timeout_s = j.value("udp_idle_timeout_s", s.udp_idle_timeout_s);
+    if (j.contains("env_forwards") && j["env_forwards"].is_array())
+      for (const auto& f : j["env_forwards"])
+        if (f.is_string()) s.env_forwards.push_back(f.get<std::string>());
     return s;
   }
   bool ports_differ(const Settings& o) const {
     return allow_non_loopback != o.allow_non_loopback || udp_idle_timeout_s != o.udp_idle_timeout_s;
   }
   bool outbound_differs(const Settings& o) const { return outbound != o.outbound || stack != o.stack; }
+  bool env_forwards_differ(const Settings& o) const { return env_forwards != o.env_forwards; }
 };
 
 struct PortEntry {
@@ -49,7 +58,23 @@ struct PortEntry {
   uint16_t container_port = 0;
   std::string state;  // forwarding | failed
   std::string reason;
+  std::string setting;  // an env forward: its env_forwards entry
 };
+
+constexpr const char* kEnvironmentName = "(environment)";  // the CONTAINER column of an env forward
+
+// A published port (or an env_forwards entry) as the status and the events show it.
+json port_json(const PortEntry& e) {
+  return {{"container", e.container.substr(0, 12)},
+          {"name", e.name},
+          {"proto", e.spec.proto},
+          {"host_ip", e.spec.host_ip},
+          {"host_port", e.spec.host_port},
+          {"container_port", e.container_port},
+          {"target", e.spec.target.str()},
+          {"state", e.state},
+          {"reason", e.reason}};
+}
 
 std::string errno_name(int e) {
   switch (e) {
@@ -91,16 +116,35 @@ class VpnkitFeature : public berth::Feature {
 
   void stop() override { detach(); }
 
+  // The plugin host hands over the capabilities vpnkit declared that the environment
+  // provides (plugin.json: net.netns or net.hostfwd); the strategy follows from them.
   void on_engine_attached(const std::string& engine_json) override {
     detach();
     const auto engine = json::parse(engine_json);
     std::lock_guard life(lifecycle_);
+    EnvNetwork net;
+    std::string problem;
+    try {
+      net = env_network_from(engine.value("capabilities", json::object()));
+      if (net.via == EnvNetwork::Via::none)
+        problem = "the environment provides neither net.netns nor net.hostfwd: nothing is forwarded";
+    } catch (const std::exception& e) {
+      problem = std::string("the environment's network capability is malformed: ") + e.what();
+    }
     {
       std::lock_guard lock(mutex_);
       engine_ = engine;
+      net_ = net;
     }
+    if (!problem.empty()) {
+      set_attach_problem(problem);
+      host().error("vpnkit: " + problem);
+      return;
+    }
+    host().info("vpnkit: reaching the environment through " + net.via_name());
     attach_qmp();
     attach_ports();
+    attach_env_forwards();
     attach_outbound();
   }
 
@@ -115,10 +159,14 @@ class VpnkitFeature : public berth::Feature {
       settings_ = next;
     }
     std::lock_guard life(lifecycle_);
-    if (engine_.is_null()) return;
+    if (engine_.is_null() || via() == EnvNetwork::Via::none) return;
     if (prev.ports_differ(next)) {
       detach_ports();
       attach_ports();
+      attach_env_forwards();
+    } else if (prev.env_forwards_differ(next)) {
+      detach_env_forwards();
+      attach_env_forwards();
     }
     if (prev.outbound_differs(next)) {
       detach_outbound();
@@ -131,31 +179,29 @@ class VpnkitFeature : public berth::Feature {
     json problems = json::array();
     std::shared_ptr<PortForwarder> fwd;
     std::string backend;
+    std::string via_name;
+    json outbound;
     {
       std::lock_guard lock(mutex_);
       for (const auto& [key, e] : ports_) {
-        ports.push_back({{"container", e.container.substr(0, 12)},
-                         {"name", e.name},
-                         {"proto", e.spec.proto},
-                         {"host_ip", e.spec.host_ip},
-                         {"host_port", e.spec.host_port},
-                         {"container_port", e.container_port},
-                         {"target", e.spec.target.str()},
-                         {"state", e.state},
-                         {"reason", e.reason}});
+        ports.push_back(port_json(e));
         if (e.state == "failed")
           problems.push_back("port " + std::to_string(e.spec.host_port) + "/" + e.spec.proto + " of container " +
                              (e.name.empty() ? e.container.substr(0, 12) : e.name) + " is not forwarded: " + e.reason);
+      }
+      for (const auto& [key, e] : env_ports_) {
+        json entry = port_json(e);
+        entry["setting"] = e.setting;
+        ports.push_back(std::move(entry));
+        if (e.state == "failed")
+          problems.push_back("env_forwards entry \"" + e.setting + "\" is not forwarded: " + e.reason);
       }
       if (!watch_problem_.empty()) problems.push_back(watch_problem_);
       if (!attach_problem_.empty()) problems.push_back(attach_problem_);
       fwd = forwarder_;
       backend = engine_.is_object() ? engine_.value("backend", "") : "";
-    }
-    json outbound;
-    {
-      std::lock_guard lock(mutex_);
-      outbound = hyperv_ ? hyperv_outbound_ : json(nullptr);
+      via_name = net_.via_name();
+      outbound = outbound_note_;
     }
     if (outbound.is_null()) outbound = outbound_.status_json();
     outbound["setting"] = current().outbound;
@@ -164,7 +210,8 @@ class VpnkitFeature : public berth::Feature {
     json j{{"ports", ports},
            {"outbound", outbound},
            {"problems", problems},
-           {"backend", backend.empty() ? json(nullptr) : json(backend)}};
+           {"backend", backend.empty() ? json(nullptr) : json(backend)},  // for people; never decides anything
+           {"via", via_name.empty() ? json(nullptr) : json(via_name)}};
     if (fwd) {
       const auto s = fwd->stats();
       j["connections"] = {{"total", s.connections_total},
@@ -182,40 +229,52 @@ class VpnkitFeature : public berth::Feature {
     return settings_;
   }
 
+  EnvNetwork network() const {
+    std::lock_guard lock(mutex_);
+    return net_;
+  }
+  EnvNetwork::Via via() const { return network().via; }
+
   void set_attach_problem(const std::string& p) {
     std::lock_guard lock(mutex_);
     attach_problem_ = p;
   }
 
+  // The engine API to watch for published ports: the engine's own socket on the host when
+  // the backend has one, else berthd's engine API socket.
+  std::shared_ptr<EngineConnector> engine_connector() const {
+    std::lock_guard lock(mutex_);
+    const json endpoint = engine_.value("engine_endpoint", json::object());
+    if (endpoint.is_object() && endpoint.contains("unix") && endpoint["unix"].is_string())
+      return std::make_shared<UnixEngineConnector>(endpoint["unix"].get<std::string>());
+    if (engine_.contains("engine_socket") && engine_["engine_socket"].is_string())
+      return std::make_shared<UnixEngineConnector>(engine_["engine_socket"].get<std::string>());
+    throw std::runtime_error("berthd gave no engine socket to follow the engine through");
+  }
+
   // ---- ports ----------------------------------------------------------------
 
   void attach_ports() {
-    const std::string backend = engine_.value("backend", "");
-    const json env = engine_.contains("env") && engine_["env"].is_object() ? engine_["env"] : json::object();
+    const EnvNetwork net = network();
     std::shared_ptr<TargetConnector> connector;
     std::shared_ptr<EngineConnector> engine_conn;
     std::shared_ptr<PortOpener> opener;
     try {
-      if (hyperv_) {
-        // hyperv: QEMU's own forwarding (hostfwd over QMP) into the VM, where docker-proxy
-        // listens on 0.0.0.0:HostPort; the engine through berthd's engine API socket (the
-        // agent's port is single-client: the daemon's).
-        if (!qmp_) throw std::runtime_error(qmp_problem_);
-        if (!engine_.contains("engine_socket") || !engine_["engine_socket"].is_string())
-          throw std::runtime_error("berthd gave no engine_socket to follow the engine through");
-        opener = std::make_shared<HostfwdForwarder>(qmp_, env.value("netdev", std::string("net0")));
-        engine_conn = std::make_shared<UnixEngineConnector>(engine_["engine_socket"].get<std::string>());
-      } else if (env.contains("netns") && env["netns"].is_string() && env.contains("engine_socket") &&
-                 env["engine_socket"].is_string()) {
-        // wsl2: the environment shares the host kernel; sockets are made inside its network namespace.
-        connector = std::make_shared<NetnsConnector>(env["netns"].get<std::string>());
-        engine_conn = std::make_shared<UnixEngineConnector>(env["engine_socket"].get<std::string>());
+      if (net.via == EnvNetwork::Via::hostfwd) {
+        // QEMU's own forwarding (hostfwd over QMP) into the VM, where docker-proxy
+        // listens on 0.0.0.0:HostPort.
+        std::shared_ptr<QmpClient> qmp;
+        {
+          std::lock_guard lock(mutex_);
+          qmp = qmp_;
+          if (!qmp) throw std::runtime_error(qmp_problem_);
+        }
+        opener = std::make_shared<HostfwdForwarder>(qmp, net.netdev);
       } else {
-        set_attach_problem("published ports are not forwarded on the " + backend +
-                           " backend yet (vpnkit supports wsl2 so far)");
-        host().warn("vpnkit: no port forwarding for backend " + backend + ": it gives no network namespace");
-        return;
+        // The environment shares this kernel: sockets are made inside its network namespace.
+        connector = std::make_shared<NetnsConnector>(net.netns);
       }
+      engine_conn = engine_connector();
     } catch (const std::exception& e) {
       set_attach_problem(std::string("cannot reach the environment's network: ") + e.what());
       host().error(std::string("vpnkit: ") + e.what());
@@ -264,6 +323,7 @@ class VpnkitFeature : public berth::Feature {
     }
     std::shared_ptr<PortOpener> fwd;
     std::map<std::string, PortEntry> closed;
+    std::map<std::string, PortEntry> closed_env;
     {
       std::lock_guard lock(mutex_);
       fwd = std::move(opener_);
@@ -271,33 +331,69 @@ class VpnkitFeature : public berth::Feature {
       forwarder_.reset();
       closed = std::move(ports_);
       ports_.clear();
+      closed_env = std::move(env_ports_);
+      env_ports_.clear();
       watch_problem_.clear();
       attach_problem_.clear();
     }
     if (fwd) fwd->stop();
     for (const auto& [k, e] : closed)
       if (e.state == "forwarding") publish_port("vpnkit.port.closed", e);
+    for (const auto& [k, e] : closed_env)
+      if (e.state == "forwarding") publish_port("vpnkit.port.closed", e);
   }
 
   void publish_port(const std::string& type, const PortEntry& e) {
     try {
-      host().publish(type, json{{"container", e.container.substr(0, 12)},
-                                {"name", e.name},
-                                {"proto", e.spec.proto},
-                                {"host_ip", e.spec.host_ip},
-                                {"host_port", e.spec.host_port},
-                                {"port", e.spec.host_port},
-                                {"container_port", e.container_port},
-                                {"target", e.spec.target.str()},
-                                {"reason", e.reason}}
-                               .dump());
+      json payload = port_json(e);
+      payload.erase("state");
+      payload["port"] = e.spec.host_port;
+      if (!e.setting.empty()) payload["setting"] = e.setting;
+      host().publish(type, payload.dump());
     } catch (const std::exception&) {
       // the bus refused it: nothing a user can act on
     }
   }
 
+  // Opens one port; the entry says how it went.
+  void open_entry(PortOpener& fwd, PortEntry& e) {
+    try {
+      fwd.add(e.spec);
+      e.state = "forwarding";
+      e.reason.clear();
+    } catch (const std::system_error& ex) {
+      e.state = "failed";
+      e.reason = bind_failure(e.spec, ex);
+    } catch (const std::exception& ex) {
+      e.state = "failed";
+      e.reason = ex.what();
+    }
+  }
+
+  void announce(const PortEntry& e) {
+    if (e.state == "forwarding") {
+      host().info("vpnkit: forwarding " + e.spec.proto + " " + e.spec.host_ip + ":" + std::to_string(e.spec.host_port) +
+                  " -> " + e.spec.target.str() + " (" + e.name + ")");
+      publish_port("vpnkit.port.opened", e);
+    } else {
+      host().warn("vpnkit: " + (e.setting.empty() ? "container " + e.name : "env_forwards \"" + e.setting + "\"") +
+                  ": " + e.reason);
+      publish_port("vpnkit.port.failed", e);
+    }
+  }
+
+  // Why a host port cannot be taken by a container because an env forward holds it (or "").
+  std::string held_by_env_forward(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    const auto it = env_ports_.find(key);
+    if (it == env_ports_.end() || it->second.state != "forwarding") return "";
+    return it->second.spec.host_ip + ":" + std::to_string(it->second.spec.host_port) +
+           " is taken by vpnkit's env_forwards entry \"" + it->second.setting + "\"";
+  }
+
   void upsert(const ContainerPorts& c) {
     const bool allow = current().allow_non_loopback;
+    const EnvNetwork net = network();
     std::map<std::string, PortEntry> want;
     for (const auto& p : c.ports) {
       const auto bind = host_bind_ip(p.host_ip, allow);
@@ -313,8 +409,8 @@ class VpnkitFeature : public berth::Feature {
       // Straight to the container on the engine's bridge (skips docker-proxy's copy);
       // without a bridge address, to docker-proxy on the environment's loopback.
       e.spec.target = c.ip.empty() ? Target{"127.0.0.1", p.host_port} : Target{c.ip, p.container_port};
-      // hyperv: QEMU forwards to the guest's own port, where docker-proxy listens.
-      if (hyperv_) e.spec.target = Target{guest_ip_, p.host_port};
+      // net.hostfwd: QEMU forwards to the guest's own port, where docker-proxy listens.
+      if (net.via == EnvNetwork::Via::hostfwd) e.spec.target = Target{net.guest_address, p.host_port};
       want[e.spec.key()] = e;
     }
     std::shared_ptr<PortOpener> fwd;
@@ -336,29 +432,18 @@ class VpnkitFeature : public berth::Feature {
     if (!fwd) return;
     for (const auto& e : to_remove) close_entry(*fwd, e);
     for (auto e : to_add) {
-      try {
-        fwd->add(e.spec);
-        e.state = "forwarding";
-        e.reason.clear();
-      } catch (const std::system_error& ex) {
+      // An opener replaces the target of a key it holds: never take an env forward's port.
+      if (auto held = held_by_env_forward(e.spec.key()); !held.empty()) {
         e.state = "failed";
-        e.reason = bind_failure(e.spec, ex);
-      } catch (const std::exception& ex) {
-        e.state = "failed";
-        e.reason = ex.what();
+        e.reason = held;
+      } else {
+        open_entry(*fwd, e);
       }
       {
         std::lock_guard lock(mutex_);
         ports_[e.spec.key()] = e;
       }
-      if (e.state == "forwarding") {
-        host().info("vpnkit: forwarding " + e.spec.proto + " " + e.spec.host_ip + ":" +
-                    std::to_string(e.spec.host_port) + " -> " + e.spec.target.str() + " (" + e.name + ")");
-        publish_port("vpnkit.port.opened", e);
-      } else {
-        host().warn("vpnkit: container " + e.name + ": " + e.reason);
-        publish_port("vpnkit.port.failed", e);
-      }
+      announce(e);
     }
   }
 
@@ -385,27 +470,103 @@ class VpnkitFeature : public berth::Feature {
     for (const auto& e : entries) close_entry(*fwd, e);
   }
 
+  // ---- env_forwards: ports of the environment itself ---------------------------
+
+  void attach_env_forwards() {
+    const Settings s = current();
+    const EnvNetwork net = network();
+    std::shared_ptr<PortOpener> fwd;
+    {
+      std::lock_guard lock(mutex_);
+      fwd = opener_;
+    }
+    if (!fwd) return;  // attach_ports said why
+    for (const auto& text : s.env_forwards) {
+      PortEntry e;
+      e.name = kEnvironmentName;
+      e.setting = text;
+      std::string key = "setting/" + text;  // until it parses
+      try {
+        const EnvForward f = parse_env_forward(text);
+        e.spec.proto = f.proto;
+        e.spec.host_ip = host_bind_ip(f.host_ip, s.allow_non_loopback).value_or("127.0.0.1");
+        e.spec.host_port = f.host_port;
+        e.container_port = f.env_port;
+        // The environment's own port: its loopback from inside its namespace, or the VM's address.
+        e.spec.target = net.via == EnvNetwork::Via::hostfwd ? Target{net.guest_address, f.env_port}
+                                                            : Target{"127.0.0.1", f.env_port};
+        key = e.spec.key();
+        bool taken = false;
+        {
+          std::lock_guard lock(mutex_);
+          const auto held = ports_.find(key);
+          taken = env_ports_.count(key) || (held != ports_.end() && held->second.state == "forwarding");
+        }
+        if (taken) {
+          e.state = "failed";
+          e.reason = e.spec.host_ip + ":" + std::to_string(e.spec.host_port) +
+                     " is already forwarded by vpnkit (a published container port or another entry)";
+        } else {
+          open_entry(*fwd, e);
+        }
+      } catch (const std::invalid_argument& ex) {
+        e.state = "failed";
+        e.reason = ex.what();
+      }
+      {
+        std::lock_guard lock(mutex_);
+        if (env_ports_.count(key)) key += "#" + std::to_string(env_ports_.size());  // keep a duplicate visible
+        env_ports_[key] = e;
+      }
+      announce(e);
+    }
+  }
+
+  void detach_env_forwards() {
+    std::shared_ptr<PortOpener> fwd;
+    std::map<std::string, PortEntry> closed;
+    {
+      std::lock_guard lock(mutex_);
+      fwd = opener_;
+      closed = std::move(env_ports_);
+      env_ports_.clear();
+    }
+    for (const auto& [k, e] : closed) {
+      if (e.state != "forwarding") continue;
+      if (fwd) fwd->remove(e.spec.key());
+      publish_port("vpnkit.port.closed", e);
+    }
+  }
+
   // ---- outbound -------------------------------------------------------------
+
+  void set_outbound_note(json note) {
+    std::lock_guard lock(mutex_);
+    outbound_note_ = std::move(note);
+  }
 
   void attach_outbound() {
     const Settings s = current();
-    if (hyperv_) {
-      attach_outbound_hyperv(s);
+    const EnvNetwork net = network();
+    if (net.via == EnvNetwork::Via::hostfwd) {
+      attach_outbound_hostfwd(s, net);
       return;
     }
-    if (s.outbound != "userspace") return;
-    const json env = engine_.contains("env") && engine_["env"].is_object() ? engine_["env"] : json::object();
-    const int pid = env.contains("pid") && env["pid"].is_number_integer() ? env["pid"].get<int>() : 0;
-    if (pid <= 0 || !env.contains("netns")) {
-      host().warn("vpnkit: outbound networking for backend " + engine_.value("backend", std::string("?")) +
-                  " is not supported yet");
+    if (s.outbound != "userspace" || net.via != EnvNetwork::Via::netns) return;
+    if (net.pid <= 0 || net.root.empty()) {
+      // Without the environment's own /etc there is nowhere to put its resolver and
+      // host.berth.internal (and writing the host's would be wrong).
+      const std::string why = "the environment's net.netns gives no " + std::string(net.pid <= 0 ? "pid" : "root") +
+                              ", which outbound networking needs";
+      set_outbound_note({{"state", "failed"}, {"stack", s.stack}, {"reason", why}});
+      host().warn("vpnkit: " + why);
       return;
     }
     OutboundConfig cfg;
     cfg.stack = s.stack == "slirp4netns" ? "slirp4netns" : "pasta";
-    cfg.env_pid = pid;
-    cfg.netns = env["netns"].get<std::string>();
-    cfg.root = "/proc/" + std::to_string(pid) + "/root";
+    cfg.env_pid = net.pid;
+    cfg.netns = net.netns;
+    cfg.root = net.root;
     try {
       outbound_.start(cfg);
       host().info("vpnkit: outbound through " + cfg.stack + "; host.berth.internal is " + outbound_.host_address());
@@ -414,7 +575,10 @@ class VpnkitFeature : public berth::Feature {
     }
   }
 
-  void detach_outbound() { outbound_.stop(); }
+  void detach_outbound() {
+    outbound_.stop();
+    set_outbound_note(nullptr);
+  }
 
   void detach() {
     std::lock_guard life(lifecycle_);
@@ -424,69 +588,56 @@ class VpnkitFeature : public berth::Feature {
     {
       std::lock_guard lock(mutex_);
       engine_ = nullptr;
+      net_ = EnvNetwork{};
       qmp = std::move(qmp_);
       qmp_.reset();
-      hyperv_ = false;
-      hyperv_outbound_ = nullptr;
-      host_alias_.clear();
+      link_on_ = false;
+      attach_problem_.clear();
     }
     if (qmp) qmp->close();
   }
 
-  // ---- hyperv: QEMU's user networking over QMP --------------------------------
+  // ---- net.hostfwd: QEMU's user networking over QMP -----------------------------
 
-  // On hyperv: one QMP connection to the socket the backend reserves for features.
+  // One QMP connection to the socket the capability names (reserved for features).
   void attach_qmp() {
-    const std::string backend = engine_.value("backend", "");
-    const json env = engine_.contains("env") && engine_["env"].is_object() ? engine_["env"] : json::object();
-    const bool hyperv = backend == "berth.backend.hyperv" || backend == "hyperv" ||
-                        (env.contains("qmp") && env["qmp"].is_string() && !env.contains("netns"));
-    std::lock_guard lock(mutex_);
-    hyperv_ = hyperv;
-    if (!hyperv) return;
-    guest_ip_ = env.value("guest_ip", std::string("10.0.2.15"));
-    host_alias_ = env.value("host_alias", std::string("10.0.2.2"));
-    qmp_problem_.clear();
-    if (!env.contains("qmp") || !env["qmp"].is_string()) {
-      qmp_problem_ = "the hyperv backend gave no QMP socket (env.qmp): update berth's hyperv plugin";
-      return;
-    }
-    auto qmp = std::make_shared<QmpClient>(env["qmp"].get<std::string>());
+    const EnvNetwork net = network();
+    if (net.via != EnvNetwork::Via::hostfwd) return;
+    auto qmp = std::make_shared<QmpClient>(net.qmp_socket);
+    std::string problem;
     try {
       qmp->open();
-      qmp_ = qmp;
     } catch (const std::exception& e) {
-      qmp_problem_ = std::string("cannot reach QEMU's monitor: ") + e.what();
+      problem = std::string("cannot reach QEMU's monitor: ") + e.what();
     }
+    std::lock_guard lock(mutex_);
+    qmp_problem_ = problem;
+    if (problem.empty()) qmp_ = qmp;
   }
 
-  void attach_outbound_hyperv(const Settings& s) {
-    const json env = engine_.contains("env") && engine_["env"].is_object() ? engine_["env"] : json::object();
+  void attach_outbound_hostfwd(const Settings& s, const EnvNetwork& net) {
     std::shared_ptr<QmpClient> qmp;
-    std::string alias;
     {
       std::lock_guard lock(mutex_);
       qmp = qmp_;
-      alias = host_alias_;
     }
-    const std::string netdev = env.value("netdev", std::string("net0"));
     const bool on = s.outbound != "off";
     json st{{"stack", "qemu-user"},
             {"note",
-             "on hyperv the VM's network is QEMU's user networking (slirp), itself a userspace stack on "
-             "the host; the stack setting does not apply"}};
+             "behind net.hostfwd the environment's network is QEMU's user networking (slirp), itself a "
+             "userspace stack on the host; the stack setting does not apply"}};
     if (!qmp) {
       st["state"] = "failed";
       std::lock_guard lock(mutex_);
       st["reason"] = qmp_problem_;
     } else {
       try {
-        (void)qmp->hmp("set_link " + netdev + (on ? " on" : " off"));
+        (void)qmp->hmp("set_link " + net.netdev + (on ? " on" : " off"));
         st["state"] = on ? "running" : "off";
-        st["reason"] = on ? "" : "outbound is off: the VM's network link is down (set_link " + netdev + " off)";
+        st["reason"] = on ? "" : "outbound is off: the VM's network link is down (set_link " + net.netdev + " off)";
         if (on) {
-          st["host_address"] = alias;
-          st["dns"] = "10.0.2.3";
+          st["host_address"] = net.host_alias;
+          st["dns"] = net.dns;
         }
       } catch (const std::exception& e) {
         st["state"] = "failed";
@@ -494,10 +645,10 @@ class VpnkitFeature : public berth::Feature {
       }
     }
     if (s.stack != "pasta") st["note"] = st["note"].get<std::string>() + " (stack \"" + s.stack + "\" is ignored)";
-    host().info("vpnkit: hyperv outbound " + st["state"].get<std::string>() + " through QEMU's user networking");
+    host().info("vpnkit: outbound " + st["state"].get<std::string>() + " through QEMU's user networking");
     std::lock_guard lock(mutex_);
-    hyperv_outbound_ = st;
     link_on_ = st["state"] == "running";
+    outbound_note_ = std::move(st);
   }
 
   // ---- engine API filter: host.berth.internal inside containers ---------------
@@ -512,7 +663,7 @@ class VpnkitFeature : public berth::Feature {
     std::string addr = outbound_.host_address();
     if (addr.empty()) {
       std::lock_guard lock(mutex_);
-      if (hyperv_ && link_on_) addr = host_alias_;
+      if (link_on_) addr = net_.host_alias;
     }
     if (addr.empty() || !req.contains("body") || !req["body"].is_object()) return std::nullopt;
     json body = req["body"];
@@ -526,22 +677,21 @@ class VpnkitFeature : public berth::Feature {
     return body.dump();
   }
 
-  mutable std::mutex mutex_;  // settings_, ports_, forwarder_, problems, engine_
+  mutable std::mutex mutex_;  // settings_, net_, ports_, env_ports_, forwarder_, problems, engine_
   std::mutex lifecycle_;      // attach/detach/settings changes, one at a time
   Settings settings_;
   json engine_;
-  std::shared_ptr<PortForwarder> forwarder_;  // wsl2's splice forwarder (for its stats)
+  EnvNetwork net_;                            // how the environment's network is reached (from its capability)
+  std::shared_ptr<PortForwarder> forwarder_;  // net.netns: the splice forwarder (for its stats)
   std::shared_ptr<PortOpener> opener_;        // what opens the ports: forwarder_ or QEMU's hostfwd
-  // hyperv
-  bool hyperv_ = false;
+  // net.hostfwd
   bool link_on_ = false;
   std::shared_ptr<QmpClient> qmp_;
   std::string qmp_problem_;
-  std::string guest_ip_;
-  std::string host_alias_;
-  json hyperv_outbound_;
+  json outbound_note_;  // the outbound status when outbound_ does not carry it (net.hostfwd, cannot start)
   std::unique_ptr<EngineWatcher> watcher_;
-  std::map<std::string, PortEntry> ports_;
+  std::map<std::string, PortEntry> ports_;      // published container ports, by ForwardSpec::key()
+  std::map<std::string, PortEntry> env_ports_;  // env_forwards entries, by key
   std::string watch_problem_;
   std::string attach_problem_;
   Outbound outbound_;

@@ -65,6 +65,9 @@ TEST_CASE(
     REQUIRE(imported.status == 0);
   }
 
+  INFO("vpnkit reaches the environment through the capability it was handed, not the backend's name");
+  CHECK(engine.vpnkit()["via"] == "net.netns");
+
   INFO("outbound: pasta runs and host.berth.internal is known");
   const auto out = engine.vpnkit()["outbound"];
   CHECK(out["state"] == "running");

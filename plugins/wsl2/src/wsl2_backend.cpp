@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "capabilities.hpp"
 #include "engine_ping.hpp"
 #include "launch_protocol.hpp"
 #include "linux_namespace_runner.hpp"
@@ -408,8 +409,7 @@ void Wsl2Backend::env_stop() {
 std::string Wsl2Backend::env_status() {
   std::lock_guard lock(mu_);
   json s{{"state", name(state_)}, {"reason", reason_}, {"pid", pid1_}};
-  // Features (vpnkit) enter the environment's network namespace through this.
-  if (pid1_ > 0) s["netns"] = "/proc/" + std::to_string(pid1_) + "/ns/net";
+  s[contracts::env_status::capabilities] = environment_capabilities(pid1_, cfg_ ? &*cfg_ : nullptr);
   if (cfg_) {
     s["data_store"] = cfg_->data_store.string();
     s["engine_socket"] = cfg_->engine_socket().string();

@@ -18,3 +18,15 @@ TEST_CASE("a requirement is met by any one of its alternatives, and only by a ca
   CHECK(cap::alternatives("net.netns") == std::vector<std::string>{"net.netns"});
   CHECK(cap::alternatives("").empty());
 }
+
+TEST_CASE("a capability name is dotted and lower case") {
+  CHECK(cap::valid_name("net.netns"));
+  CHECK(cap::valid_name("vendor.my-cap_2.x"));
+  CHECK_FALSE(cap::valid_name("netns"));
+  CHECK_FALSE(cap::valid_name("Net.netns"));
+  CHECK_FALSE(cap::valid_name("net..netns"));
+  CHECK_FALSE(cap::valid_name(".net"));
+  CHECK_FALSE(cap::valid_name("net."));
+  CHECK_FALSE(cap::valid_name("net.netns|net.hostfwd"));
+  CHECK_FALSE(cap::valid_name(""));
+}

@@ -37,6 +37,24 @@ inline constexpr std::string_view share_host = "share.host";
 inline constexpr std::string_view console_log = "console.log";
 inline constexpr std::string_view net_forward = "net.forward";
 
+// A name is dotted and lower case: two or more parts of [a-z0-9_-], "net.netns", "vendor.x".
+inline bool valid_name(std::string_view name) {
+  std::size_t parts = 0;
+  std::size_t length = 0;
+  for (const char c : name) {
+    if (c == '.') {
+      if (length == 0) return false;
+      ++parts;
+      length = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-') {
+      ++length;
+    } else {
+      return false;
+    }
+  }
+  return length > 0 && parts >= 1;
+}
+
 // A requirement may name alternatives, "net.netns|net.hostfwd": any one of them meets it.
 inline std::vector<std::string> alternatives(std::string_view requirement) {
   std::vector<std::string> out;

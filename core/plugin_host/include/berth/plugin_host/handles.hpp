@@ -46,8 +46,12 @@ class FeatureHandle {
   explicit FeatureHandle(std::shared_ptr<detail::Instance> instance);
   const std::string& id() const;
 
-  // {"backend":..,"engine_socket":..,"agent_socket":..,"env":{..}}
-  void engine_attached(const nlohmann::json& engine);
+  // engine: {"backend":..,"engine_socket":..,"agent_socket":..,"env":{the backend's env status}}.
+  // The feature gets it with "capabilities" = the ones it declared that env.capabilities
+  // provides, and "env" cut to the env status contract's keys (engine_document_for_feature).
+  // Returns false, without calling the feature, when a required capability is missing: the
+  // reason is logged and shown among the problems of the feature's status.
+  bool engine_attached(const nlohmann::json& engine);
   void engine_detached();
 
  private:

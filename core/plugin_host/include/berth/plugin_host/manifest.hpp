@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "berth/plugin_host/capability_grant.hpp"
+
 namespace berth::plugin_host {
 
 // The manifest is malformed; what() says what is wrong.
@@ -28,6 +30,7 @@ struct Manifest {
   std::vector<std::string> optional_ids;
   std::vector<std::string> platforms;
   bool enabled_by_default = true;
+  CapabilityNeeds capabilities;                        // a feature's "capabilities": {"requires": [...], "uses": [...]}
   nlohmann::json settings = nlohmann::json::object();  // JSON Schema object
   nlohmann::json raw = nlohmann::json::object();       // the whole document
 };
