@@ -72,6 +72,12 @@ bool same_process_alive(pid_t pid, unsigned long long start_time) {
   return now && *now == start_time;
 }
 
+UniqueFd pidfd_open_recorded(pid_t pid, unsigned long long start_time) {
+  if (pid <= 0 || !same_process_alive(pid, start_time)) return UniqueFd();
+  UniqueFd fd = pidfd_open(pid);
+  return same_process_alive(pid, start_time) ? std::move(fd) : UniqueFd();
+}
+
 namespace {
 // Reads [offset, EOF) of a file with plain read(2) (iostreams' rdbuf paths
 // trip GCC 12's -Wnull-dereference).

@@ -2,41 +2,32 @@
 // this plugin's settings, and every host path the plugin derives from it.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 #include "berth/backend_support/env_json.hpp"
 
 namespace berth::hyperv {
 
-using backend_support::Share;
-
-struct EnvConfig {
-  std::filesystem::path state_dir, run_dir, pack_dir, base_dir, data_store;
+// The common keys (backend_support::EnvCommon; start 180 s, TCG boots are
+// slow; stop 30 s), the VM's own, and the paths derived from them.
+struct EnvConfig : backend_support::EnvCommon {
   // Where unpacked kernels live (<dir>/<version>/); env_json "kernel_cache_dir"
   // lets tests use their own. Default kDefaultKernelCache, which scripts/setup fills.
   std::filesystem::path kernel_cache_dir;
-  uint64_t data_store_size_mb = 65536;
-  int start_timeout_s = 180;  // TCG boots are slow
-  int stop_timeout_s = 30;
   int memory_mb = 2048;
   int cpus = 2;
-  std::vector<Share> shares;
 
-  // <run_dir>/hyperv: runtime files of the one VM.
-  std::filesystem::path runtime_dir() const { return run_dir / "hyperv"; }
-  std::filesystem::path agent_socket() const { return runtime_dir() / "agent.sock"; }
+  // <run_dir>/hyperv: runtime files of the one VM (and the lifecycle's env.json).
+  std::filesystem::path agent_socket() const override { return runtime_dir() / "agent.sock"; }
   std::filesystem::path control_socket() const { return runtime_dir() / "control.sock"; }
   std::filesystem::path console_log() const { return runtime_dir() / "console.log"; }
   std::filesystem::path qmp_socket() const { return runtime_dir() / "qmp.sock"; }
   std::filesystem::path qmp_features_socket() const { return runtime_dir() / "qmp-features.sock"; }
   std::filesystem::path qemu_log() const { return runtime_dir() / "qemu.log"; }
-  std::filesystem::path record_file() const { return runtime_dir() / "env.json"; }
   // <state_dir>/hyperv: cached initramfs images.
-  std::filesystem::path cache_dir() const { return state_dir / "hyperv"; }
+  std::filesystem::path cache_dir() const { return backend_state_dir(); }
 };
 
 // env_json keys win over settings; settings over the built-in defaults.
@@ -46,7 +37,6 @@ EnvConfig parse_env_config(const std::string& env_json, const nlohmann::json& se
 // Debian's kernel, unpacked (not installed), shared by every state dir of this host;
 // scripts/setup pre-fetches it there, else the first start does.
 inline constexpr const char* kDefaultKernelCache = "/var/cache/berth/hyperv-kernel";
-inline constexpr const char* kGuestDataMount = "/var/lib/berth-data";
 inline constexpr const char* kGuestInitConfig = "/etc/berth/init.json";
 inline constexpr const char* kGuestEngineSocket = "/run/docker.sock";
 inline constexpr const char* kShareTag = "hostshare";

@@ -1,27 +1,24 @@
 #include "linux_namespace_runner.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "launch_protocol.hpp"
 #include "sys_util.hpp"
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
 extern char** environ;
+namespace fs = std::filesystem;
 
 namespace berth::wsl2 {
 
@@ -43,22 +40,34 @@ UniqueFd high_fd(int fd) {
 
 }  // namespace
 
-LinuxNamespaceRunner::LinuxNamespaceRunner() : wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (!wake_fd_) throw std::runtime_error(errno_message("eventfd"));
-}
-
-LinuxNamespaceRunner::~LinuxNamespaceRunner() {
-  // Never leave a child behind: the owner normally waited already.
-  if (launcher_pidfd_ && !ended_) {
-    kill();
-    if (!wait_for_exit(std::chrono::seconds(10)) && launcher_pidfd_) {
-      pidfd_signal(launcher_pidfd_.get(), SIGKILL);
-      wait_for_exit(std::chrono::seconds(5));
-    }
+// The launcher ships with berth: next to the daemon's executable (build tree:
+// build/<preset>/bin), in <prefix>/libexec/berth (installed), or beside the
+// plugin library when a test loads it straight from disk. The daemon loads a
+// private copy of each plugin (so dladdr names the copy), which is why the
+// executable's directory comes first. Deliberately not a setting: settings are
+// writable over the REST API, and this program runs as root.
+fs::path find_launcher() {
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  const fs::path exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  if (!ec) {
+    candidates.push_back(exe_dir / launch::kHelperName);
+    candidates.push_back(exe_dir.parent_path() / "libexec" / "berth" / launch::kHelperName);
   }
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&find_launcher), &info) != 0 && info.dli_fname != nullptr) {
+    const fs::path dir = fs::absolute(info.dli_fname).parent_path();
+    candidates.push_back(dir / launch::kHelperName);
+    candidates.push_back(dir.parent_path() / "bin" / launch::kHelperName);
+    candidates.push_back(dir.parent_path().parent_path().parent_path() / "libexec" / "berth" / launch::kHelperName);
+  }
+  for (const fs::path& candidate : candidates) {
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+  }
+  return {};
 }
 
-void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_clock::time_point deadline,
+EnvironmentIds launch_environment(const LaunchSpec& spec, std::chrono::steady_clock::time_point deadline,
                                   const std::function<void(const EnvironmentIds&)>& on_ids) {
   write_file_atomic(spec.launch_file, spec.launch.dump(2) + "\n");
 
@@ -93,14 +102,10 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
   log.reset();
   if (rc != 0) throw std::runtime_error("cannot run " + helper + ": " + std::strerror(rc));
 
-  {
-    std::lock_guard lock(mu_);
-    ids_.launcher_pid = pid;
-    ids_.launcher_start_time = proc_start_time(pid).value_or(0);
-    launcher_pidfd_ = pidfd_open(pid);  // our unreaped child: cannot be a recycled pid
-    if (!launcher_pidfd_) throw std::runtime_error(errno_message("pidfd_open launcher"));
-  }
-  on_ids(ids());
+  EnvironmentIds ids;
+  ids.launcher_pid = pid;
+  ids.launcher_start_time = proc_start_time(pid).value_or(0);
+  on_ids(ids);
 
   // Read the launcher's lines until EOF (berth-init exec'd, or everything died).
   std::string buffer;
@@ -121,16 +126,10 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
     for (size_t nl; (nl = buffer.find('\n')) != std::string::npos; buffer.erase(0, nl + 1)) {
       const std::string line = buffer.substr(0, nl);
       if (line.rfind("pid ", 0) == 0) {
-        const pid_t pid1 = static_cast<pid_t>(std::stol(line.substr(4)));
-        {
-          std::lock_guard lock(mu_);
-          ids_.pid1 = pid1;
-          // The launcher holds PID 1 unreaped until it exits itself, so this
-          // pidfd refers to exactly our PID 1.
-          pid1_pidfd_ = pidfd_open(pid1);
-          ids_.pid1_start_time = proc_start_time(pid1).value_or(0);
-        }
-        on_ids(ids());
+        // The launcher holds PID 1 unreaped until it exits itself, so this is our PID 1.
+        ids.pid1 = static_cast<pid_t>(std::stol(line.substr(4)));
+        ids.pid1_start_time = proc_start_time(ids.pid1).value_or(0);
+        on_ids(ids);
       } else if (line.rfind("error ", 0) == 0) {
         errors.push_back(line.substr(6));
       }
@@ -141,83 +140,20 @@ void LinuxNamespaceRunner::launch(const LaunchSpec& spec, std::chrono::steady_cl
     for (const auto& e : errors) all_errors += (all_errors.empty() ? "" : "; ") + e;
     throw std::runtime_error("building the environment failed: " + all_errors);
   }
-  if (ids().pid1 == 0) throw std::runtime_error("the launcher ended before it started PID 1 (see init.log)");
+  if (ids.pid1 == 0) throw std::runtime_error("the launcher ended before it started PID 1 (see init.log)");
+  return ids;
 }
 
-EnvironmentIds LinuxNamespaceRunner::ids() const {
-  std::lock_guard lock(mu_);
-  return ids_;
-}
-
-bool LinuxNamespaceRunner::wait_for_exit(std::chrono::milliseconds timeout) {
-  if (ended_) return true;
-  if (!launcher_pidfd_) return true;  // never launched: nothing to wait for
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    pollfd p[2] = {{launcher_pidfd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    const int rc = ::poll(p, 2, static_cast<int>(std::max<long long>(0, left)));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return false;
-    if (p[0].revents != 0) {
-      siginfo_t info{};
-      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(launcher_pidfd_.get()), &info, WEXITED) == 0)
-        reap(info.si_status, info.si_code);
-      else
-        reap(-1, 0);  // reaped elsewhere (SIGCHLD ignored by the host process?)
-      return true;
-    }
-    uint64_t drained = 0;
-    [[maybe_unused]] auto ignored = ::read(wake_fd_.get(), &drained, sizeof drained);
-    return false;
-  }
-}
-
-void LinuxNamespaceRunner::reap(int status_code, int si_code) {
-  std::string reason;
+std::string launcher_exit_reason(int si_code, int status_code) {
   if (si_code == CLD_EXITED) {
     // The launcher exits with PID 1's code, or 128 + the signal that killed it.
     if (status_code > 128 && status_code < 128 + 65)
-      reason = "berth-init (PID 1) was killed by signal " + signal_name(status_code - 128);
-    else
-      reason = "berth-init (PID 1) exited with code " + std::to_string(status_code);
-  } else if (si_code == CLD_KILLED || si_code == CLD_DUMPED) {
-    reason = "the launcher was killed by signal " + signal_name(status_code);
-  } else {
-    reason = "the environment ended";
+      return "berth-init (PID 1) was killed by signal " + signal_name(status_code - 128);
+    return "berth-init (PID 1) exited with code " + std::to_string(status_code);
   }
-  std::lock_guard lock(mu_);
-  exit_reason_ = reason;
-  ended_ = true;
-}
-
-void LinuxNamespaceRunner::wake() {
-  const uint64_t one = 1;
-  [[maybe_unused]] auto ignored = ::write(wake_fd_.get(), &one, sizeof one);
-}
-
-std::string LinuxNamespaceRunner::exit_reason() const {
-  std::lock_guard lock(mu_);
-  return exit_reason_;
-}
-
-void LinuxNamespaceRunner::request_stop() {
-  std::lock_guard lock(mu_);
-  if (ended_) return;
-  if (pid1_pidfd_)
-    pidfd_signal(pid1_pidfd_.get(), SIGTERM);
-  else if (launcher_pidfd_)
-    pidfd_signal(launcher_pidfd_.get(), SIGTERM);  // the launcher forwards it
-}
-
-void LinuxNamespaceRunner::kill() {
-  std::lock_guard lock(mu_);
-  if (ended_) return;
-  // SIGKILL to PID 1 ends its whole pid namespace; the launcher then exits
-  // with 128+9. Without a PID 1 yet, kill the launcher (PDEATHSIG does the rest).
-  if (pid1_pidfd_ && pidfd_signal(pid1_pidfd_.get(), SIGKILL)) return;
-  if (launcher_pidfd_) pidfd_signal(launcher_pidfd_.get(), SIGKILL);
+  if (si_code == CLD_KILLED || si_code == CLD_DUMPED)
+    return "the launcher was killed by signal " + signal_name(status_code);
+  return "the environment ended";
 }
 
 }  // namespace berth::wsl2

@@ -55,6 +55,9 @@ std::optional<unsigned long long> proc_start_time(pid_t pid);
 
 // "Is pid still the process we recorded?"
 bool same_process_alive(pid_t pid, unsigned long long start_time);
+// A pidfd on pid if it is still the process we recorded, else an empty one.
+// The check after the open proves the pidfd is not a recycled pid's.
+UniqueFd pidfd_open_recorded(pid_t pid, unsigned long long start_time);
 
 std::string read_file(const std::filesystem::path& p);
 // Write to <p>.tmp, fsync, rename: readers see the old or the new file, never half.

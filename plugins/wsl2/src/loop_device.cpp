@@ -1,4 +1,4 @@
-#include "data_store.hpp"
+#include "loop_device.hpp"
 
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -25,27 +25,6 @@ std::string kernel_path(const fs::path& p) {
 }
 
 }  // namespace
-
-bool ensure_data_store(const fs::path& path, uint64_t size_mb) {
-  if (fs::exists(path)) return false;
-  fs::create_directories(path.parent_path());
-  const fs::path tmp = path.string() + ".creating";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) throw std::runtime_error(errno_message("create data store " + tmp.string()));
-    if (::ftruncate(fd.get(), static_cast<off_t>(size_mb * 1024 * 1024)) != 0)
-      throw std::runtime_error(errno_message("size data store " + tmp.string()));
-  }
-  // -m 0: everything inside runs as root, reserved blocks would only be lost space.
-  const auto r = run_command({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "berth-data", tmp.string()});
-  if (r.exit_code != 0) {
-    fs::remove(tmp);
-    throw std::runtime_error("mkfs.ext4 " + tmp.string() + " failed (exit " + std::to_string(r.exit_code) +
-                             "): " + r.output);
-  }
-  fs::rename(tmp, path);
-  return true;
-}
 
 LoopDevice LoopDevice::attach(const fs::path& backing_file) {
   UniqueFd backing(::open(backing_file.c_str(), O_RDWR | O_CLOEXEC));

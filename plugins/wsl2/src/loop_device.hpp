@@ -1,23 +1,15 @@
-// The data store: one sparse ext4 image file holding the engine's state
-// (/var/lib/docker, /var/lib/containerd), attached through a loop device.
+// The data store (backend_support/data_store.hpp) as the wsl2 environment
+// mounts it: through a loop device.
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "sys_util.hpp"
 
 namespace berth::wsl2 {
-
-// Creates the store on first use: a sparse file of size_mb, formatted ext4 by
-// mkfs.ext4 under a temporary name and then renamed, so a half-made store is
-// never picked up. An existing store is left as it is (never resized).
-// Returns true if it was created.
-bool ensure_data_store(const std::filesystem::path& path, uint64_t size_mb);
 
 // A loop device bound to a file with LO_FLAGS_AUTOCLEAR: the kernel detaches
 // it when the last user goes. While this object holds its fd, that user is us;

@@ -1,15 +1,16 @@
-#include "data_store.hpp"
+#include "berth/backend_support/data_store.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <stdexcept>
+#include <string>
 
-#include "sys_util.hpp"
+#include "berth/backend_support/sys_util.hpp"
 
 namespace fs = std::filesystem;
 
-namespace berth::hyperv {
+namespace berth::backend_support {
 
 bool ensure_data_store(const fs::path& path, uint64_t size_mb) {
   if (fs::exists(path)) return false;
@@ -23,10 +24,10 @@ bool ensure_data_store(const fs::path& path, uint64_t size_mb) {
       throw std::runtime_error(errno_message("size data store " + tmp.string()));
   }
   fs::remove_all(seed);
-  fs::create_directories(seed / "docker");
-  fs::create_directories(seed / "containerd");
-  fs::permissions(seed / "docker", fs::perms(0710));
-  fs::permissions(seed / "containerd", fs::perms(0711));
+  for (const DataBind& bind : kDataBinds) {
+    fs::create_directories(seed / bind.source);
+    fs::permissions(seed / bind.source, static_cast<fs::perms>(bind.mode));
+  }
   // -m 0: everything inside runs as root, reserved blocks would only be lost space.
   const auto r =
       run_command({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "berth-data", "-d", seed.string(), tmp.string()});
@@ -40,4 +41,4 @@ bool ensure_data_store(const fs::path& path, uint64_t size_mb) {
   return true;
 }
 
-}  // namespace berth::hyperv
+}  // namespace berth::backend_support
