@@ -66,45 +66,43 @@ TEST_CASE("dockerd obeys lower-case keys and top-level Binds, and the proxy refu
   INFO(odd_route.describe());
   CHECK(odd_route.status == 201);
 
-  const std::vector<Attack>
-      attacks = {{"lower-case keys", "/v1.41/containers/create",
-                  json{{"Image", kImage}, {"hostconfig", {{"binds", {s + ":/s"}}}}}.dump()},
-                 {"upper-case keys", "/v1.41/containers/create",
-                  json{{"Image", kImage}, {"HOSTCONFIG", {{"BINDS", {s + "/:/s"}}}}}.dump()},
-                 {"Binds at the top level", "/v1.41/containers/create",
-                  json{{"Image", kImage}, {"Binds", {s + ":/s"}}}.dump()},
-                 {"lower-case Mounts", "/v1.41/containers/create",
-                  json{{"Image", kImage},
-                       {"HostConfig", {{"mounts", {{{"type", "bind"}, {"source", s}, {"target", "/s"}}}}}}}
-                      .dump()},
-                 {"a version with three parts", "/v1.40.9/containers/create",
-                  json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
-                 {"a percent-encoded route", "/v1.41/containers/cr%65ate",
-                  json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
-                 {"a chunked body", "/v1.41/containers/create",
-                  json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump(), Framing::chunked},
-                 {"the shared mount's spelling", "/v1.41/containers/create",
-                  json{{"Image", kImage}, {"HostConfig", {{"Binds", {engine.mnt.string() + s + ":/s"}}}}}.dump()},
-                 {"a swarm service (dockerd answers 503 without a swarm: the body reached it)",
-                  "/v1.41/services/create",
-                  json{{"Name", "svc"},
-                       {"TaskTemplate",
-                        {{"ContainerSpec",
-                          {{"Image", kImage}, {"Mounts", {{{"Type", "bind"}, {"Source", s}, {"Target", "/s"}}}}}}}}}}
-                     .dump()},
+  const std::vector<Attack> attacks = {
+      {"lower-case keys", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"hostconfig", {{"binds", {s + ":/s"}}}}}.dump()},
+      {"upper-case keys", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"HOSTCONFIG", {{"BINDS", {s + "/:/s"}}}}}.dump()},
+      {"Binds at the top level", "/v1.41/containers/create", json{{"Image", kImage}, {"Binds", {s + ":/s"}}}.dump()},
+      {"lower-case Mounts", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"HostConfig", {{"mounts", {{{"type", "bind"}, {"source", s}, {"target", "/s"}}}}}}}
+           .dump()},
+      {"a version with three parts", "/v1.40.9/containers/create",
+       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
+      {"a percent-encoded route", "/v1.41/containers/cr%65ate",
+       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
+      {"a chunked body", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump(), Framing::chunked},
+      {"the shared mount's spelling", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"HostConfig", {{"Binds", {engine.mnt.string() + s + ":/s"}}}}}.dump()},
+      {"a swarm service (dockerd answers 503 without a swarm: the body reached it)", "/v1.41/services/create",
+       json{{"Name", "svc"},
+            {"TaskTemplate",
+             {{"ContainerSpec",
+               {{"Image", kImage},
+                {"Mounts", json::array({json{{"Type", "bind"}, {"Source", s}, {"Target", "/s"}}})}}}}}}
+           .dump()},
       {"a lower-case bind volume", "/v1.41/volumes/create",
        json{{"name", "sv"}, {"driveropts", {{"type", "none"}, {"o", "bind"}, {"device", s}}}}.dump()},
-};
-for (const auto& a : attacks) {
-  INFO(a.what << ": " << a.target << " " << a.body);
-  const auto r = api.send({"POST", a.target, a.body, "application/json", a.framing, {}});
-  INFO(r.describe());
-  CHECK(r.status == 403);
-  CHECK_THAT(message_of(r), Catch::Contains("refusing to bind-mount"));
-}
-// Nothing of the above reached the engine.
-CHECK(direct.get("/v1.41/containers/json?all=1").json().size() == 3);
-CHECK(direct.get("/v1.41/volumes/sv").status == 404);
+  };
+  for (const auto& a : attacks) {
+    INFO(a.what << ": " << a.target << " " << a.body);
+    const auto r = api.send({"POST", a.target, a.body, "application/json", a.framing, {}});
+    INFO(r.describe());
+    CHECK(r.status == 403);
+    CHECK_THAT(message_of(r), Catch::Contains("refusing to bind-mount"));
+  }
+  // Nothing of the above reached the engine.
+  CHECK(direct.get("/v1.41/containers/json?all=1").json().size() == 3);
+  CHECK(direct.get("/v1.41/volumes/sv").status == 404);
 }
 
 TEST_CASE("the proxy refuses create bodies it cannot read unambiguously, as dockerd would refuse them") {
