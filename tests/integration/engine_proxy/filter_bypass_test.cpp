@@ -26,6 +26,7 @@ struct Attack {
   std::string target;
   std::string body;
   Framing framing = Framing::content_length;
+  unsigned status = 403;  // what the proxy answers
 };
 
 std::string message_of(const ApiResponse& r) {
@@ -53,36 +54,41 @@ TEST_CASE("dockerd obeys lower-case keys and top-level Binds, and the proxy refu
   const std::string other = (engine.dir / "other").string();
   fs::create_directories(other);
   auto lower = direct.post("/v1.41/containers/create?name=lower",
-                           json{{"image", kImage}, {"hostconfig", {{"binds", {other + ":/o"}}}}});
+                           json{{"image", kImage}, {"cmd", {"true"}}, {"hostconfig", {{"binds", {other + ":/o"}}}}});
   INFO(lower.describe());
   REQUIRE(lower.status == 201);
   CHECK(direct.get("/v1.41/containers/lower/json").json()["HostConfig"]["Binds"] == json({other + ":/o"}));
-  auto top = direct.post("/v1.41/containers/create?name=top", json{{"Image", kImage}, {"Binds", {other + ":/t"}}});
+  auto top = direct.post("/v1.41/containers/create?name=top",
+                         json{{"Image", kImage}, {"Cmd", {"true"}}, {"Binds", {other + ":/t"}}});
   INFO(top.describe());
   REQUIRE(top.status == 201);
   CHECK(direct.get("/v1.41/containers/top/json").json()["HostConfig"]["Binds"] == json({other + ":/t"}));
-  auto odd_route =
-      direct.post("/v1.40.9/containers/cr%65ate?name=odd", json{{"Image", kImage}, {"HostConfig", json::object()}});
+  auto odd_route = direct.post("/v1.40.9/containers/cr%65ate?name=odd",
+                               json{{"Image", kImage}, {"Cmd", {"true"}}, {"HostConfig", json::object()}});
   INFO(odd_route.describe());
   CHECK(odd_route.status == 201);
 
   const std::vector<Attack> attacks = {
       {"lower-case keys", "/v1.41/containers/create",
-       json{{"Image", kImage}, {"hostconfig", {{"binds", {s + ":/s"}}}}}.dump()},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"hostconfig", {{"binds", {s + ":/s"}}}}}.dump()},
       {"upper-case keys", "/v1.41/containers/create",
-       json{{"Image", kImage}, {"HOSTCONFIG", {{"BINDS", {s + "/:/s"}}}}}.dump()},
-      {"Binds at the top level", "/v1.41/containers/create", json{{"Image", kImage}, {"Binds", {s + ":/s"}}}.dump()},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"HOSTCONFIG", {{"BINDS", {s + "/:/s"}}}}}.dump()},
+      {"Binds at the top level", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"Binds", {s + ":/s"}}}.dump()},
       {"lower-case Mounts", "/v1.41/containers/create",
-       json{{"Image", kImage}, {"HostConfig", {{"mounts", {{{"type", "bind"}, {"source", s}, {"target", "/s"}}}}}}}
+       json{{"Image", kImage},
+            {"Cmd", {"true"}},
+            {"HostConfig", {{"mounts", {{{"type", "bind"}, {"source", s}, {"target", "/s"}}}}}}}
            .dump()},
       {"a version with three parts", "/v1.40.9/containers/create",
-       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
       {"a percent-encoded route", "/v1.41/containers/cr%65ate",
-       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump()},
       {"a chunked body", "/v1.41/containers/create",
-       json{{"Image", kImage}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump(), Framing::chunked},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"HostConfig", {{"Binds", {s + ":/s"}}}}}.dump(), Framing::chunked},
       {"the shared mount's spelling", "/v1.41/containers/create",
-       json{{"Image", kImage}, {"HostConfig", {{"Binds", {engine.mnt.string() + s + ":/s"}}}}}.dump()},
+       json{{"Image", kImage}, {"Cmd", {"true"}}, {"HostConfig", {{"Binds", {engine.mnt.string() + s + ":/s"}}}}}
+           .dump()},
       {"a swarm service (dockerd answers 503 without a swarm: the body reached it)", "/v1.41/services/create",
        json{{"Name", "svc"},
             {"TaskTemplate",
@@ -97,7 +103,7 @@ TEST_CASE("dockerd obeys lower-case keys and top-level Binds, and the proxy refu
     INFO(a.what << ": " << a.target << " " << a.body);
     const auto r = api.send({"POST", a.target, a.body, "application/json", a.framing, {}});
     INFO(r.describe());
-    CHECK(r.status == 403);
+    CHECK(r.status == a.status);
     CHECK_THAT(message_of(r), Catch::Contains("refusing to bind-mount"));
   }
   // Nothing of the above reached the engine.
@@ -115,24 +121,29 @@ TEST_CASE("the proxy refuses create bodies it cannot read unambiguously, as dock
   REQUIRE_NOTHROW(engine.import_busybox(engine.dockerd->socket()));
   const std::string h = engine.hidden.string();
 
-  // Empty bodies: dockerd answers 400; the proxy answers in the same class, itself.
-  for (const char* target : {"/v1.41/containers/create", "/v1.41/volumes/create"}) {
-    INFO(target);
-    const auto native = direct.send({"POST", target, "", "", Framing::content_length, {}});
-    const auto proxied = api.send({"POST", target, "", "", Framing::content_length, {}});
+  // Empty and invalid bodies: the proxy answers them itself, in the status class dockerd 20.10
+  // gives them (500 for a container create it cannot decode, 400 for a volume create).
+  for (const auto& [target, body] :
+       std::vector<std::pair<std::string, std::string>>{{"/v1.41/containers/create", ""},
+                                                        {"/v1.41/volumes/create", ""},
+                                                        {"/v1.41/containers/create", "{\"Image\": "},
+                                                        {"/v1.41/volumes/create", "{\"Name\": "}}) {
+    INFO(target << " with the body '" << body << "'");
+    const auto native = direct.send({"POST", target, body, "", Framing::content_length, {}});
+    const auto proxied = api.send({"POST", target, body, "", Framing::content_length, {}});
     INFO("native " << native.describe() << "; proxied " << proxied.describe());
-    CHECK(native.status == 400);
-    CHECK(proxied.status == 400);
+    CHECK(native.status >= 400);
+    CHECK(proxied.status / 100 == native.status / 100);
     CHECK_THAT(message_of(proxied), Catch::StartsWith("berth:"));
   }
   const std::vector<Attack> unreadable = {
-      {"not JSON", "/v1.41/containers/create", "{\"Image\": "},
-      {"a second document behind the first", "/v1.41/containers/create",
-       json{{"Image", kImage}}.dump() + json{{"HostConfig", {{"Binds", {"/run/berth:/s"}}}}}.dump()},
+      {"a second document behind the first (dockerd would read the first only)", "/v1.41/containers/create",
+       json{{"Image", kImage}, {"Cmd", {"true"}}}.dump() + json{{"HostConfig", {{"Binds", {"/run/berth:/s"}}}}}.dump()},
       {"a key given twice", "/v1.41/containers/create",
-       R"({"Image":")" + std::string(kImage) + R"(","HostConfig":{"Binds":[]},"HostConfig":{"Binds":[]}})"},
+       R"({"Image":")" + std::string(kImage) +
+           R"(","Cmd":["true"],"HostConfig":{"Binds":[]},"HostConfig":{"Binds":[]}})"},
       {"two spellings of a key", "/v1.41/containers/create",
-       R"({"Image":")" + std::string(kImage) + R"(","HostConfig":{"Binds":[],"binds":[]}})"},
+       R"({"Image":")" + std::string(kImage) + R"(","Cmd":["true"],"HostConfig":{"Binds":[],"binds":[]}})"},
       {"a bind volume with a relative device", "/v1.41/volumes/create",
        R"({"Name":"rel","DriverOpts":{"type":"none","o":"bind","device":"run/berth"}})"},
   };
