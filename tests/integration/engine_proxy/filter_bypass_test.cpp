@@ -129,8 +129,9 @@ TEST_CASE("the proxy refuses create bodies it cannot read unambiguously, as dock
                                                         {"/v1.41/containers/create", "{\"Image\": "},
                                                         {"/v1.41/volumes/create", "{\"Name\": "}}) {
     INFO(target << " with the body '" << body << "'");
-    const auto native = direct.send({"POST", target, body, "", Framing::content_length, {}});
-    const auto proxied = api.send({"POST", target, body, "", Framing::content_length, {}});
+    const std::string type = body.empty() ? "" : "application/json";
+    const auto native = direct.send({"POST", target, body, type, Framing::content_length, {}});
+    const auto proxied = api.send({"POST", target, body, type, Framing::content_length, {}});
     INFO("native " << native.describe() << "; proxied " << proxied.describe());
     CHECK(native.status >= 400);
     CHECK(proxied.status / 100 == native.status / 100);

@@ -145,3 +145,31 @@ TEST_CASE("create requests are recognised however dockerd's router would route t
   CHECK_FALSE(is_container_create("POST", "/v1.41/containers/abc/start"));
   CHECK_FALSE(is_volume_create("POST", "/v1.41/volumes/prune"));
 }
+
+TEST_CASE("swarm service mounts are translated and checked like a container's") {
+  CHECK(is_service_write("POST", "/v1.41/services/create"));
+  CHECK(is_service_write("POST", "/v1.41/services/abc123/update?version=3"));
+  CHECK(is_service_write("POST", "/services/create"));
+  CHECK_FALSE(is_service_write("GET", "/v1.41/services/abc123"));
+  CHECK_FALSE(is_service_write("POST", "/v1.41/services/abc123/logs"));
+  const auto status = [](const std::string& text) {
+    json body = json::parse(text);
+    try {
+      rewrite_service_spec(body, kT, kProtect);
+      return 0;
+    } catch (const RequestRejected& e) {
+      return e.status();
+    }
+  };
+  CHECK(status(
+            R"({"TaskTemplate":{"ContainerSpec":{"Mounts":[{"Type":"bind","Source":"/run/berth","Target":"/s"}]}}})") ==
+        403);
+  CHECK(status(R"({"tasktemplate":{"containerspec":{"mounts":[{"type":"bind","source":"/mnt/host/run/berth",
+      "target":"/s"}]}}})") == 403);
+  json body = json::parse(R"({"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x",
+      "Mounts":[{"Type":"bind","Source":"/srv/www","Target":"/www"}]}}})");
+  CHECK(rewrite_service_spec(body, kT, kProtect) == 1);
+  CHECK(body["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"] == "/mnt/host/srv/www");
+  json none = json::parse(R"({"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}}})");
+  CHECK(rewrite_service_spec(none, kT, kProtect) == 0);
+}

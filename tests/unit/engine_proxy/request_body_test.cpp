@@ -7,9 +7,9 @@
 using namespace berth::engine_proxy;
 
 namespace {
-int status_of(const std::string& text) {
+int status_of(const std::string& text, int invalid_status = 400) {
   try {
-    read_request_body(text);
+    read_request_body(text, invalid_status);
     return 0;
   } catch (const RequestRejected& e) {
     return e.status();
@@ -47,4 +47,14 @@ TEST_CASE("read_request_body refuses a key given twice, at any depth, with 400")
   } catch (const RequestRejected& e) {
     CHECK_THAT(e.what(), Catch::Contains("Binds") && Catch::Contains("twice"));
   }
+}
+
+TEST_CASE("read_request_body answers what the engine refuses too in the engine's own status class") {
+  // dockerd 20.10 answers an empty or undecodable container create with 500.
+  CHECK(status_of("", 500) == 500);
+  CHECK(status_of("{\"Image\": ", 500) == 500);
+  CHECK(status_of("[]", 500) == 500);
+  // What dockerd would take, berth refuses as the client's fault.
+  CHECK(status_of(R"({"Image":"x"} {"HostConfig":{}})", 500) == 400);
+  CHECK(status_of(R"({"Image":"x","Image":"y"})", 500) == 400);
 }

@@ -7,10 +7,12 @@
 
 namespace berth::engine_proxy {
 
-// The body parsed. Throws RequestRejected (400, the status dockerd gives such bodies) when it is
-// empty, not valid JSON (trailing bytes included: dockerd would read only the first document), not
-// an object, or when any object in it holds the same key twice (Go keeps the later one; which one
-// that is, the filter must not have to guess).
-nlohmann::json read_request_body(const std::string& text);
+// The body parsed. Throws RequestRejected when it is empty, not valid JSON or not an object, with
+// `invalid_status`: the status the engine gives such a body itself (dockerd 20.10 answers an
+// undecodable container create with 500, a volume create with 400), so clients see no difference.
+// Throws RequestRejected (400) for what the engine would take but the filter cannot read
+// unambiguously: a second document after the first (dockerd reads only the first), and any object
+// that holds the same key twice (Go keeps the later one; the filter must not have to guess).
+nlohmann::json read_request_body(const std::string& text, int invalid_status = 400);
 
 }  // namespace berth::engine_proxy
