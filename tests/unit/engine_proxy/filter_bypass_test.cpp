@@ -173,3 +173,22 @@ TEST_CASE("swarm service mounts are translated and checked like a container's") 
   json none = json::parse(R"({"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}}})");
   CHECK(rewrite_service_spec(none, kT, kProtect) == 0);
 }
+
+TEST_CASE("a local overlay volume's directories are host paths: translated and checked like a bind's") {
+  CHECK(volume_status(R"({"DriverOpts":{"type":"overlay","device":"overlay",
+      "o":"lowerdir=/run/berth,upperdir=/srv/up,workdir=/srv/work"}})") == 403);
+  CHECK(volume_status(R"({"DriverOpts":{"type":"overlay","device":"overlay",
+      "o":"lowerdir=/srv/a:/mnt/host/run/berth,upperdir=/srv/up,workdir=/srv/work"}})") == 403);
+  // Relative to dockerd's working directory inside the environment (".berth-host" holds its sockets).
+  CHECK(volume_status(R"({"DriverOpts":{"type":"overlay","device":"overlay","o":"lowerdir=.berth-host"}})") == 400);
+  CHECK(container_status(R"({"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/s",
+      "VolumeOptions":{"DriverConfig":{"Options":{"type":"overlay","device":"overlay","o":"lowerdir=/run/berth"}}}}]}})") ==
+        403);
+  json body = json::parse(R"({"Name":"ov","DriverOpts":{"type":"overlay","device":"overlay",
+      "o":"ro,lowerdir=/srv/a:/srv/b,upperdir=/srv/up,workdir=/srv/work,index=off"}})");
+  CHECK(rewrite_volume_create(body, kT, kProtect) == 1);
+  CHECK(body["DriverOpts"]["o"] ==
+        "ro,lowerdir=/mnt/host/srv/a:/mnt/host/srv/b,upperdir=/mnt/host/srv/up,workdir=/mnt/host/srv/work,index=off");
+  json tmpfs = json::parse(R"({"Name":"t","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m"}})");
+  CHECK(rewrite_volume_create(tmpfs, kT, kProtect) == 0);
+}
