@@ -4,60 +4,31 @@
 #include <sstream>
 
 #include "berth/engine_proxy/go_json.hpp"
-#include "json_fields.hpp"
+#include "host_path_check.hpp"
+#include "local_volume.hpp"
 #include "request_route.hpp"
 
 namespace berth::engine_proxy {
 namespace {
 
-using detail::is_bind_options;
-
-std::string translate_source(const std::string& src, const PathTranslator& translator, const ProtectedPaths& protect) {
-  const auto refuse = [&src](const std::string& hit) {
-    return RequestRejected(403, "berth: refusing to bind-mount '" + src + "': it exposes '" + hit +
-                                    "', the engine API of the host, to the container");
-  };
-  if (auto hit = protect.match(src, translator); !hit.empty()) throw refuse(hit);
-  auto env = translator.to_env(src);
-  if (!env)
-    throw RequestRejected(400, "berth: the host path '" + src + "' is not shared with the engine (shared folder: '" +
-                                   translator.host_root() + "')");
-  // Where the engine will really look: to_env resolves what would lead elsewhere inside.
-  if (auto host = translator.to_host(*env))
-    if (auto hit = protect.match(*host, translator); !hit.empty()) throw refuse(hit);
-  return *env;
-}
-
 // Translates the string `value` (an absolute host path) in place; 1 when it changed.
 int translate_in_place(nlohmann::json& value, const PathTranslator& translator, const ProtectedPaths& protect) {
   const auto old = value.get<std::string>();
-  auto now = translate_source(old, translator, protect);
+  auto now = detail::translate_host_path(old, translator, protect);
   if (now == old) return 0;
   value = std::move(now);
   return 1;
 }
 
-// The device of local bind volume options (a Go map: its keys are matched exactly, as dockerd's
-// local driver reads them). A relative device would be looked up from dockerd's working directory
-// inside the environment, where no host path can be checked: refused.
-int translate_device(nlohmann::json& options, const PathTranslator& translator, const ProtectedPaths& protect) {
-  auto& device = options["device"];
-  const auto path = device.get<std::string>();
-  if (path.front() != '/')
-    throw RequestRejected(400,
-                          "berth: the device of a local bind volume must be an absolute host path, not '" + path + "'");
-  return translate_in_place(device, translator, protect);
-}
-
-// A Mounts entry of Type "volume" whose VolumeOptions.DriverConfig declares a local bind volume.
+// A Mounts entry of Type "volume" whose VolumeOptions.DriverConfig declares a local volume.
 int translate_driver_config(nlohmann::json& mount, const PathTranslator& translator, const ProtectedPaths& protect) {
   auto* vo = go_field(mount, "VolumeOptions");
   if (vo == nullptr || !vo->is_object()) return 0;
   auto* dc = go_field(*vo, "DriverConfig");
   if (dc == nullptr || !dc->is_object()) return 0;
   auto* opts = go_field(*dc, "Options");
-  if (opts == nullptr || !is_bind_options(go_string(*dc, "Name"), *opts)) return 0;
-  return translate_device(*opts, translator, protect);
+  if (opts == nullptr) return 0;
+  return detail::rewrite_local_volume_options(go_string(*dc, "Name"), *opts, translator, protect);
 }
 
 int rewrite_binds(nlohmann::json& binds, const PathTranslator& translator, const ProtectedPaths& protect) {
@@ -141,7 +112,7 @@ std::string rewrite_bind(const std::string& spec, const PathTranslator& translat
   if (colon == std::string::npos) return spec;  // "/data": an anonymous volume's destination
   const std::string src = spec.substr(0, colon);
   if (src.empty() || src.front() != '/') return spec;  // named volume or relative path
-  return translate_source(src, translator, protect) + spec.substr(colon);
+  return detail::translate_host_path(src, translator, protect) + spec.substr(colon);
 }
 
 int rewrite_container_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect) {
@@ -162,8 +133,8 @@ int rewrite_service_spec(nlohmann::json& body, const PathTranslator& translator,
 int rewrite_volume_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect) {
   if (!body.is_object()) return 0;
   auto* opts = go_field(body, "DriverOpts");
-  if (opts == nullptr || !is_bind_options(go_string(body, "Driver"), *opts)) return 0;
-  return translate_device(*opts, translator, protect);
+  if (opts == nullptr) return 0;
+  return detail::rewrite_local_volume_options(go_string(body, "Driver"), *opts, translator, protect);
 }
 
 }  // namespace berth::engine_proxy

@@ -96,6 +96,9 @@ TEST_CASE("dockerd obeys lower-case keys and top-level Binds, and the proxy refu
                {{"Image", kImage},
                 {"Mounts", json::array({json{{"Type", "bind"}, {"Source", s}, {"Target", "/s"}}})}}}}}}
            .dump()},
+      {"an overlay volume over the protected dir", "/v1.41/volumes/create",
+       json{{"Name", "ov"}, {"DriverOpts", {{"type", "overlay"}, {"device", "overlay"}, {"o", "lowerdir=" + s}}}}
+           .dump()},
       {"a lower-case bind volume", "/v1.41/volumes/create",
        json{{"name", "sv"}, {"driveropts", {{"type", "none"}, {"o", "bind"}, {"device", s}}}}.dump()},
   };
@@ -109,6 +112,7 @@ TEST_CASE("dockerd obeys lower-case keys and top-level Binds, and the proxy refu
   // Nothing of the above reached the engine.
   CHECK(direct.get("/v1.41/containers/json?all=1").json().size() == 3);
   CHECK(direct.get("/v1.41/volumes/sv").status == 404);
+  CHECK(direct.get("/v1.41/volumes/ov").status == 404);
 }
 
 TEST_CASE("the proxy refuses create bodies it cannot read unambiguously, as dockerd would refuse them") {
