@@ -27,6 +27,13 @@ std::optional<std::string> rest_below(const std::string& path, const std::string
   return path.substr(root.size());
 }
 
+// Appends the components of `p` to `todo` (a stack: the first component ends up last).
+void push_components(std::vector<std::string>& todo, const std::filesystem::path& p) {
+  std::vector<std::string> parts;
+  for (const auto& c : p.relative_path()) parts.push_back(c.string());
+  todo.insert(todo.end(), parts.rbegin(), parts.rend());
+}
+
 // True when looking `normalized` up on the host follows a symlink that leads elsewhere below
 // env_mount: one with an absolute target (such as /var/run -> /run), which would be looked up in
 // the environment's own root, or a relative one whose ".." climbs above `host_root` (on the host
@@ -35,12 +42,7 @@ std::optional<std::string> rest_below(const std::string& path, const std::string
 bool leads_elsewhere_inside(const std::string& normalized, const std::string& host_root) {
   namespace fs = std::filesystem;
   std::vector<std::string> todo;  // components still to walk, the next one last
-  const auto push = [&todo](const fs::path& p) {
-    std::vector<std::string> parts;
-    for (const auto& c : p.relative_path()) parts.push_back(c.string());
-    todo.insert(todo.end(), parts.rbegin(), parts.rend());
-  };
-  push(normalized);
+  push_components(todo, normalized);
   fs::path at = "/";
   for (int links = 0; !todo.empty();) {
     const std::string c = todo.back();
@@ -61,7 +63,7 @@ bool leads_elsewhere_inside(const std::string& normalized, const std::string& ho
     const fs::path target = fs::read_symlink(next, ec);
     if (ec || ++links > 40) return false;  // unreadable or a loop: the engine will say so
     if (target.is_absolute()) return true;
-    push(target);
+    push_components(todo, target);
   }
   return false;
 }
@@ -90,12 +92,7 @@ std::string resolve_on_host(const std::string& normalized) {
   // link, whose target may exist inside the environment although it does not on the host.
   namespace fs = std::filesystem;
   std::vector<std::string> todo;  // components still to walk, the next one last
-  const auto push = [&todo](const fs::path& p) {
-    std::vector<std::string> parts;
-    for (const auto& c : p.relative_path()) parts.push_back(c.string());
-    todo.insert(todo.end(), parts.rbegin(), parts.rend());
-  };
-  push(normalized);
+  push_components(todo, normalized);
   fs::path at = "/";
   bool missing = false;  // below a missing name nothing can be a link
   for (int links = 0; !todo.empty();) {
@@ -112,7 +109,7 @@ std::string resolve_on_host(const std::string& normalized) {
       const fs::path target = fs::read_symlink(next, ec);
       if (ec || ++links > 40) return normalized;  // unreadable or a loop: the engine will say so
       if (target.is_absolute()) at = "/";
-      push(target);
+      push_components(todo, target);
       continue;
     }
     if (!missing && !fs::exists(next, ec)) missing = true;

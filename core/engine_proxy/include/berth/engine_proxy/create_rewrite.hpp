@@ -62,8 +62,8 @@ int rewrite_service_spec(nlohmann::json& body, const PathTranslator& translator,
 
 // Rewrites DriverOpts.device of a volume-create body that declares a local bind volume, and the
 // lowerdir/upperdir/workdir of a local overlay volume, in place (keys in any letter case, as for
-// containers; the same holds for local volumes declared inline in Mounts). Returns how many paths changed (0 or 1).
-// Throws RequestRejected.
+// containers; the same holds for local volumes declared inline in Mounts). Returns how many
+// options changed (0 to 2). Throws RequestRejected.
 int rewrite_volume_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
 
 }  // namespace berth::engine_proxy

@@ -1,5 +1,6 @@
-// Reading the body of a container-create or volume-create request before it is checked: what the
-// filter cannot read unambiguously is refused, never forwarded unchecked.
+// Reading the body of a request whose host paths are checked (container, volume and service
+// create) before it is checked: what the filter cannot read unambiguously is refused, never
+// forwarded unchecked.
 #pragma once
 
 #include <nlohmann/json.hpp>
