@@ -27,24 +27,29 @@ std::optional<std::string> rest_below(const std::string& path, const std::string
   return path.substr(root.size());
 }
 
-// True when looking `normalized` up on the host follows a symlink with an absolute target (such as
-// /var/run -> /run): below env_mount that target would be looked up in the environment's own root.
-// Relative links (/bin -> usr/bin) lead to the same place there and keep the path as spelled.
-bool follows_absolute_link(const std::string& normalized) {
+// Appends the components of `p` to `todo` (a stack: the first component ends up last).
+void push_components(std::vector<std::string>& todo, const std::filesystem::path& p) {
+  std::vector<std::string> parts;
+  for (const auto& c : p.relative_path()) parts.push_back(c.string());
+  todo.insert(todo.end(), parts.rbegin(), parts.rend());
+}
+
+// True when looking `normalized` up on the host follows a symlink that leads elsewhere below
+// env_mount: one with an absolute target (such as /var/run -> /run), which would be looked up in
+// the environment's own root, or a relative one whose ".." climbs above `host_root` (on the host
+// ".." at "/" stays there; inside the environment it leaves the shared mount). Other relative
+// links (/bin -> usr/bin) lead to the same place there and keep the path as spelled.
+bool leads_elsewhere_inside(const std::string& normalized, const std::string& host_root) {
   namespace fs = std::filesystem;
   std::vector<std::string> todo;  // components still to walk, the next one last
-  const auto push = [&todo](const fs::path& p) {
-    std::vector<std::string> parts;
-    for (const auto& c : p.relative_path()) parts.push_back(c.string());
-    todo.insert(todo.end(), parts.rbegin(), parts.rend());
-  };
-  push(normalized);
+  push_components(todo, normalized);
   fs::path at = "/";
   for (int links = 0; !todo.empty();) {
     const std::string c = todo.back();
     todo.pop_back();
     if (c.empty() || c == ".") continue;
     if (c == "..") {
+      if (at.string() == host_root || !is_same_or_under(at.string(), host_root)) return true;
       at = at.parent_path();
       continue;
     }
@@ -58,7 +63,7 @@ bool follows_absolute_link(const std::string& normalized) {
     const fs::path target = fs::read_symlink(next, ec);
     if (ec || ++links > 40) return false;  // unreadable or a loop: the engine will say so
     if (target.is_absolute()) return true;
-    push(target);
+    push_components(todo, target);
   }
   return false;
 }
@@ -83,9 +88,34 @@ bool is_same_or_under(const std::string& path, const std::string& dir) {
 }
 
 std::string resolve_on_host(const std::string& normalized) {
-  std::error_code ec;
-  auto canon = std::filesystem::weakly_canonical(normalized, ec);
-  return ec ? normalized : normalize_absolute(canon.string());
+  // Like `realpath -m`: unlike std::filesystem::weakly_canonical this also follows a dangling
+  // link, whose target may exist inside the environment although it does not on the host.
+  namespace fs = std::filesystem;
+  std::vector<std::string> todo;  // components still to walk, the next one last
+  push_components(todo, normalized);
+  fs::path at = "/";
+  bool missing = false;  // below a missing name nothing can be a link
+  for (int links = 0; !todo.empty();) {
+    const std::string c = todo.back();
+    todo.pop_back();
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      at = at.parent_path();  // "/" stays "/"
+      continue;
+    }
+    const fs::path next = at / c;
+    std::error_code ec;
+    if (!missing && fs::is_symlink(next, ec)) {
+      const fs::path target = fs::read_symlink(next, ec);
+      if (ec || ++links > 40) return normalized;  // unreadable or a loop: the engine will say so
+      if (target.is_absolute()) at = "/";
+      push_components(todo, target);
+      continue;
+    }
+    if (!missing && !fs::exists(next, ec)) missing = true;
+    at = next;
+  }
+  return normalize_absolute(at.string());
 }
 
 PathTranslator::PathTranslator(std::string host_root, std::string env_mount) {
@@ -101,8 +131,9 @@ std::optional<std::string> PathTranslator::to_env(const std::string& host_path) 
   std::string spelled = host_path;
   if (!is_identity()) {
     // Inside the environment the path is looked up below env_mount: a host symlink with an
-    // absolute target, or a ".." (which must not climb out of env_mount), would lead elsewhere.
-    if (follows_absolute_link(lexical))
+    // absolute target or one climbing out of host_root, or a ".." (which must not climb out of
+    // env_mount), would lead elsewhere.
+    if (leads_elsewhere_inside(lexical, host_root_))
       spelled = resolve_on_host(lexical);
     else if (has_dotdot_component(host_path))
       spelled = lexical;

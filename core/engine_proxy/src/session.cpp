@@ -20,6 +20,8 @@
 #include <regex>
 #include <string_view>
 
+#include "berth/engine_proxy/request_body.hpp"
+
 namespace berth::engine_proxy::detail {
 
 namespace asio = boost::asio;
@@ -328,7 +330,8 @@ awaitable<bool> Session::connect_upstream() {
 }
 
 awaitable<bool> Session::exchange(HeaderParser& header, const Request& req) {
-  const bool rewrite = is_container_create(req.method, req.target) || is_volume_create(req.method, req.target);
+  const bool rewrite = is_container_create(req.method, req.target) || is_volume_create(req.method, req.target) ||
+                       is_service_write(req.method, req.target);
   bool again = false;
   if (rewrite)
     again = co_await exchange_rewrite(header, req);
@@ -413,13 +416,16 @@ awaitable<void> Session::refuse_oversized(RequestParser& parser, const Request& 
 }
 
 std::string Session::prepare_body(const Request& req, const std::string& body_text) {
-  nlohmann::json body = nlohmann::json::parse(body_text, nullptr, false);
-  if (body.is_discarded()) return body_text;  // let dockerd explain what is wrong with it
-  const auto& options = shared_->options;
   const bool container = is_container_create(req.method, req.target);
+  // What the filter cannot read (empty, not JSON, a key twice) is refused, never forwarded
+  // unchecked; dockerd 20.10 answers an undecodable container create with 500, the rest with 400.
+  nlohmann::json body = read_request_body(body_text, container ? 500 : 400);
+  const auto& options = shared_->options;
   bool changed = false;
   const int rewritten = container ? rewrite_container_create(body, options.translator, shared_->protect)
-                                  : rewrite_volume_create(body, options.translator, shared_->protect);
+                        : is_volume_create(req.method, req.target)
+                            ? rewrite_volume_create(body, options.translator, shared_->protect)
+                            : rewrite_service_spec(body, options.translator, shared_->protect);
   if (rewritten > 0) {
     ++shared_->counters.rewritten_creates;
     changed = true;

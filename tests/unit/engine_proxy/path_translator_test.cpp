@@ -88,3 +88,19 @@ TEST_CASE("PathTranslator requires absolute roots") {
   CHECK_THROWS_AS(PathTranslator("relative", "/mnt/host"), std::invalid_argument);
   CHECK_THROWS_AS(PathTranslator("/", "mnt"), std::invalid_argument);
 }
+
+TEST_CASE("PathTranslator resolves a relative host symlink that would climb out of the shared mount") {
+  berth::test::TempDir dir("bpt");
+  std::string up;
+  for (int i = 0; i < 40; ++i) up += "../";
+  // On the host ".." at "/" stays at "/"; inside the environment it leaves /mnt/host.
+  fs::create_symlink(up + "berth-env-only", dir.path() / "escape");
+  PathTranslator t("/", "/mnt/host");
+  CHECK(t.to_env(dir.path().string() + "/escape") == "/mnt/host/berth-env-only");
+  CHECK(t.to_env(dir.path().string() + "/escape/x") == "/mnt/host/berth-env-only/x");
+  // Below a narrower shared root, a link that leaves it leads to a path that is not shared.
+  fs::create_directories(dir.path() / "share");
+  fs::create_symlink("../outside", dir.path() / "share/out");
+  PathTranslator narrow((dir.path() / "share").string(), "/mnt/share");
+  CHECK_FALSE(narrow.to_env((dir.path() / "share/out").string()));
+}

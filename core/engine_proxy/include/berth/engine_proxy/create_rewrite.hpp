@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "berth/engine_proxy/path_translator.hpp"
+#include "berth/engine_proxy/protected_paths.hpp"
 
 namespace berth::engine_proxy {
 
@@ -23,29 +24,22 @@ class RequestRejected : public std::runtime_error {
   int status_;
 };
 
-// Host paths a container must never get through a bind (the engine's own socket, /run/berth).
-// Paths are compared after normalisation and after resolving host symlinks, so "/var/run/berth"
-// is caught as "/run/berth". Binding a parent of one of them (e.g. "/") stays allowed.
-class ProtectedPaths {
- public:
-  explicit ProtectedPaths(const std::vector<std::string>& host_paths = {});
-  // The protected path that `host_path` equals or lies under, or "" if none.
-  std::string match(const std::string& host_path) const;
-  const std::vector<std::string>& paths() const { return paths_; }
-
- private:
-  std::vector<std::string> paths_;
-};
-
-// True for `POST /containers/create` and `POST /v1.41/containers/create` (query string allowed).
+// True for `POST /containers/create` and `POST /v1.41/containers/create` (query string allowed),
+// matched as dockerd's router matches it: any version made of digits and dots ("/v1.40.9"), the
+// path percent-decoded, an absolute-form target ("http://host/containers/create").
 bool is_container_create(const std::string& method, const std::string& target);
-// True for `POST [/vX.Y]/volumes/create`.
+// True for `POST [/vX.Y]/volumes/create`, matched the same way.
 bool is_volume_create(const std::string& method, const std::string& target);
 
+// True for `POST [/vX.Y]/services/create` and `POST [/vX.Y]/services/{id}/update` (swarm mode):
+// dockerd creates the containers of a service itself, with the service's mounts, so those are the
+// one other place a host path enters the engine.
+bool is_service_write(const std::string& method, const std::string& target);
+
 // True when a volume of `driver` ("" means the default, "local") with the options `o` and `device`
-// binds a host directory: `o` lists "bind" or "rbind" and `device` is an absolute path (what
+// binds a directory: `o` lists "bind" or "rbind" and `device` is not empty (what
 // `docker volume create --opt type=none --opt o=bind --opt device=PATH` and compose's driver_opts
-// send).
+// send). The rewrite refuses such a device unless it is an absolute host path.
 bool is_local_bind_volume(const std::string& driver, const std::string& o, const std::string& device);
 
 // Rewrites one `HostConfig.Binds` entry "src:dst[:opts]". Only an absolute src is translated;
@@ -55,11 +49,21 @@ std::string rewrite_bind(const std::string& spec, const PathTranslator& translat
 
 // Rewrites HostConfig.Binds, the Source of HostConfig.Mounts entries with Type "bind" and the
 // device of Mounts entries with Type "volume" that declare a local bind volume, in a
-// container-create body, in place. Returns how many paths changed. Throws RequestRejected.
+// container-create body, in place; also Binds and Mounts at the top level of the body, where
+// dockerd takes them when there is no HostConfig (a deprecated form it still reads). Keys are
+// matched as dockerd's Go decoder matches them, in any letter case (see go_json.hpp). Returns how
+// many paths changed. Throws RequestRejected (403 protected path, 400 unshared path or an
+// ambiguous or unusable field).
 int rewrite_container_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
 
-// Rewrites DriverOpts.device of a volume-create body that declares a local bind volume, in place.
-// Returns how many paths changed (0 or 1). Throws RequestRejected.
+// Rewrites TaskTemplate.ContainerSpec.Mounts of a service spec as rewrite_container_create rewrites
+// HostConfig.Mounts. Returns how many paths changed. Throws RequestRejected.
+int rewrite_service_spec(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
+
+// Rewrites DriverOpts.device of a volume-create body that declares a local bind volume, and the
+// lowerdir/upperdir/workdir of a local overlay volume, in place (keys in any letter case, as for
+// containers; the same holds for local volumes declared inline in Mounts). Returns how many
+// options changed (0 to 2). Throws RequestRejected.
 int rewrite_volume_create(nlohmann::json& body, const PathTranslator& translator, const ProtectedPaths& protect);
 
 }  // namespace berth::engine_proxy

@@ -23,8 +23,9 @@ class PathTranslator {
   // the client sent, unless keeping it would change where the path leads inside the environment:
   // a ".." component (normalised lexically, as dockerd cleans paths), or a host symlink with an
   // absolute target on the way (inside the environment /var/run -> /run would resolve against the
-  // environment's own root): such a path is resolved on the host first, and the engine reports
-  // the resolved path. Relative links (/bin -> usr/bin) keep the spelling.
+  // environment's own root), or a relative one whose ".." climbs above host_root (out of
+  // env_mount inside): such a path is resolved on the host first, and the engine reports the
+  // resolved path. Other relative links (/bin -> usr/bin) keep the spelling.
   std::optional<std::string> to_env(const std::string& host_path) const;
 
   // The reverse, for answers of the engine: "/mnt/host/root/x" -> "/root/x", keeping the
