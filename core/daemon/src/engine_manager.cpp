@@ -361,22 +361,20 @@ std::vector<EngineManager::Candidate> EngineManager::probe_backends() const {
   return out;
 }
 
-engine::ChoiceInput EngineManager::choice_input(const std::vector<Candidate>& candidates,
-                                                const std::vector<std::string>& failed) const {
+engine::ChoiceInput EngineManager::choice_input(const std::vector<Candidate>& candidates) const {
   engine::ChoiceInput input;
   for (const auto& c : candidates) input.probes.push_back(c.probe);
   input.admin = deps_.config->backend_preferred;
   input.user = deps_.store->get_core("backend.preferred");
-  input.failed = failed;
   return input;
 }
 
-std::vector<std::pair<std::string, std::string>> EngineManager::inactive_backends() const {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<engine::InactiveBackend> EngineManager::inactive_backends() const {
+  std::vector<engine::InactiveBackend> out;
   for (const auto& p : deps_.plugins->list()) {
     if (p.kind != "backend" || p.state == plugin_host::PluginState::active) continue;
-    out.emplace_back(
-        p.id, "plugin " + std::string(plugin_host::to_string(p.state)) + (p.reason.empty() ? "" : ": " + p.reason));
+    out.push_back(
+        {p.id, "plugin " + std::string(plugin_host::to_string(p.state)) + (p.reason.empty() ? "" : ": " + p.reason)});
   }
   return out;
 }
@@ -406,10 +404,10 @@ nlohmann::json EngineManager::backends_json() const {
   // environment failed to start is marked failed by the plugin host) are listed
   // too, as unsupported with the plugin's state, so nobody wonders where they went.
   for (const auto& p : inactive_backends()) {
-    list.push_back({{"id", p.first},
-                    {"name", engine::backend_name(p.first)},
+    list.push_back({{"id", p.id},
+                    {"name", engine::backend_name(p.id)},
                     {"supported", false},
-                    {"reason", p.second},
+                    {"reason", p.reason},
                     {"priority", 0},
                     {"chosen", false},
                     {"active", false},
@@ -427,9 +425,7 @@ nlohmann::json EngineManager::backends_json() const {
 }
 
 nlohmann::json EngineManager::use_backend(const std::string& name, const std::string& actor) {
-  std::vector<engine::InactiveBackend> inactive;
-  for (auto& [id, reason] : inactive_backends()) inactive.push_back({id, reason});
-  if (auto refusal = engine::refuse_user_choice(name, choice_input(probe_backends()), inactive))
+  if (auto refusal = engine::refuse_user_choice(name, choice_input(probe_backends()), inactive_backends()))
     throw EngineRequestError(refusal->status, refusal->message);
 
   std::lock_guard life(lifecycle_mutex_);  // no start, stop or other swap while this one is set up

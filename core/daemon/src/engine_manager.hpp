@@ -114,10 +114,9 @@ class EngineManager {
   engine::SwapCoordinator::Engine swap_steps();
   std::vector<Candidate> probe_backends() const;
   // Backend plugins that are not active: {id, "plugin failed: <reason>"}.
-  std::vector<std::pair<std::string, std::string>> inactive_backends() const;
-  // The choice rule's input: these probes, the admin's and the user's choice, and `failed`.
-  engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates,
-                                   const std::vector<std::string>& failed = {}) const;
+  std::vector<engine::InactiveBackend> inactive_backends() const;
+  // The choice rule's input: these probes, the admin's and the user's choice.
+  engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
   int connect_engine() const;
