@@ -1,13 +1,9 @@
 #include "engine_manager.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 
-#include "berth/agent/agent_client.hpp"
 #include "berth/engine_proxy/create_rewrite.hpp"
 #include "berth/engine_proxy/docker_context.hpp"
 #include "berth/engine_proxy/engine_proxy.hpp"
@@ -24,20 +20,6 @@ using engine::EngineState;
 constexpr const char* kShareGuestMount = "/mnt/host";
 constexpr int kMaxRecoveries = 3;
 
-int connect_unix(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return -1;
-  addr.sun_family = AF_UNIX;
-  path.copy(addr.sun_path, path.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 }  // namespace
 
 EngineManager::EngineManager(Deps deps)
@@ -46,6 +28,10 @@ EngineManager::EngineManager(Deps deps)
              [this](const std::string& type, nlohmann::json payload) { publish(type, std::move(payload)); }),
       swaps_([this](const std::string& type, nlohmann::json payload) {
         return deps_.bus->publish(type, "core", std::move(payload));
+      }),
+      connection_([this](const nlohmann::json& event) {
+        // berth-init says "service.died", "service.restarted", ...: on the bus as "engine.service.died" etc.
+        publish("engine." + event.value("type", std::string("service.event")), event);
       }) {}
 
 EngineManager::~EngineManager() {
@@ -171,12 +157,7 @@ void EngineManager::monitor(const std::function<void()>& first) {
         return "";
       };
       failure = environment_failure();
-      bool agent_broken = false;
-      {
-        std::lock_guard lock(mutex_);
-        agent_broken = agent_ && !agent_->connected();
-      }
-      if (failure.empty() && agent_broken) {
+      if (failure.empty() && connection_.agent_broken()) {
         // The environment's own account wins when it died with the connection (a killed VM):
         // give its supervision a moment, then connect again if it still runs.
         {
@@ -185,7 +166,7 @@ void EngineManager::monitor(const std::function<void()>& first) {
         }
         if (stopping_) break;
         failure = environment_failure();
-        if (failure.empty()) failure = reattach_agent();
+        if (failure.empty()) failure = connection_.reattach_agent();
       }
     }
     if (stopping_) return;
@@ -235,9 +216,9 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
           backend_ = c.handle;
           backend_name_ = name;
           pack_ = pack;
-          engine_endpoint_ = c.handle->engine_endpoint();
         }
-        attach_agent(c.handle->agent_endpoint());
+        connection_.set_engine_endpoint(c.handle->engine_endpoint());
+        connection_.attach_agent(c.handle->agent_endpoint());
         tell_features_attached();
         set_state(EngineState::running, note + failures);
         return;
@@ -245,11 +226,9 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
         {
           std::lock_guard lock(mutex_);
           starting_.reset();
-          if (backend_ == c.handle) {  // it started, but the agent could not be reached
-            backend_.reset();
-            engine_endpoint_ = nullptr;
-          }
+          if (backend_ == c.handle) backend_.reset();  // it started, but the agent could not be reached
         }
+        connection_.reset();
         spdlog::error("engine: {} failed: {}", name, e.what());
         try {
           c.handle->env_stop();
@@ -285,13 +264,7 @@ void EngineManager::bring_down(const std::string& why, EngineState final_state) 
   }
   set_state(EngineState::stopping, why);
   tell_features_detached();
-  std::shared_ptr<agent::AgentClient> agent;
-  {
-    std::lock_guard lock(mutex_);
-    agent.swap(agent_);
-    agent_endpoint_ = nullptr;
-  }
-  agent.reset();  // joins its threads; outside the lock, which engine connections take
+  connection_.drop_agent();
   try {
     backend->env_stop();
   } catch (const std::exception& e) {
@@ -300,8 +273,8 @@ void EngineManager::bring_down(const std::string& why, EngineState final_state) 
   {
     std::lock_guard lock(mutex_);
     backend_.reset();
-    engine_endpoint_ = nullptr;
   }
+  connection_.reset();
   set_state(final_state, why);
 }
 
@@ -542,71 +515,8 @@ void EngineManager::start_proxy() {
 }
 
 int EngineManager::connect_engine() const {
-  nlohmann::json endpoint;
-  std::shared_ptr<agent::AgentClient> agent;
-  {
-    std::lock_guard lock(mutex_);
-    if (!state_.is(EngineState::running)) return -1;
-    endpoint = engine_endpoint_;
-    agent = agent_;
-  }
-  if (endpoint.contains("unix")) return connect_unix(endpoint["unix"].get<std::string>());
-  if (endpoint.contains("agent_unix") && agent) return agent->open_stream({{"unix", endpoint["agent_unix"]}});
-  return -1;
-}
-
-void EngineManager::attach_agent(const nlohmann::json& endpoint) {
-  bool engine_needs_agent = false;
-  {
-    std::lock_guard lock(mutex_);
-    engine_needs_agent = engine_endpoint_.is_object() && engine_endpoint_.contains("agent_unix");
-  }
-  if (!endpoint.contains("unix")) {
-    if (engine_needs_agent)
-      throw std::runtime_error("the backend reaches its engine through an agent it does not name");
-    spdlog::warn("engine: the backend offers no agent endpoint; service events will be missing");
-    return;
-  }
-  try {
-    auto client = agent::AgentClient::connect_unix(endpoint["unix"].get<std::string>(), std::chrono::seconds(10));
-    // Nothing before an answered hello: the first bytes on a VM's port can be lost (see greet()).
-    client->greet(std::chrono::steady_clock::now() + std::chrono::seconds(30));
-    client->subscribe_events([this](const nlohmann::json& event) {
-      // berth-init says "service.died", "service.restarted", ...: on the bus as "engine.service.died" etc.
-      const std::string type = "engine." + event.value("type", std::string("service.event"));
-      spdlog::info("environment: {}", event.dump());
-      publish(type, event);
-    });
-    std::lock_guard lock(mutex_);
-    agent_ = std::move(client);
-    agent_endpoint_ = endpoint;
-  } catch (const std::exception& e) {
-    if (engine_needs_agent)
-      throw std::runtime_error(std::string("cannot connect to berth-init's agent, the engine's only way in: ") +
-                               e.what());
-    spdlog::warn("engine: cannot connect to berth-init's agent: {}", e.what());
-  }
-}
-
-std::string EngineManager::reattach_agent() {
-  std::shared_ptr<agent::AgentClient> broken;
-  nlohmann::json endpoint;
-  {
-    std::lock_guard lock(mutex_);
-    if (!agent_ || agent_->connected()) return "";
-    broken.swap(agent_);
-    endpoint = agent_endpoint_;
-  }
-  const std::string why = broken->broken_reason();
-  spdlog::warn("engine: the connection to berth-init's agent broke ({}); connecting again", why);
-  broken.reset();
-  try {
-    attach_agent(endpoint);
-  } catch (const std::exception& e) {
-    return "the connection to berth-init's agent broke (" + why + ") and a new one failed: " + e.what();
-  }
-  std::lock_guard lock(mutex_);
-  return agent_ ? "" : "the connection to berth-init's agent broke (" + why + ")";
+  if (state() != EngineState::running) return -1;
+  return connection_.connect();
 }
 
 void EngineManager::tell_features_attached() {
@@ -617,7 +527,7 @@ void EngineManager::tell_features_attached() {
     backend = backend_;
     engine = {{"backend", backend_name_},
               {"engine_socket", deps_.config->engine_socket.string()},
-              {"engine_endpoint", engine_endpoint_},
+              {"engine_endpoint", connection_.engine_endpoint()},
               {"pack", pack_}};
   }
   // What a feature needs to reach into the environment: the agent's stream and

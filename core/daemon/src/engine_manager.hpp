@@ -2,9 +2,10 @@
 // host, the event bus and the engine API proxy: the pack manager makes sure a
 // verified version pack exists, the choice rule picks a backend (admin's locked
 // choice > user's > best supported; fall back to the next on a failed start),
-// the state machine refuses moves it does not allow. Here: starting the
-// environment, supervision, hot swap, serving the engine API on the host
-// socket, the agent connection, and telling features.
+// the state machine refuses moves it does not allow, the swap coordinator runs
+// a hot swap, the engine connection holds the way to dockerd. Here: starting
+// the environment, supervision, serving the engine API on the host socket, and
+// telling features.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "berth/engine/backend_choice.hpp"
+#include "berth/engine/engine_connection.hpp"
 #include "berth/engine/engine_state.hpp"
 #include "berth/engine/pack_manager.hpp"
 #include "berth/engine/swap_coordinator.hpp"
@@ -34,9 +36,6 @@ class BackendHandle;
 }  // namespace berth::plugin_host
 namespace berth::engine_proxy {
 class EngineProxy;
-}
-namespace berth::agent {
-class AgentClient;
 }
 
 namespace berth::daemon {
@@ -119,15 +118,8 @@ class EngineManager {
   engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
+  // A new stream to dockerd for the engine proxy; -1 unless the engine runs.
   int connect_engine() const;
-  // Connects to berth-init's agent (greet, then subscribe to its events) and
-  // keeps the connection as agent_. Throws when that fails and the engine is
-  // reached through the agent (engine endpoint "agent_unix"): without it the
-  // engine would be "running" with no way to it. Otherwise only warns.
-  void attach_agent(const nlohmann::json& endpoint);
-  // The agent connection broke while running: connect again (the engine's
-  // streams go through it). "" when it is back, else why not.
-  std::string reattach_agent();
   void tell_features_attached();
   void tell_features_detached();
   // Supervision thread body: first() (default bring_up) then watch and recover.
@@ -140,6 +132,9 @@ class EngineManager {
   Deps deps_;
   engine::PackManager packs_;
   engine::SwapCoordinator swaps_;  // the backend swap under way, if any
+  // The engine endpoint and the agent connection: proxy threads connect through
+  // it while bring_down drops it.
+  engine::EngineConnection connection_;
   mutable std::mutex mutex_;
   engine::EngineStateMachine state_;
   mutable nlohmann::json progress_;  // last progress step while starting, else null
@@ -148,11 +143,7 @@ class EngineManager {
   std::shared_ptr<plugin_host::BackendHandle> backend_;
   // The backend whose env_start is in flight, so stop() can cancel a long boot.
   std::shared_ptr<plugin_host::BackendHandle> starting_;
-  nlohmann::json engine_endpoint_;
   std::unique_ptr<engine_proxy::EngineProxy> proxy_;
-  // Shared under mutex_: engine connections (proxy threads) use it while bring_down drops it.
-  std::shared_ptr<agent::AgentClient> agent_;
-  nlohmann::json agent_endpoint_;  // what agent_ was connected to, for reattach_agent()
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
   std::thread worker_;
