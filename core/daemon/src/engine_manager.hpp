@@ -132,11 +132,12 @@ class EngineManager {
   Deps deps_;
   engine::PackManager packs_;
   engine::SwapCoordinator swaps_;  // the backend swap under way, if any
-  // The engine endpoint and the agent connection: proxy threads connect through
-  // it while bring_down drops it.
-  engine::EngineConnection connection_;
   mutable std::mutex mutex_;
   engine::EngineStateMachine state_;
+  // The engine endpoint and the agent connection: proxy threads connect through
+  // it while bring_down drops it. Declared after mutex_ so it is destroyed
+  // first: the agent's event thread publishes through this object.
+  engine::EngineConnection connection_;
   mutable nlohmann::json progress_;  // last progress step while starting, else null
   std::string backend_name_;
   std::string pack_;
