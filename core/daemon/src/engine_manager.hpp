@@ -1,8 +1,11 @@
-// Brings the engine up and down: makes sure a verified version pack exists
-// (building the default one on first start), chooses a backend by the rule in
-// ARCHITECTURE.md (admin's locked choice > user's > best supported; fall back
-// to the next on a failed start), starts the environment, serves the engine API
-// on the host socket, connects to berth-init's agent, and tells features.
+// Brings the engine up and down, wiring the parts in berth_engine to the plugin
+// host, the event bus and the engine API proxy: the pack manager makes sure a
+// verified version pack exists, the choice rule picks a backend (admin's locked
+// choice > user's > best supported; fall back to the next on a failed start),
+// the state machine refuses moves it does not allow, the swap coordinator runs
+// a hot swap, the engine connection holds the way to dockerd. Here: starting
+// the environment, supervision, serving the engine API on the host socket, and
+// telling features.
 #pragma once
 
 #include <atomic>
@@ -18,6 +21,11 @@
 #include <utility>
 #include <vector>
 
+#include "berth/engine/backend_choice.hpp"
+#include "berth/engine/engine_connection.hpp"
+#include "berth/engine/engine_state.hpp"
+#include "berth/engine/pack_manager.hpp"
+#include "berth/engine/swap_coordinator.hpp"
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
 #include "berth/settings/store.hpp"
@@ -28,9 +36,6 @@ class BackendHandle;
 }  // namespace berth::plugin_host
 namespace berth::engine_proxy {
 class EngineProxy;
-}
-namespace berth::agent {
-class AgentClient;
 }
 
 namespace berth::daemon {
@@ -95,70 +100,51 @@ class EngineManager {
  private:
   struct Candidate {
     std::shared_ptr<plugin_host::BackendHandle> handle;
-    std::string name;
-    bool supported = false;
-    std::string reason;
-    int priority = 0;
-    std::string accelerator;  // what the backend's environment would run on ("kvm", "tcg", ...), if it says
-  };
-
-  struct Swap {
-    std::string from;
-    std::string to;
-    std::string since;
-    std::string phase = "stopping";  // stopping, starting, rolling_back
+    engine::BackendProbe probe;  // name, supported, reason, priority
+    std::string accelerator;     // what the backend's environment would run on ("kvm", "tcg", ...), if it says
   };
 
   // Starts the engine. only: try just these backends, in this order (a swap),
   // instead of the choice rule's order with fallback.
   void bring_up(const std::vector<std::string>& only = {}, const std::string& starting_reason = "");
-  // final_state: "stopped", or "starting" when a swap goes on to the next backend.
-  void bring_down(const std::string& why, const std::string& final_state = "stopped");
-  // Worker thread body of a swap; leaves the engine running (new or rolled back) or failed.
-  void run_swap(const Swap& swap, const std::optional<std::string>& previous_choice);
-  // Publishes engine.swap.progress; a phase sets the swap's current phase.
-  void swap_progress(double fraction, const std::string& message, const std::string& phase = "");
-  void end_swap(const std::string& type, nlohmann::json payload);
-  std::string ensure_pack();
+  // final_state: stopped, or starting when a swap goes on to the next backend.
+  void bring_down(const std::string& why, engine::EngineState final_state = engine::EngineState::stopped);
+  // What a swap (run on the worker thread) does to this engine.
+  engine::SwapCoordinator::Engine swap_steps();
   std::vector<Candidate> probe_backends() const;
   // Backend plugins that are not active: {id, "plugin failed: <reason>"}.
-  std::vector<std::pair<std::string, std::string>> inactive_backends() const;
-  std::vector<Candidate> start_order(std::vector<Candidate> candidates, std::string& note) const;
+  std::vector<engine::InactiveBackend> inactive_backends() const;
+  // The choice rule's input: these probes, the admin's and the user's choice.
+  engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
+  // A new stream to dockerd for the engine proxy; -1 unless the engine runs.
   int connect_engine() const;
-  // Connects to berth-init's agent (greet, then subscribe to its events) and
-  // keeps the connection as agent_. Throws when that fails and the engine is
-  // reached through the agent (engine endpoint "agent_unix"): without it the
-  // engine would be "running" with no way to it. Otherwise only warns.
-  void attach_agent(const nlohmann::json& endpoint);
-  // The agent connection broke while running: connect again (the engine's
-  // streams go through it). "" when it is back, else why not.
-  std::string reattach_agent();
   void tell_features_attached();
   void tell_features_detached();
   // Supervision thread body: first() (default bring_up) then watch and recover.
   void monitor(const std::function<void()>& first = {});
-  void set_state(const std::string& state, const std::string& reason);
+  // A move the state machine refuses is logged there and leaves the state as it is.
+  void set_state(engine::EngineState state, const std::string& reason);
+  engine::EngineState state() const;
   void publish(const std::string& type, nlohmann::json payload);
 
   Deps deps_;
+  engine::PackManager packs_;
+  engine::SwapCoordinator swaps_;  // the backend swap under way, if any
   mutable std::mutex mutex_;
-  std::string state_ = "stopped";
-  std::string reason_;
-  std::string since_;
+  engine::EngineStateMachine state_;
+  // The engine endpoint and the agent connection: proxy threads connect through
+  // it while bring_down drops it. Declared after mutex_ so it is destroyed
+  // first: the agent's event thread publishes through this object.
+  engine::EngineConnection connection_;
   mutable nlohmann::json progress_;  // last progress step while starting, else null
   std::string backend_name_;
   std::string pack_;
   std::shared_ptr<plugin_host::BackendHandle> backend_;
   // The backend whose env_start is in flight, so stop() can cancel a long boot.
   std::shared_ptr<plugin_host::BackendHandle> starting_;
-  nlohmann::json engine_endpoint_;
   std::unique_ptr<engine_proxy::EngineProxy> proxy_;
-  // Shared under mutex_: engine connections (proxy threads) use it while bring_down drops it.
-  std::shared_ptr<agent::AgentClient> agent_;
-  nlohmann::json agent_endpoint_;  // what agent_ was connected to, for reattach_agent()
-  std::optional<Swap> swap_;       // while a backend swap runs
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
   std::thread worker_;

@@ -217,4 +217,6 @@ TEST_CASE(
   const pid_t pid1 = engine.env_pid1();
   CHECK(daemon.terminate() == 0);
   CHECK(leftovers(dir.path(), pid1) == "");
+  // Recovery, stops, a refused pack and restarts took only moves the engine's state machine allows.
+  CHECK_THAT(daemon.log(), !Catch::Contains("is not allowed"));
 }

@@ -1,0 +1,83 @@
+// The engine connection without an environment: which endpoint leads where,
+// and what an engine reached only through the agent needs. The only "engine"
+// is a unix socket this test listens on.
+#include "berth/engine/engine_connection.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "temp_dir.hpp"
+
+using berth::engine::EngineConnection;
+
+namespace {
+
+// A listening unix socket standing in for dockerd's.
+struct Listener {
+  int fd = -1;
+  explicit Listener(const std::filesystem::path& path) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.string().copy(addr.sun_path, sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+  }
+  ~Listener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("without an engine endpoint there is no way to the engine") {
+  EngineConnection c([](const nlohmann::json&) {});
+  CHECK(c.engine_endpoint().is_null());
+  CHECK(c.connect() == -1);
+  CHECK_FALSE(c.agent_broken());
+  CHECK(c.reattach_agent().empty());  // nothing to reconnect
+}
+
+TEST_CASE("a unix engine endpoint is connected to directly, until it is reset") {
+  berth::test::TempDir dir("berth-engine-conn");
+  Listener dockerd(dir / "docker.sock");
+  EngineConnection c([](const nlohmann::json&) {});
+  c.set_engine_endpoint({{"unix", (dir / "docker.sock").string()}});
+  const int fd = c.connect();
+  CHECK(fd >= 0);
+  ::close(fd);
+
+  c.set_engine_endpoint({{"unix", (dir / "nobody-listens.sock").string()}});
+  CHECK(c.connect() == -1);
+
+  c.reset();
+  CHECK(c.engine_endpoint().is_null());
+  CHECK(c.connect() == -1);
+}
+
+TEST_CASE("an engine reached through the agent needs the agent") {
+  berth::test::TempDir dir("berth-engine-conn");
+  EngineConnection c([](const nlohmann::json&) {});
+  c.set_engine_endpoint({{"agent_unix", "/.berth-host/docker.sock"}});
+  CHECK(c.connect() == -1);  // no agent connection: no way in
+
+  SECTION("a backend that names no agent is refused") {
+    CHECK_THROWS_WITH(c.attach_agent(nlohmann::json::object()),
+                      "the backend reaches its engine through an agent it does not name");
+  }
+  SECTION("an agent that cannot be reached is refused, naming why it matters") {
+    // A path no unix socket can have fails at once (a missing socket is retried for seconds).
+    CHECK_THROWS_WITH(c.attach_agent({{"unix", (dir / std::string(200, 'a')).string()}}),
+                      Catch::StartsWith("cannot connect to berth-init's agent, the engine's only way in: "));
+  }
+}
+
+TEST_CASE("an engine reached directly only warns when the agent is missing") {
+  berth::test::TempDir dir("berth-engine-conn");
+  EngineConnection c([](const nlohmann::json&) {});
+  c.set_engine_endpoint({{"unix", (dir / "docker.sock").string()}});
+  CHECK_NOTHROW(c.attach_agent(nlohmann::json::object()));
+  CHECK_NOTHROW(c.attach_agent({{"unix", (dir / std::string(200, 'a')).string()}}));
+  CHECK_FALSE(c.agent_broken());
+}
