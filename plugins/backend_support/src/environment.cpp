@@ -28,6 +28,23 @@ std::string duration_text(std::chrono::milliseconds d) {
   return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s" : std::to_string(d.count()) + " ms";
 }
 
+// The machine's process in a record: "pid"/"start_time", or, in a record written
+// by a berthd from before the shared lifecycle, the backend's own keys
+// ("launcher_pid" for wsl2, "qemu_pid" for hyperv). A daemon upgraded after a
+// crash must still end the machine its predecessor left running: two machines
+// on one data store would corrupt it.
+pid_t recorded_machine_pid(const nlohmann::json& record, unsigned long long& start_time) {
+  for (const std::string prefix : {"", "launcher_", "qemu_"}) {
+    const auto pid = record.find(prefix + "pid");
+    if (pid != record.end() && pid->is_number_integer()) {
+      start_time = record.value(prefix + "start_time", 0ULL);
+      return pid->get<pid_t>();
+    }
+  }
+  start_time = 0;
+  return 0;
+}
+
 }  // namespace
 
 const char* state_name(EnvState s) {
@@ -339,8 +356,9 @@ void Environment::cleanup_stale(const std::string& env_json) {
     Machine machine;
     machine.record = json::parse(read_file(cfg->record_file()), nullptr, false);
     if (machine.record.is_object()) {
-      machine.pid = machine.record.value("pid", 0);
-      const UniqueFd fd = pidfd_open_recorded(machine.pid, machine.record.value("start_time", 0ULL));
+      unsigned long long start_time = 0;
+      machine.pid = recorded_machine_pid(machine.record, start_time);
+      const UniqueFd fd = pidfd_open_recorded(machine.pid, start_time);
       machine.pidfd = fd.get();
       if (fd) {
         cleaned.push_back(words_.noun + " of a previous daemon (pid " + std::to_string(machine.pid) + ")");

@@ -311,10 +311,22 @@ TEST_CASE("cleanup_stale ends the machine a previous daemon recorded, by pid and
   CHECK(fx.host.logged("warn: cleaned up after a previous daemon: machine of a previous daemon (pid " +
                        std::to_string(stale) + "), double leftovers, " + fx.record_file().string()));
 
+  // A record from a berthd before the shared lifecycle names the process by backend
+  // ("launcher_pid" on wsl2, "qemu_pid" on hyperv): an upgrade after a crash still ends it.
+  for (const std::string prefix : {"launcher_", "qemu_"}) {
+    const pid_t old_format = spawn_shell("exec sleep 600");
+    std::ofstream(fx.record_file())
+        << json{{prefix + "pid", old_format}, {prefix + "start_time", bs::proc_start_time(old_format).value()}}.dump();
+    fx.env.cleanup_stale(fx.env_json());
+    CHECK(berth::test::wait_pid_within(old_format, 5s, "the machine of an old-format record") != -1);
+    CHECK_FALSE(fs::exists(fx.record_file()));
+  }
+  CHECK(fx.driver.asked == 3);
+
   // A record whose pid now belongs to another process (its start time differs) is never signalled.
   std::ofstream(fx.record_file()) << json{{"pid", ::getpid()}, {"start_time", 1}}.dump();
   fx.env.cleanup_stale(fx.env_json());
-  CHECK(fx.driver.asked == 1);
+  CHECK(fx.driver.asked == 3);
   CHECK_FALSE(fs::exists(fx.record_file()));
 
   // This instance's own running machine is not stale.
