@@ -128,7 +128,8 @@ LoopbackAddress parse_loopback_address(std::string_view text) {
   }
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec) throw std::invalid_argument("TCP address '" + std::string(text) + "' is not a numeric IP address or localhost");
+  if (ec)
+    throw std::invalid_argument("TCP address '" + std::string(text) + "' is not a numeric IP address or localhost");
   if (!address.is_loopback()) {
     throw std::invalid_argument("refusing to listen on non-loopback address '" + std::string(text) +
                                 "': the control API must only be reachable from this machine (use 127.0.0.1 or [::1])");

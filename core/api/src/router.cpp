@@ -29,7 +29,8 @@ std::vector<std::string> split_path(std::string_view path) {
 }
 
 Router::Route& Router::add_route(std::string method, std::string pattern) {
-  if (pattern.empty() || pattern.front() != '/') throw std::invalid_argument("route pattern must start with '/': " + pattern);
+  if (pattern.empty() || pattern.front() != '/')
+    throw std::invalid_argument("route pattern must start with '/': " + pattern);
   for (const auto& r : routes_) {
     if (r.method == method && r.pattern == pattern) {
       throw std::invalid_argument("duplicate route " + method + " " + pattern);

@@ -47,8 +47,8 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
 
  private:
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [self = this->shared_from_this()](
-                                                       boost::system::error_code ec, typename Protocol::socket socket) {
+    acceptor_.async_accept(net::make_strand(ioc_), [self = this->shared_from_this()](boost::system::error_code ec,
+                                                                                     typename Protocol::socket socket) {
       if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
       if (ec) {
         spdlog::warn("api: accept failed: {}", ec.message());
@@ -98,9 +98,10 @@ void set_socket_permissions(const std::filesystem::path& path, const std::string
   struct group g {};
   struct group* found = nullptr;
   if (::getgrnam_r(group_name.c_str(), &g, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
-    spdlog::info("api: group '{}' does not exist; {} stays accessible to its owner only (create the group to "
-                 "let its members use berthctl)",
-                 group_name, path.string());
+    spdlog::info(
+        "api: group '{}' does not exist; {} stays accessible to its owner only (create the group to "
+        "let its members use berthctl)",
+        group_name, path.string());
     return;
   }
   if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
@@ -175,7 +176,9 @@ struct Server::Impl {
 Server::Server(Router router, ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   if (impl_->started) throw std::logic_error("api server already started");
@@ -246,8 +249,12 @@ void Server::stop() {
   spdlog::info("api: stopped");
 }
 
-std::uint16_t Server::tcp_port() const { return impl_->tcp_port; }
+std::uint16_t Server::tcp_port() const {
+  return impl_->tcp_port;
+}
 
-std::size_t Server::active_streams() const { return impl_->ctx->active_streams; }
+std::size_t Server::active_streams() const {
+  return impl_->ctx->active_streams;
+}
 
 }  // namespace berth::api

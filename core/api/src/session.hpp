@@ -8,13 +8,13 @@
 
 #include <array>
 #include <atomic>
-#include <cstdio>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -143,8 +143,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return close();
     }
     if (ec == http::error::body_limit) {
-      return send_error_and_close(Response::error(
-          413, "request body larger than " + std::to_string(ctx_->options.max_body_bytes) + " bytes"));
+      return send_error_and_close(
+          Response::error(413, "request body larger than " + std::to_string(ctx_->options.max_body_bytes) + " bytes"));
     }
     if (ec == http::error::header_limit) {
       return send_error_and_close(Response::error(431, "request headers too large"));
@@ -277,12 +277,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // The client never sends anything on a stream; a completed read means it went away.
   void watch_for_disconnect() {
     auto scratch = std::make_shared<std::array<char, 256>>();
-    stream_.async_read_some(net::buffer(*scratch), [self = this->shared_from_this(), scratch](beast::error_code ec,
-                                                                                              std::size_t) {
-      if (!self->writer_) return;
-      if (ec) return self->end_stream("client disconnected", false);
-      self->watch_for_disconnect();
-    });
+    stream_.async_read_some(net::buffer(*scratch),
+                            [self = this->shared_from_this(), scratch](beast::error_code ec, std::size_t) {
+                              if (!self->writer_) return;
+                              if (ec) return self->end_stream("client disconnected", false);
+                              self->watch_for_disconnect();
+                            });
   }
 
   void flush() {

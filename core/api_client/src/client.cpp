@@ -87,7 +87,8 @@ class Exchange {
     if (ec) throw ProtocolError("reading the answer of berthd at " + endpoint_.describe() + " failed: " + ec.message());
     Result result;
     result.status = static_cast<int>(parser.get().result_int());
-    for (const auto& field : parser.get()) result.headers[lower(std::string(field.name_string()))] = std::string(field.value());
+    for (const auto& field : parser.get())
+      result.headers[lower(std::string(field.name_string()))] = std::string(field.value());
     std::string body;
     std::string pending;
     std::array<char, 16 * 1024> chunk{};

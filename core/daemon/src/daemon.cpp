@@ -1,9 +1,8 @@
 #include "daemon.hpp"
 
 #include <pwd.h>
-#include <sys/stat.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "berth/api/router.hpp"
 #include "berth/api/server.hpp"
@@ -59,7 +58,9 @@ std::string actor_of(const api::Request& request) {
 Daemon::Daemon(settings::AdminConfig config)
     : config_(std::make_shared<const settings::AdminConfig>(std::move(config))) {}
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon() {
+  stop();
+}
 
 std::shared_ptr<const settings::AdminConfig> Daemon::config() const {
   std::lock_guard lock(config_mutex_);
@@ -89,7 +90,9 @@ bool Daemon::plugin_enabled(const std::string& id, bool manifest_default) const 
   return settings::resolve_enabled(config()->plugin_enabled(id), store_->user_enabled(id), manifest_default).enabled;
 }
 
-void Daemon::notify_plugin_settings(const std::string& id) { plugins_->notify_settings_changed(id); }
+void Daemon::notify_plugin_settings(const std::string& id) {
+  plugins_->notify_settings_changed(id);
+}
 
 void Daemon::start() {
   started_at_ = std::chrono::steady_clock::now();
@@ -99,8 +102,8 @@ void Daemon::start() {
 
   // State is root's alone; the run dir is traversable so group members reach the sockets.
   make_dir(cfg->state_dir, fs::perms::owner_all);
-  make_dir(cfg->run_dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                             fs::perms::others_read | fs::perms::others_exec);
+  make_dir(cfg->run_dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                             fs::perms::others_exec);
 
   host_facts_ = host_facts::load(cfg->host_facts_file);
   if (host_facts_.value("overridden", false))
@@ -131,8 +134,8 @@ void Daemon::start() {
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
   plugins_->discover(cfg->plugin_dirs);
   plugins_->start_all();
-  engine_ = std::make_unique<EngineManager>(EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_,
-                                                                [this] { return host_facts(); }});
+  engine_ = std::make_unique<EngineManager>(
+      EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_, [this] { return host_facts(); }});
 
   // Before the API opens, so no client ever sees "stopped" while it is on its way up.
   if (cfg->engine_autostart)
@@ -154,7 +157,6 @@ void Daemon::start() {
   server_->start();
   spdlog::info("control API on unix:{}{}", cfg->api.socket.string(), cfg->api.tcp ? " and tcp:" + *cfg->api.tcp : "");
   bus_.publish("daemon.started", "core", {{"version", kVersion}, {"pid", ::getpid()}});
-
 }
 
 void Daemon::stop() {

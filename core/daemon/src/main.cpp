@@ -1,10 +1,10 @@
 // berthd: the berth daemon. Parses the command line, loads the admin config,
 // runs the Daemon until SIGTERM/SIGINT, and re-reads the config on SIGHUP.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <iostream>
-#include <spdlog/spdlog.h>
 #include <string>
 
 #include "berth/settings/admin_config.hpp"

@@ -23,7 +23,8 @@ void Daemon::add_settings_routes(api::Router& router) {
     const auto cfg = config();
     std::vector<std::string> changed;
     try {
-      changed = store_->apply_user_patch(id, patch, plugin_settings_schema(id), cfg->plugin_settings(id), actor_of(req));
+      changed =
+          store_->apply_user_patch(id, patch, plugin_settings_schema(id), cfg->plugin_settings(id), actor_of(req));
     } catch (const settings::SettingsError& e) {
       throw api::HttpError(e.status(), e.what());
     }

@@ -32,7 +32,9 @@ std::string now_rfc3339() {
 EventBus::EventBus(size_t history_limit) : history_limit_(history_limit) {}
 EventBus::~EventBus() = default;
 
-EventBus::Subscription::~Subscription() { bus_->remove(slot_); }
+EventBus::Subscription::~Subscription() {
+  bus_->remove(slot_);
+}
 
 // Delivery happens under the bus mutex: it keeps every subscriber's view in
 // seq order and makes unsubscribe a hard barrier. Handlers only enqueue.

@@ -1,10 +1,10 @@
-#include "plugin_under_test_shared.hpp"
-
 #include <dlfcn.h>
 
 #include <berth/sdk/sdk.hpp>
 #include <iostream>
 #include <stdexcept>
+
+#include "plugin_under_test_shared.hpp"
 
 namespace berth::backend_support::test {
 

@@ -58,9 +58,9 @@ TEST_CASE(
   const fs::path base = dir / "state" / "base" / "current" / "rootfs";
   const fs::path echo(VK_ECHO);
   {
-    const auto imported = berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" +
-                                                   echo.parent_path().string() + "' vk-echo | " + engine.docker_cli() +
-                                                   "import - vk/busybox");
+    const auto imported =
+        berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
+                                 "' vk-echo | " + engine.docker_cli() + "import - vk/busybox");
     INFO(imported.output);
     REQUIRE(imported.status == 0);
   }

@@ -11,8 +11,8 @@
 #include <memory>
 
 #include "env_fixture.hpp"
-#include "plugin_under_test.hpp"
 #include "pack_cache.hpp"
+#include "plugin_under_test.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;

@@ -19,16 +19,19 @@ namespace berth::test {
 
 namespace fs = std::filesystem;
 
-fs::path berthd_binary() { return binary_dir() / "bin" / "berthd"; }
-fs::path berthctl_binary() { return binary_dir() / "bin" / "berthctl"; }
+fs::path berthd_binary() {
+  return binary_dir() / "bin" / "berthd";
+}
+fs::path berthctl_binary() {
+  return binary_dir() / "bin" / "berthctl";
+}
 
 CommandResult run_command(const std::string& command, std::chrono::seconds limit) {
   CommandResult r;
   // timeout(1) bounds the whole command (and, with -k, what ignores SIGTERM).
   std::string quoted;
   for (const char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  const std::string wrapped =
-      "timeout -k 5 " + std::to_string(limit.count()) + " sh -c '" + quoted + "' 2>&1";
+  const std::string wrapped = "timeout -k 5 " + std::to_string(limit.count()) + " sh -c '" + quoted + "' 2>&1";
   FILE* p = popen(wrapped.c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf{};
@@ -76,7 +79,8 @@ void DaemonProcess::kill_left_environment() {
   const auto env = nlohmann::json::parse(in, nullptr, false);
   if (env.is_discarded()) return;
   for (const char* key : {"pid1", "launcher_pid"}) {
-    if (env.contains(key) && env[key].is_number_integer() && env[key].get<int>() > 1) ::kill(env[key].get<int>(), SIGKILL);
+    if (env.contains(key) && env[key].is_number_integer() && env[key].get<int>() > 1)
+      ::kill(env[key].get<int>(), SIGKILL);
   }
 }
 

@@ -3,7 +3,6 @@
 // its state while hello stays active, the TCP endpoint's checks, bad config,
 // orderly SIGTERM, the event stream, the OpenAPI document and berthctl.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <thread>
 
@@ -17,9 +16,13 @@ using nlohmann::json;
 
 namespace {
 
-fs::path fixture(const std::string& name) { return berth::test::binary_dir() / "fixtures" / "plugins" / name; }
+fs::path fixture(const std::string& name) {
+  return berth::test::binary_dir() / "fixtures" / "plugins" / name;
+}
 
-json hello_config() { return {{"plugin_dirs", {fixture("hello").string()}}}; }
+json hello_config() {
+  return {{"plugin_dirs", {fixture("hello").string()}}};
+}
 
 json plugin_named(const json& plugins, const std::string& id) {
   for (const auto& p : plugins["plugins"]) {
@@ -52,8 +55,7 @@ TEST_CASE("a setting changed over REST survives kill -9 of the daemon, and the a
   CHECK(audit[0]["new"] == "ahoy");
   CHECK(audit[0]["actor"].get<std::string>().find("uid 0") != std::string::npos);
   // The plugin itself runs with the value it was given back after the crash.
-  CHECK(d.client().request("GET", "/v1/plugins/hello.feature").body["status"].dump().find("ahoy") !=
-        std::string::npos);
+  CHECK(d.client().request("GET", "/v1/plugins/hello.feature").body["status"].dump().find("ahoy") != std::string::npos);
 }
 
 TEST_CASE("a setting the admin locked is refused with 403 naming the key, and SIGHUP applies a new lock") {
@@ -141,7 +143,8 @@ TEST_CASE("the TCP endpoint needs the token, and refuses a foreign Host header")
   std::ofstream(dir / "token") << "s3cret-token\n";
   fs::permissions(dir / "token", fs::perms::owner_read | fs::perms::owner_write);
   json config = hello_config();
-  config["api"] = {{"socket", (dir / "run" / "berth.sock").string()}, {"tcp", "127.0.0.1:0"},
+  config["api"] = {{"socket", (dir / "run" / "berth.sock").string()},
+                   {"tcp", "127.0.0.1:0"},
                    {"token_file", (dir / "token").string()}};
   // Port 0 would leave the test guessing: take a free port the kernel gives.
   const int port = 20000 + static_cast<int>(::getpid() % 20000);
@@ -163,11 +166,13 @@ TEST_CASE("the TCP endpoint needs the token, and refuses a foreign Host header")
 TEST_CASE("a malformed config stops berthd at start with the file, line and what is wrong") {
   TempDir dir("berth-daemon");
   std::ofstream(dir / "bad.json") << "{\n  \"state_dir\": \"/tmp/x\",\n  \"plugin_dirs\": [\"a\" \"b\"]\n}\n";
-  const auto r = berth::test::run_command(berth::test::berthd_binary().string() + " --config " + (dir / "bad.json").string());
+  const auto r =
+      berth::test::run_command(berth::test::berthd_binary().string() + " --config " + (dir / "bad.json").string());
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains((dir / "bad.json").string() + ":3:"));
   std::ofstream(dir / "typo.json") << "{\"state_dri\": \"/tmp/x\"}";
-  const auto t = berth::test::run_command(berth::test::berthd_binary().string() + " --config " + (dir / "typo.json").string());
+  const auto t =
+      berth::test::run_command(berth::test::berthd_binary().string() + " --config " + (dir / "typo.json").string());
   CHECK(t.status == 1);
   CHECK_THAT(t.output, Catch::Contains("unknown key 'state_dri'"));
   CHECK(berth::test::run_command(berth::test::berthd_binary().string() + " --help").status == 0);
@@ -243,10 +248,25 @@ TEST_CASE("openapi.json documents every route the daemon serves") {
   d.start();
   const auto doc = d.client().request("GET", "/v1/openapi.json").body;
   CHECK(doc["openapi"].get<std::string>().rfind("3.", 0) == 0);
-  for (const char* path : {"/v1/version", "/v1/status", "/v1/host-facts", "/v1/plugins", "/v1/plugins/{id}", "/v1/plugins/{id}/enable",
-                           "/v1/plugins/{id}/disable", "/v1/plugins/{id}/reload", "/v1/settings/{id}", "/v1/audit",
-                           "/v1/events", "/v1/openapi.json", "/v1/engine/start", "/v1/engine/stop",
-                           "/v1/engine/restart", "/v1/packs", "/v1/packs/build", "/v1/packs/use", "/v1/backend",
+  for (const char* path : {"/v1/version",
+                           "/v1/status",
+                           "/v1/host-facts",
+                           "/v1/plugins",
+                           "/v1/plugins/{id}",
+                           "/v1/plugins/{id}/enable",
+                           "/v1/plugins/{id}/disable",
+                           "/v1/plugins/{id}/reload",
+                           "/v1/settings/{id}",
+                           "/v1/audit",
+                           "/v1/events",
+                           "/v1/openapi.json",
+                           "/v1/engine/start",
+                           "/v1/engine/stop",
+                           "/v1/engine/restart",
+                           "/v1/packs",
+                           "/v1/packs/build",
+                           "/v1/packs/use",
+                           "/v1/backend",
                            "/v1/ports"}) {
     CHECK(doc["paths"].contains(path));
   }

@@ -10,7 +10,9 @@ std::string EngineSession::docker_cli() const {
          daemon_.engine_socket().string() + "' ";
 }
 
-CommandResult EngineSession::docker(const std::string& args) const { return run_command(docker_cli() + args); }
+CommandResult EngineSession::docker(const std::string& args) const {
+  return run_command(docker_cli() + args);
+}
 
 CommandResult EngineSession::berthctl(const std::string& args) const {
   return run_command(berthctl_binary().string() + " --socket " + daemon_.socket().string() + " " + args);

@@ -1,7 +1,8 @@
+#include "berth/api/auth.hpp"
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "berth/api/auth.hpp"
 #include "temp_dir.hpp"
 
 using namespace berth::api;

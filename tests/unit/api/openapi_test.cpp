@@ -1,23 +1,33 @@
+#include "berth/api/openapi.hpp"
+
 #include <catch2/catch.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
-
-#include "berth/api/openapi.hpp"
 
 TEST_CASE("openapi: the embedded document is valid JSON describing every endpoint of the contract") {
   auto doc = nlohmann::json::parse(berth::api::openapi_document());
   CHECK(doc["openapi"].get<std::string>().rfind("3.0", 0) == 0);
   const std::vector<std::pair<std::string, std::string>> endpoints = {
-      {"/v1/version", "get"},           {"/v1/status", "get"},
-      {"/v1/plugins", "get"},           {"/v1/plugins/{id}", "get"},
-      {"/v1/plugins/{id}/enable", "post"}, {"/v1/plugins/{id}/disable", "post"},
-      {"/v1/plugins/{id}/reload", "post"}, {"/v1/settings/{id}", "get"},
-      {"/v1/settings/{id}", "patch"},   {"/v1/audit", "get"},
-      {"/v1/events", "get"},            {"/v1/openapi.json", "get"},
-      {"/v1/engine/start", "post"},     {"/v1/engine/stop", "post"},
-      {"/v1/engine/restart", "post"},   {"/v1/packs", "get"},
-      {"/v1/packs/build", "post"},      {"/v1/packs/use", "post"},
-      {"/v1/backend", "get"},           {"/v1/backend", "put"},
+      {"/v1/version", "get"},
+      {"/v1/status", "get"},
+      {"/v1/plugins", "get"},
+      {"/v1/plugins/{id}", "get"},
+      {"/v1/plugins/{id}/enable", "post"},
+      {"/v1/plugins/{id}/disable", "post"},
+      {"/v1/plugins/{id}/reload", "post"},
+      {"/v1/settings/{id}", "get"},
+      {"/v1/settings/{id}", "patch"},
+      {"/v1/audit", "get"},
+      {"/v1/events", "get"},
+      {"/v1/openapi.json", "get"},
+      {"/v1/engine/start", "post"},
+      {"/v1/engine/stop", "post"},
+      {"/v1/engine/restart", "post"},
+      {"/v1/packs", "get"},
+      {"/v1/packs/build", "post"},
+      {"/v1/packs/use", "post"},
+      {"/v1/backend", "get"},
+      {"/v1/backend", "put"},
   };
   for (const auto& [path, method] : endpoints) {
     INFO(method << " " << path);

@@ -1,11 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include "berth/api/router.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace berth::api;
 
 namespace {
-Response ok(const Request& r) { return Response::json(200, {{"params", r.params}, {"query", r.query}}); }
+Response ok(const Request& r) {
+  return Response::json(200, {{"params", r.params}, {"query", r.query}});
+}
 
 Request make(std::string method, std::string target) {
   Request r;

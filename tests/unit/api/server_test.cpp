@@ -1,9 +1,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -193,6 +193,6 @@ TEST_CASE("client: unreachable daemon is a ConnectError naming the socket") {
   berth::test::TempDir dir;
   Client client(ClientEndpoint::unix_path(dir / "none.sock"));
   CHECK_THROWS_AS(client.request("GET", "/v1/status"), ConnectError);
-  CHECK_THROWS_WITH(client.request("GET", "/v1/status"), Catch::Contains((dir / "none.sock").string()) &&
-                                                             Catch::Contains("berthd running"));
+  CHECK_THROWS_WITH(client.request("GET", "/v1/status"),
+                    Catch::Contains((dir / "none.sock").string()) && Catch::Contains("berthd running"));
 }

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "berth/host_facts/host_facts.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
 
-#include "berth/host_facts/host_facts.hpp"
 #include "temp_dir.hpp"
 
 using berth::host_facts::load;

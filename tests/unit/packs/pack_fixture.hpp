@@ -11,7 +11,9 @@
 
 namespace berth::packs::test {
 
-inline std::filesystem::path builder_path() { return berth::test::binary_dir() / "bin" / "berth-pack"; }
+inline std::filesystem::path builder_path() {
+  return berth::test::binary_dir() / "bin" / "berth-pack";
+}
 
 // The berth-init target, when it has been built; otherwise any executable stands in for it (the
 // pack tests only need a file to place at /sbin/berth-init).

@@ -51,7 +51,8 @@ ElfInfo read_elf(const fs::path& file) {
   } closer{fd};
   Elf64_Ehdr eh{};
   if (!pread_all(fd, &eh, sizeof eh, 0) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_phentsize != sizeof(Elf64_Phdr)) {
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+      eh.e_phentsize != sizeof(Elf64_Phdr)) {
     return info;
   }
   info.machine = eh.e_machine;
@@ -88,10 +89,14 @@ ElfInfo read_elf(const fs::path& file) {
       mapped = true;
     }
   }
-  if (!mapped || strsz == 0 || strsz > (64u << 20)) throw std::runtime_error(file.string() + ": unreadable ELF string table");
+  if (!mapped || strsz == 0 || strsz > (64u << 20))
+    throw std::runtime_error(file.string() + ": unreadable ELF string table");
   std::string strings(strsz, '\0');
-  if (!pread_all(fd, strings.data(), strings.size(), str_offset)) throw std::runtime_error(file.string() + ": short read");
-  auto at = [&](std::uint64_t off) { return off < strings.size() ? std::string(strings.c_str() + off) : std::string(); };
+  if (!pread_all(fd, strings.data(), strings.size(), str_offset))
+    throw std::runtime_error(file.string() + ": short read");
+  auto at = [&](std::uint64_t off) {
+    return off < strings.size() ? std::string(strings.c_str() + off) : std::string();
+  };
   for (auto off : needed) info.needed.push_back(at(off));
   for (auto off : paths) {
     for (auto dir : split(at(off), ':')) {
@@ -133,7 +138,8 @@ const std::vector<std::string>& system_dirs() {
   static const std::vector<std::string> dirs = [] {
     std::vector<std::string> d;
     read_ld_conf("/etc/ld.so.conf", d, 0);
-    for (const char* dflt : {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}) {
+    for (const char* dflt :
+         {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}) {
       d.push_back(dflt);
     }
     return d;

@@ -51,11 +51,21 @@ std::map<std::string, std::string> base_generated_files() {
 }
 
 std::map<std::string, unsigned> base_dirs() {
-  return {{"proc", 0555},          {"sys", 0555},           {"dev", 0755},
-          {"tmp", 01777},          {"run", 0755},           {"var/lib/docker", 0710},
-          {"var/lib/containerd", 0711}, {"var/lib/berth-data", 0755}, {"var/log", 0755},
-          {"var/tmp", 01777},      {"mnt/host", 0755},      {"etc/berth", 0755},
-          {"root", 0700},          {"sbin", 0755},          {"usr/bin", 0755},
+  return {{"proc", 0555},
+          {"sys", 0555},
+          {"dev", 0755},
+          {"tmp", 01777},
+          {"run", 0755},
+          {"var/lib/docker", 0710},
+          {"var/lib/containerd", 0711},
+          {"var/lib/berth-data", 0755},
+          {"var/log", 0755},
+          {"var/tmp", 01777},
+          {"mnt/host", 0755},
+          {"etc/berth", 0755},
+          {"root", 0700},
+          {"sbin", 0755},
+          {"usr/bin", 0755},
           {"usr/sbin", 0755}};
 }
 

@@ -39,9 +39,9 @@ struct Peer {
 };
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as sent: "/v1/audit?plugin=x&limit=3"
-  std::string path;    // percent-decoded path without the query: "/v1/audit"
+  std::string method;                         // "GET", "POST", ...
+  std::string target;                         // as sent: "/v1/audit?plugin=x&limit=3"
+  std::string path;                           // percent-decoded path without the query: "/v1/audit"
   std::map<std::string, std::string> params;  // from "{name}" segments of the route, decoded
   std::map<std::string, std::string> query;   // decoded query parameters (last one wins)
   Headers headers;

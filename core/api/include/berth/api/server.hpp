@@ -30,12 +30,12 @@ struct ServerOptions {
 
   unsigned io_threads = 2;
   unsigned worker_threads = 4;
-  std::size_t max_body_bytes = 1024 * 1024;           // larger -> 413
-  std::size_t max_header_bytes = 16 * 1024;           // larger -> 431
-  std::chrono::seconds read_timeout{30};              // a whole request, and keep-alive idle time
-  std::chrono::seconds write_timeout{30};             // one response or stream chunk
+  std::size_t max_body_bytes = 1024 * 1024;          // larger -> 413
+  std::size_t max_header_bytes = 16 * 1024;          // larger -> 431
+  std::chrono::seconds read_timeout{30};             // a whole request, and keep-alive idle time
+  std::chrono::seconds write_timeout{30};            // one response or stream chunk
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // per stream; a client this far behind is dropped
-  std::chrono::seconds stop_grace{3};                 // stop() waits this long for connections to end
+  std::chrono::seconds stop_grace{3};                // stop() waits this long for connections to end
 };
 
 class Server {

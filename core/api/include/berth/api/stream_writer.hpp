@@ -56,10 +56,10 @@ class StreamWriter {
     std::string data;
     State state = State::open;
   };
-  void attach(std::function<void()> wake);  // wake runs when there is data or the stream closed
-  Batch take();                             // drains the queue
+  void attach(std::function<void()> wake);          // wake runs when there is data or the stream closed
+  Batch take();                                     // drains the queue
   void close_with(std::string reason, bool clean);  // client gone / overflow (abort), stopping (clean)
-  void detach();                            // the connection is gone: no more wake-ups
+  void detach();                                    // the connection is gone: no more wake-ups
   void finish(std::unique_lock<std::mutex>& lock, std::string reason, bool clean);
 
   mutable std::mutex mutex_;

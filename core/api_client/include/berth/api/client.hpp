@@ -41,8 +41,8 @@ struct ClientEndpoint {
 
 struct Result {
   int status = 0;
-  nlohmann::json body;  // parsed JSON body, or null when the body is empty or not JSON
-  std::string text;     // the raw body
+  nlohmann::json body;                         // parsed JSON body, or null when the body is empty or not JSON
+  std::string text;                            // the raw body
   std::map<std::string, std::string> headers;  // lower-case names
 
   bool ok() const { return status >= 200 && status < 300; }
