@@ -9,48 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace berth::hyperv {
-
-namespace agent_frame {
-
-namespace {
-void put_u32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-uint32_t get_u32(const std::string& s, size_t at) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
-  return v;
-}
-}  // namespace
-
-std::string encode(uint32_t channel, uint8_t type, const std::string& payload) {
-  std::string out;
-  put_u32(out, static_cast<uint32_t>(5 + payload.size()));
-  put_u32(out, channel);
-  out.push_back(static_cast<char>(type));
-  return out + payload;
-}
-
-std::optional<Frame> take(std::string& buf) {
-  if (buf.size() < 4) return std::nullopt;
-  const uint32_t len = get_u32(buf, 0);
-  if (len < 5 || static_cast<size_t>(len) + 4 > kMaxFrame)
-    throw std::runtime_error("agent: bad frame length " + std::to_string(len));
-  if (buf.size() < static_cast<size_t>(len) + 4) return std::nullopt;
-  Frame f;
-  f.channel = get_u32(buf, 4);
-  f.type = static_cast<uint8_t>(buf[8]);
-  f.payload = buf.substr(kHeaderSize, len - 5);
-  buf.erase(0, static_cast<size_t>(len) + 4);
-  return f;
-}
-
-}  // namespace agent_frame
 
 namespace {
 int ms_left(Clock::time_point deadline) {
@@ -77,6 +41,10 @@ AgentClient::AgentClient(const std::filesystem::path& socket, std::chrono::milli
   if (err != 0) throw std::runtime_error("connect " + socket.string() + ": " + std::strerror(err));
 }
 
+AgentClient::AgentClient(UniqueFd connected) : fd_(std::move(connected)) {
+  if (!fd_) throw std::runtime_error("agent: no connection");
+}
+
 void AgentClient::send_all(const std::string& bytes, Clock::time_point deadline) {
   size_t off = 0;
   while (off < bytes.size()) {
@@ -93,19 +61,25 @@ void AgentClient::send_all(const std::string& bytes, Clock::time_point deadline)
 }
 
 std::optional<json> AgentClient::call(const json& request, Clock::time_point deadline) {
+  namespace ag = berth::agent;
   const uint32_t channel = next_channel_++;
-  send_all(agent_frame::encode(channel, agent_frame::kOpen, request.dump()), deadline);
+  const auto open = ag::encode_frame(channel, ag::FrameType::open, request.dump());
+  if (!open) throw std::runtime_error("agent: request too big for one frame");
+  send_all(*open, deadline);
   for (;;) {
-    while (auto f = agent_frame::take(buf_)) {
-      if (f->channel == 0 && f->type == agent_frame::kError)
-        throw std::runtime_error("agent closed the connection: " + f->payload);
-      if (f->channel != channel) continue;  // stray frames of an abandoned channel
-      if (f->type == agent_frame::kReply) return json::parse(f->payload, nullptr, false);
-      if (f->type == agent_frame::kError) {
-        const json e = json::parse(f->payload, nullptr, false);
-        throw std::runtime_error("agent: " + (e.is_object() ? e.value("error", f->payload) : f->payload));
+    ag::Frame f;
+    for (auto status = decoder_.next(f); status != ag::FrameDecoder::Status::need_more; status = decoder_.next(f)) {
+      if (status == ag::FrameDecoder::Status::error)
+        throw std::runtime_error("protocol error from the agent: " + decoder_.error());
+      if (f.channel == ag::kConnectionChannel && f.type == ag::FrameType::error)
+        throw std::runtime_error("agent closed the connection: " + f.payload);
+      if (f.channel != channel) continue;  // stray frames of an abandoned channel
+      if (f.type == ag::FrameType::reply) return json::parse(f.payload, nullptr, false);
+      if (f.type == ag::FrameType::error) {
+        const json e = json::parse(f.payload, nullptr, false);
+        throw std::runtime_error("agent: " + (e.is_object() ? e.value("error", f.payload) : f.payload));
       }
-      if (f->type == agent_frame::kClose) throw std::runtime_error("agent closed the channel");
+      if (f.type == ag::FrameType::close) throw std::runtime_error("agent closed the channel");
     }
     const int wait = ms_left(deadline);
     if (wait == 0) return std::nullopt;
@@ -118,7 +92,7 @@ std::optional<json> AgentClient::call(const json& request, Clock::time_point dea
       if (errno == EAGAIN || errno == EINTR) continue;
       throw std::runtime_error(errno_message("agent: recv"));
     }
-    buf_.append(tmp, static_cast<size_t>(n));
+    decoder_.feed(tmp, static_cast<size_t>(n));
   }
 }
 

@@ -1,9 +1,9 @@
 // The same malformed frames fed to every receiver of the agent protocol in the tree: berth-init's
-// agent session (driven in-process on its own event loop) and the core's AgentClient. Both use the
-// one codec of <berth/contracts/agent_protocol.hpp>, and both must refuse each input alike: the
-// frames before it are handled, the bad one is not, the connection ends, and both report the
-// decoder's reason in the same words (berth-init in an error frame on channel 0, the client in
-// its broken connection's reason).
+// agent session (driven in-process on its own event loop), the core's AgentClient, and the hyperv
+// plugin's own small client (hello, health and shutdown of the VM). All use the one codec of
+// <berth/contracts/agent_protocol.hpp>, and all must refuse each input alike: the frames before
+// it are handled, the bad one is not, the connection ends, and each reports the decoder's reason
+// in the same words (berth-init in an error frame on channel 0, the clients in their errors).
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent_client.hpp"  // the hyperv plugin's
 #include "agent_server.hpp"
 #include "agent_session.hpp"
 #include "event_loop.hpp"
@@ -174,18 +175,67 @@ Outcome feed_agent_client(const Malformed& m) {
   return out;
 }
 
+// The hyperv plugin's side: its AgentClient on one end; the test plays the guest as above.
+Outcome feed_hyperv_client(const Malformed& m) {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  berth::hyperv::AgentClient client{berth::backend_support::UniqueFd(sv[0])};
+  std::thread guest([&] {  // (no Catch2 macros off the main thread)
+    FrameDecoder d;
+    char buf[4096];
+    Frame f;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!wait_readable(sv[1], 100ms)) continue;
+      const ssize_t n = ::read(sv[1], buf, sizeof buf);
+      if (n <= 0) return;
+      d.feed(buf, static_cast<std::size_t>(n));
+      if (d.next(f) == FrameDecoder::Status::frame) break;
+    }
+    if (f.type != FrameType::open) return;
+    const auto reply = encode_frame(f.channel, FrameType::reply, json{{"protocol", kProtocolVersion}}.dump());
+    if (!reply) return;
+    const std::string bytes = *reply + m.bytes;
+    if (::write(sv[1], bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return;
+    if (m.reason.empty()) ::shutdown(sv[1], SHUT_WR);
+  });
+  Outcome out;
+  try {
+    const auto hello = client.call(json{{"op", op::hello}}, std::chrono::steady_clock::now() + 5s);
+    out.prefix_handled = hello && hello->value("protocol", 0) == static_cast<int>(kProtocolVersion);
+  } catch (const std::exception&) {
+  }
+  guest.join();
+  try {
+    client.call(json{{"op", op::health}}, std::chrono::steady_clock::now() + 5s);
+  } catch (const std::exception& e) {
+    out.connection_ended = true;
+    const std::string why = e.what();
+    const std::string prefix = "protocol error from the agent: ";
+    if (why.rfind(prefix, 0) == 0) out.reason = why.substr(prefix.size());
+  }
+  ::close(sv[1]);
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE("berth-init's agent session and the core's agent client refuse the same malformed frames alike") {
+TEST_CASE(
+    "berth-init's agent session, the core's agent client and the hyperv plugin's client refuse the same malformed "
+    "frames alike") {
   for (const auto& m : malformed_inputs()) {
     CAPTURE(m.name);
     const Outcome init = feed_berth_init(m);
     const Outcome client = feed_agent_client(m);
+    const Outcome hyperv = feed_hyperv_client(m);
     CHECK(init.prefix_handled);
     CHECK(client.prefix_handled);
+    CHECK(hyperv.prefix_handled);
     CHECK(init.connection_ended);
     CHECK(client.connection_ended);
+    CHECK(hyperv.connection_ended);
     CHECK(init.reason == m.reason);
     CHECK(client.reason == m.reason);
+    CHECK(hyperv.reason == m.reason);
   }
 }
