@@ -216,3 +216,18 @@ TEST_CASE("EngineWatcher: /events answering other than 200 is a problem, and it 
   CHECK(seen.has("problem cannot follow the engine's events (GET /events answered 500); retrying"));
   CHECK_FALSE(seen.has("sync 0"));
 }
+
+TEST_CASE("engine_get: an engine that takes the request and never answers fails it in about 10 s") {
+  EngineDouble engine([](int, const std::string&) { return true; });  // keeps the connection, says nothing
+  UnixEngineConnector connector(engine.path());
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    engine_get(connector, "/containers/json");
+    FAIL("engine_get should have thrown");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).rfind("reading the engine's answer to /containers/json: ", 0) == 0);
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(took >= 9s);
+  CHECK(took < 20s);
+}
