@@ -1,11 +1,17 @@
 #include "engine_watcher.hpp"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
@@ -73,65 +79,58 @@ int UnixEngineConnector::connect() {
 
 namespace {
 
-void send_all(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::system_error(errno, std::generic_category(), "writing to the engine");
-    off += static_cast<size_t>(n);
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = net::local::stream_protocol;
+using Stream = beast::basic_stream<local>;
+
+constexpr auto kAnswerTimeout = std::chrono::seconds(10);
+
+// Runs the one pending operation to its end; the stream's expiry (if any) bounds it.
+void run_one(net::io_context& ioc) {
+  ioc.restart();
+  ioc.run();
+}
+
+// Takes the connector's fd; Asio's async operations make it non-blocking and time out as asked.
+void adopt(Stream& stream, int fd) {
+  beast::error_code ec;
+  stream.socket().assign(local(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw std::system_error(ec, "taking the engine's stream");
   }
 }
 
-// HTTP/1.0: no chunked encoding, the body ends when the engine closes.
-void send_get(int fd, const std::string& target) {
-  send_all(fd, "GET " + target + " HTTP/1.0\r\nHost: docker\r\nUser-Agent: berth-vpnkit\r\n\r\n");
+void send_get(Stream& stream, net::io_context& ioc, const std::string& target) {
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "docker");
+  req.set(http::field::user_agent, "berth-vpnkit");
+  beast::error_code ec;
+  http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+  run_one(ioc);
+  if (ec) throw std::system_error(ec, "writing to the engine");
 }
-
-// Reads up to the end of the headers; returns the status code, leaves body bytes in `rest`.
-int read_head(int fd, std::string& rest) {
-  std::string buf;
-  char tmp[4096];
-  for (;;) {
-    const auto end = buf.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      rest = buf.substr(end + 4);
-      const auto sp = buf.find(' ');
-      if (buf.rfind("HTTP/", 0) != 0 || sp == std::string::npos) throw std::runtime_error("bad answer from the engine");
-      return std::atoi(buf.c_str() + sp + 1);
-    }
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error("the engine closed the connection before answering");
-    buf.append(tmp, static_cast<size_t>(n));
-    if (buf.size() > 65536) throw std::runtime_error("the engine's answer headers are too long");
-  }
-}
-
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 }  // namespace
 
 json engine_get(EngineConnector& connector, const std::string& target) {
-  Fd fd{connector.connect()};
-  timeval tv{10, 0};
-  ::setsockopt(fd.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  send_get(fd.fd, target);
-  std::string body;
-  const int status = read_head(fd.fd, body);
-  char tmp[16384];
-  for (;;) {
-    const ssize_t n = ::recv(fd.fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::system_error(errno, std::generic_category(), "reading the engine's answer to " + target);
-    if (n == 0) break;
-    body.append(tmp, static_cast<size_t>(n));
-  }
+  net::io_context ioc;
+  Stream stream(ioc);
+  adopt(stream, connector.connect());
+  stream.expires_after(kAnswerTimeout);
+  send_get(stream, ioc, target);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  beast::error_code ec;
+  stream.expires_after(kAnswerTimeout);
+  http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+  run_one(ioc);
+  if (ec) throw std::runtime_error("reading the engine's answer to " + target + ": " + ec.message());
+  const int status = static_cast<int>(parser.get().result_int());
+  const std::string& body = parser.get().body();
   auto j = json::parse(body, nullptr, false);
   if (status < 200 || status >= 300) {
     const std::string msg = !j.is_discarded() && j.is_object() ? j.value("message", body) : body;
@@ -196,24 +195,39 @@ void EngineWatcher::follow() {
       encoded += hex;
     }
   }
-  const int fd = connector_->connect();
+  net::io_context ioc;
+  Stream stream(ioc);
+  adopt(stream, connector_->connect());
+  const int fd = stream.socket().native_handle();
   {
     std::lock_guard lock(mutex_);
     stream_fd_ = fd;
     if (stopping_) ::shutdown(fd, SHUT_RDWR);
   }
-  struct Closer {
+  // Destroyed before the stream: stop() never shuts down a number the stream has closed.
+  struct Forget {
     EngineWatcher* self;
-    int fd;
-    ~Closer() {
+    ~Forget() {
       std::lock_guard lock(self->mutex_);
       self->stream_fd_ = -1;
-      ::close(fd);
     }
-  } closer{this, fd};
-  send_get(fd, "/events?filters=" + encoded);
-  std::string pending;
-  const int status = read_head(fd, pending);
+  } forget{this};
+  // stop() shuts the fd down: the pending read ends with end of stream and we return.
+  const auto ended = [this](const std::string& why) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    throw std::runtime_error(why);
+  };
+  send_get(stream, ioc, "/events?filters=" + encoded);
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  // Not boost::none: Boost 1.74 compares a Content-Length against an empty optional and fails.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  beast::error_code ec;
+  http::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+  run_one(ioc);
+  if (ec) return ended("the engine closed the connection before answering (" + ec.message() + ")");
+  const int status = static_cast<int>(parser.get().result_int());
   if (status != 200) throw std::runtime_error("GET /events answered " + std::to_string(status));
 
   // The sweep: every running container now.
@@ -227,8 +241,17 @@ void EngineWatcher::follow() {
   if (cb_.sync) cb_.sync(running);
   if (cb_.problem) cb_.problem("");
 
-  char tmp[16384];
-  for (;;) {
+  // Events as they come, one JSON object a line; Beast takes the chunked framing off.
+  std::string pending;
+  std::array<char, 16384> chunk{};
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    http::async_read_some(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    run_one(ioc);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return ended("the engine closed its event stream");
+    pending.append(chunk.data(), chunk.size() - parser.get().body().size);
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
       const std::string line = pending.substr(0, nl);
@@ -236,15 +259,8 @@ void EngineWatcher::follow() {
       auto e = json::parse(line, nullptr, false);
       if (!e.is_discarded() && e.is_object()) handle_event(e);
     }
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      throw std::runtime_error("the engine closed its event stream");
-    }
-    pending.append(tmp, static_cast<size_t>(n));
   }
+  ended("the engine closed its event stream");
 }
 
 void EngineWatcher::handle_event(const json& e) {

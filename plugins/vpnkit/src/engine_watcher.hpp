@@ -57,7 +57,8 @@ class UnixEngineConnector : public EngineConnector {
   std::string path_;
 };
 
-// One request; returns the parsed JSON body. Throws with the engine's message on errors.
+// One HTTP/1.1 request (Beast), 10 s for the request and 10 s for the answer; returns the
+// parsed JSON body. Throws with the engine's message on errors.
 nlohmann::json engine_get(EngineConnector& connector, const std::string& target);
 
 class EngineWatcher {

@@ -1,64 +1,51 @@
 #include "engine_ping.hpp"
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
-#include "sys_util.hpp"
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <exception>
 
 namespace berth::wsl2 {
 
 namespace {
 
-bool wait_ready(int fd, short events, std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return false;
-  }
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = net::local::stream_protocol;
+
+// Runs the one pending operation to its end (or to the stream's expiry); true if it succeeded.
+bool step(net::io_context& ioc, const beast::error_code& ec) {
+  ioc.restart();
+  ioc.run();
+  return !ec;
 }
 
 }  // namespace
 
 bool engine_ping(const std::string& path, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return false;
-  // A unix connect either succeeds, fails, or (backlog full) says EAGAIN.
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
-
-  static constexpr char kRequest[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
-  size_t sent = 0;
-  while (sent < sizeof kRequest - 1) {
-    if (!wait_ready(fd.get(), POLLOUT, deadline)) return false;
-    const ssize_t n = ::send(fd.get(), kRequest + sent, sizeof kRequest - 1 - sent, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
+  try {
+    net::io_context ioc;
+    beast::basic_stream<local> stream(ioc);
+    // One deadline for connect, request and answer: Asio's blocking reads would ignore SO_RCVTIMEO.
+    stream.expires_after(timeout);
+    beast::error_code ec;
+    stream.async_connect(local::endpoint(path), [&](beast::error_code e) { ec = e; });
+    if (!step(ioc, ec)) return false;
+    http::request<http::empty_body> req{http::verb::get, "/_ping", 11};
+    req.set(http::field::host, "docker");
+    http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    if (!step(ioc, ec)) return false;
+    // Only the status matters; the body ("OK") is not read.
+    beast::flat_buffer buffer;
+    http::response_parser<http::empty_body> parser;
+    http::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    if (!step(ioc, ec)) return false;
+    return parser.get().result_int() == 200;
+  } catch (const std::exception&) {
+    return false;  // a path too long for sockaddr_un, or no memory
   }
-  // Only the status line matters: "HTTP/1.x 200 ...".
-  std::string head;
-  while (head.find("\r\n") == std::string::npos && head.size() < 512) {
-    if (!wait_ready(fd.get(), POLLIN, deadline)) return false;
-    char buf[256];
-    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) break;
-    head.append(buf, static_cast<size_t>(n));
-  }
-  return head.rfind("HTTP/1.", 0) == 0 && head.size() >= 12 && head.compare(8, 4, " 200") == 0;
 }
 
 }  // namespace berth::wsl2

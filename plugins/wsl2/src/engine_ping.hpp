@@ -1,4 +1,4 @@
-// "Does dockerd answer?": GET /_ping over a unix socket, plain HTTP/1.0.
+// "Does dockerd answer?": GET /_ping over a unix socket (HTTP/1.1 through Beast).
 #pragma once
 
 #include <chrono>
