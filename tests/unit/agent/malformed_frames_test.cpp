@@ -127,6 +127,28 @@ Outcome feed_berth_init(const Malformed& m) {
   return out;
 }
 
+// The guest's side for the clients: waits (bounded) for the client's first open frame, answers
+// it, and sends the malformed bytes right behind the reply.
+void play_guest(int fd, const Malformed& m) {
+  FrameDecoder d;
+  char buf[4096];
+  Frame f;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!wait_readable(fd, 100ms)) continue;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return;
+    d.feed(buf, static_cast<std::size_t>(n));
+    if (d.next(f) == FrameDecoder::Status::frame) break;
+  }
+  if (f.type != FrameType::open) return;
+  const auto reply = encode_frame(f.channel, FrameType::reply, json{{"protocol", kProtocolVersion}}.dump());
+  if (!reply) return;
+  const std::string bytes = *reply + m.bytes;
+  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return;
+  if (m.reason.empty()) ::shutdown(fd, SHUT_WR);
+}
+
 // The core's side: an AgentClient on one end; the test plays the guest, answers the client's
 // hello, and sends the malformed bytes right behind the reply.
 Outcome feed_agent_client(const Malformed& m) {
@@ -135,25 +157,7 @@ Outcome feed_agent_client(const Malformed& m) {
   auto client = AgentClient::adopt_fd(sv[0]);
   client->set_timeout(5s);
   Outcome out;
-  std::thread guest([&] {  // (no Catch2 macros off the main thread)
-    FrameDecoder d;
-    char buf[4096];
-    Frame f;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!wait_readable(sv[1], 100ms)) continue;
-      const ssize_t n = ::read(sv[1], buf, sizeof buf);
-      if (n <= 0) return;
-      d.feed(buf, static_cast<std::size_t>(n));
-      if (d.next(f) == FrameDecoder::Status::frame) break;
-    }
-    if (f.type != FrameType::open) return;
-    const auto reply = encode_frame(f.channel, FrameType::reply, json{{"protocol", kProtocolVersion}}.dump());
-    if (!reply) return;
-    const std::string bytes = *reply + m.bytes;
-    if (::write(sv[1], bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return;
-    if (m.reason.empty()) ::shutdown(sv[1], SHUT_WR);
-  });
+  std::thread guest([&] { play_guest(sv[1], m); });  // (no Catch2 macros off the main thread)
   try {
     out.prefix_handled = client->hello().value("protocol", 0) == static_cast<int>(kProtocolVersion);
   } catch (const AgentError&) {
@@ -180,25 +184,7 @@ Outcome feed_hyperv_client(const Malformed& m) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   berth::hyperv::AgentClient client{berth::backend_support::UniqueFd(sv[0])};
-  std::thread guest([&] {  // (no Catch2 macros off the main thread)
-    FrameDecoder d;
-    char buf[4096];
-    Frame f;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!wait_readable(sv[1], 100ms)) continue;
-      const ssize_t n = ::read(sv[1], buf, sizeof buf);
-      if (n <= 0) return;
-      d.feed(buf, static_cast<std::size_t>(n));
-      if (d.next(f) == FrameDecoder::Status::frame) break;
-    }
-    if (f.type != FrameType::open) return;
-    const auto reply = encode_frame(f.channel, FrameType::reply, json{{"protocol", kProtocolVersion}}.dump());
-    if (!reply) return;
-    const std::string bytes = *reply + m.bytes;
-    if (::write(sv[1], bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return;
-    if (m.reason.empty()) ::shutdown(sv[1], SHUT_WR);
-  });
+  std::thread guest([&] { play_guest(sv[1], m); });  // (no Catch2 macros off the main thread)
   Outcome out;
   try {
     const auto hello = client.call(json{{"op", op::hello}}, std::chrono::steady_clock::now() + 5s);
