@@ -95,7 +95,7 @@ std::shared_ptr<LoadedLibrary> LoadedLibrary::load(const fs::path& library, cons
     throw LoadRefused("backend plugin without a complete backend table", plugin_abi);
 
   // The compiled-in manifest must describe the same plugin as the file beside it.
-  auto compiled = nlohmann::json::parse(to_string(api->manifest_json), nullptr, false);
+  auto compiled = nlohmann::json::parse(berth::to_string(api->manifest_json), nullptr, false);
   if (compiled.is_discarded() || !compiled.is_object())
     throw LoadRefused("the manifest compiled into the library is not a JSON object", plugin_abi);
   if (compiled.value("id", std::string()) != manifest.id)

@@ -32,11 +32,6 @@ void usage_error(const std::string& msg) {
   std::exit(1);
 }
 
-bool in_initial_pid_namespace() {
-  struct stat st {};
-  return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCu;
-}
-
 int run(int argc, char** argv) {
   std::string config_path = kDefaultConfig;
   for (int i = 1; i < argc; ++i) {

@@ -58,12 +58,6 @@ bool has_mounts_at_or_below(const std::string& path) {
   return false;
 }
 
-bool in_initial_pid_namespace() {
-  struct stat st {};
-  // The initial pid namespace has a fixed inode number (PROC_PID_INIT_INO).
-  return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCu;
-}
-
 void make_node(const std::string& path, unsigned maj, unsigned min) {
   if (mknod(path.c_str(), S_IFCHR | 0666, makedev(maj, min)) != 0 && errno != EEXIST)
     log_error("mknod " + path + ": " + err());
@@ -492,6 +486,12 @@ const double g_init_started_boot_s = boot_uptime_s();  // at program start
 
 double init_started_boot_s() {
   return g_init_started_boot_s;
+}
+
+bool in_initial_pid_namespace() {
+  struct stat st {};
+  // The initial pid namespace has a fixed inode number (PROC_PID_INIT_INO).
+  return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCu;
 }
 
 }  // namespace berth::init

@@ -32,5 +32,7 @@ double init_started_boot_s();
 // "pure-v2" or "hybrid", whichever mount_standard chose; empty before.
 const std::string& cgroup_layout();
 void mkdir_p(const std::string& path, unsigned mode = 0755);
+// True in the machine's first pid namespace (a VM's PID 1), false in a container's.
+bool in_initial_pid_namespace();
 
 }  // namespace berth::init
