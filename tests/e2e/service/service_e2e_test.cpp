@@ -304,6 +304,16 @@ uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+// The host's packet filter rules, both iptables back ends and IPv6, without
+// comments (they carry a date) and packet counters.
+std::string host_firewall_rules() {
+  const auto r = berth::test::run_command(
+      "for t in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do "
+      "echo \"== $t\"; command -v $t >/dev/null && $t 2>&1; done | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//g'",
+      std::chrono::seconds(30));
+  return r.output;
+}
+
 // The value of the one sample named `name` whose labels include `labels`, or nullopt.
 std::optional<double> sample(const json& parsed, const std::string& name, const json& labels = json::object()) {
   for (const auto& s : parsed["samples"]) {
@@ -319,6 +329,9 @@ std::optional<double> sample(const json& parsed, const std::string& name, const 
 
 TEST_CASE("GET /metrics is valid Prometheus text with the engine, plugins, ports, requests and RSS") {
   TempDir dir("berth-metrics");
+  // berth's engine and its published ports live in the environment's own network
+  // namespace: the host's rules are the same after berth stops as before it started.
+  const std::string rules_before = host_firewall_rules();
   DaemonProcess daemon(dir.path(), wsl2_config());
   berth::test::EngineSession engine{daemon};
   daemon.start();
@@ -386,4 +399,5 @@ TEST_CASE("GET /metrics is valid Prometheus text with the engine, plugins, ports
 
   CHECK(engine.docker("rm -f web").status == 0);
   CHECK(daemon.terminate() == 0);
+  CHECK(host_firewall_rules() == rules_before);
 }
