@@ -27,7 +27,8 @@ ServiceNotifier::ServiceNotifier() {
   const auto socket = take_env("NOTIFY_SOCKET");
   const auto usec = take_env("WATCHDOG_USEC");
   const auto pid = take_env("WATCHDOG_PID");
-  if (socket && (socket->front() == '/' || socket->front() == '@') && socket->size() < sizeof(sockaddr_un::sun_path)) {
+  if (socket && !socket->empty() && (socket->front() == '/' || socket->front() == '@') &&
+      socket->size() < sizeof(sockaddr_un::sun_path)) {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd_ >= 0) {
       enabled_ = true;
@@ -35,7 +36,7 @@ ServiceNotifier::ServiceNotifier() {
     } else {
       spdlog::warn("NOTIFY_SOCKET is set but no socket could be made: {}", std::strerror(errno));
     }
-  } else if (socket) {
+  } else if (socket && !socket->empty()) {
     spdlog::warn("NOTIFY_SOCKET={} is not a unix socket path; the service manager will not hear from berthd", *socket);
   }
   // The watchdog is this process's only when WATCHDOG_PID, if set, names it (sd_watchdog_enabled(3)).
