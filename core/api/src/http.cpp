@@ -58,6 +58,14 @@ Response Response::json(int status, nlohmann::json body) {
   return r;
 }
 
+Response Response::plain(int status, std::string text, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.text = std::move(text);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
 Response Response::error(int status, std::string_view message) {
   return json(status, {{"error", {{"code", status}, {"message", std::string(message)}}}});
 }

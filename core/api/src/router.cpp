@@ -107,6 +107,13 @@ Response response_for_exception(std::exception_ptr error, const Request& request
 }
 
 Router::Outcome Router::handle(Request& request, std::size_t stream_queue_bytes) const {
+  std::string pattern;
+  Outcome out = route(request, stream_queue_bytes, pattern);
+  if (observer_) observer_(request.method, pattern, out.stream ? 200 : out.response.status);
+  return out;
+}
+
+Router::Outcome Router::route(Request& request, std::size_t stream_queue_bytes, std::string& pattern) const {
   Outcome out;
   try {
     auto q = request.target.find('?');
@@ -127,6 +134,7 @@ Router::Outcome Router::handle(Request& request, std::size_t stream_queue_bytes)
         break;
     }
     request.params = std::move(m.params);
+    pattern = m.route->pattern;
     if (m.route->stream_handler) {
       out.stream = std::make_shared<StreamWriter>(stream_queue_bytes);
       m.route->stream_handler(request, out.stream);

@@ -200,7 +200,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     add_common_headers(res);
     if (!(response.status == 204 || (response.body.is_null() && response.status < 200))) {
       res.set(http::field::content_type, response.content_type);
-      res.body() = response.body.dump() + "\n";
+      res.body() = response.text ? std::move(*response.text) : response.body.dump() + "\n";
     }
     for (auto& [name, value] : response.headers) res.insert(name, value);
     return res;

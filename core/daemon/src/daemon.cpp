@@ -11,6 +11,7 @@
 #include "berth/settings/schema.hpp"
 #include "engine_manager.hpp"
 #include "logging.hpp"
+#include "metrics.hpp"
 #include "plugin_access.hpp"
 #include "version.hpp"
 
@@ -131,6 +132,8 @@ void Daemon::start() {
   };
   // Every transition, including a plugin failing on its own later, reaches the event stream.
   services.on_state_change = [this](const plugin_host::PluginInfo& info) { publish_plugin_state(info); };
+  // Before anything publishes engine events, so the first start is timed.
+  metrics_ = std::make_unique<Metrics>(bus_);
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
   plugins_->discover(cfg->plugin_dirs);
   plugins_->start_all();
@@ -148,6 +151,9 @@ void Daemon::start() {
   add_plugin_routes(router);
   add_settings_routes(router);
   add_engine_routes(router);
+  router.set_observer([metrics = metrics_.get()](const std::string& method, const std::string& route, int status) {
+    metrics->count_request(method, route, status);
+  });
   api::ServerOptions options;
   options.unix_socket = cfg->api.socket;
   options.socket_group = cfg->api.socket_group;
@@ -170,6 +176,7 @@ void Daemon::stop() {
   server_.reset();
   engine_.reset();
   plugins_.reset();
+  metrics_.reset();
   store_.reset();
 }
 

@@ -30,6 +30,7 @@ struct PluginInfo;
 namespace berth::daemon {
 
 class EngineManager;
+class Metrics;
 
 class Daemon {
  public:
@@ -44,6 +45,11 @@ class Daemon {
   void stop();
   // SIGHUP: re-read the admin config; a malformed file is logged and ignored.
   void reload_config(const std::optional<std::string>& path);
+
+  // What the service manager is told (main.cpp): the engine's GET /v1/status
+  // object, and whether the admin config starts the engine with the daemon.
+  nlohmann::json engine_status() const { return engine_status_json(); }
+  bool engine_autostart() const { return config()->engine_autostart; }
 
  private:
   // One routes_*.cpp file per area registers its handlers.
@@ -76,6 +82,7 @@ class Daemon {
   std::unique_ptr<settings::Store> store_;
   std::unique_ptr<plugin_host::PluginHost> plugins_;
   std::unique_ptr<EngineManager> engine_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<api::Server> server_;
   EventStreams event_streams_;
   bool stopped_ = false;

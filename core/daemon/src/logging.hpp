@@ -1,5 +1,6 @@
-// The daemon's log: stderr (for the foreground and journald) and a rotating file
-// under <state_dir>/logs, one format for core and plugin lines.
+// The daemon's log, one format for core and plugin lines: under systemd the
+// journal (entries with priorities); otherwise stderr and a rotating file under
+// <state_dir>/logs.
 #pragma once
 
 #include <filesystem>

@@ -6,6 +6,7 @@
 #include "berth/api/router.hpp"
 #include "berth/api/stream_writer.hpp"
 #include "daemon.hpp"
+#include "metrics.hpp"
 #include "plugin_access.hpp"
 #include "version.hpp"
 
@@ -30,6 +31,17 @@ void Daemon::add_core_routes(api::Router& router) {
       }
     }
     return api::Response::json(200, {{"ports", ports}});
+  });
+
+  // Prometheus text format, for whoever watches the machine (outside /v1: scrapers expect /metrics).
+  router.add("GET", "/metrics", [this](const api::Request&) {
+    Metrics::Current now;
+    now.version = kVersion;
+    now.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+    now.engine = engine_status_json();
+    now.plugins = plugin_list_json(*plugins_);
+    now.features = feature_statuses();
+    return api::Response::plain(200, metrics_->render(now), "text/plain; version=0.0.4; charset=utf-8");
   });
 
   router.add("GET", "/v1/host-facts", [this](const api::Request&) { return api::Response::json(200, host_facts()); });

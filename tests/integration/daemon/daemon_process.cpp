@@ -99,6 +99,7 @@ void DaemonProcess::start(std::chrono::seconds timeout) {
     (void)f;
     // The `berth` docker context goes into the test's own dir, not the user's ~/.docker.
     ::setenv("DOCKER_CONFIG", docker_config.c_str(), 1);
+    for (const auto& [name, value] : env_) ::setenv(name.c_str(), value.c_str(), 1);
     ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "berth/api/client.hpp"
 
@@ -28,6 +30,8 @@ class DaemonProcess {
   // state dir is seeded from the run's shared pack (pack_cache.hpp; default yes).
   void use_binary(std::filesystem::path berthd) { binary_ = std::move(berthd); }
   void seed_pack(bool yes) { seed_pack_ = yes; }
+  // An environment variable for the berthd process (NOTIFY_SOCKET, WATCHDOG_USEC, ...).
+  void set_env(std::string name, std::string value) { env_.emplace_back(std::move(name), std::move(value)); }
 
   // Starts berthd and waits for GET /v1/version. Throws with berthd's stderr tail on failure.
   void start(std::chrono::seconds timeout = std::chrono::seconds(60));
@@ -62,6 +66,7 @@ class DaemonProcess {
   std::filesystem::path stderr_file_;
   std::filesystem::path binary_;
   bool seed_pack_ = true;
+  std::vector<std::pair<std::string, std::string>> env_;
   pid_t pid_ = -1;
 };
 

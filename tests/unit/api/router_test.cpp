@@ -1,6 +1,10 @@
 #include "berth/api/router.hpp"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 using namespace berth::api;
 
@@ -88,4 +92,32 @@ TEST_CASE("router parses the query and maps handler exceptions to statuses") {
   CHECK(router.dispatch(bad).status == 400);
   auto bad_escape = make("GET", "/v1/audit?plugin=%zz");
   CHECK(router.dispatch(bad_escape).status == 400);
+}
+
+TEST_CASE("router tells its observer each request's route pattern and status (GET /metrics counts them)") {
+  Router router;
+  router.add("GET", "/v1/plugins/{id}", ok).add("POST", "/v1/fail", [](const Request&) -> Response {
+    throw HttpError(409, "busy");
+  });
+  std::vector<std::tuple<std::string, std::string, int>> seen;
+  router.set_observer([&](const std::string& method, const std::string& route, int status) {
+    seen.emplace_back(method, route, status);
+  });
+  for (auto [method, target] :
+       {std::pair{"GET", "/v1/plugins/a"}, std::pair{"GET", "/v1/plugins/b?x=1"}, std::pair{"POST", "/v1/fail"},
+        std::pair{"GET", "/nope"}, std::pair{"DELETE", "/v1/plugins/a"}}) {
+    auto req = make(method, target);
+    (void)router.dispatch(req);
+  }
+  using T = std::tuple<std::string, std::string, int>;
+  CHECK(seen == std::vector<T>{T{"GET", "/v1/plugins/{id}", 200}, T{"GET", "/v1/plugins/{id}", 200},
+                               T{"POST", "/v1/fail", 409}, T{"GET", "", 404}, T{"DELETE", "", 405}});
+}
+
+TEST_CASE("a plain-text response carries its own body and content type") {
+  const auto r = Response::plain(200, "berth_info 1\n", "text/plain; version=0.0.4");
+  CHECK(r.status == 200);
+  REQUIRE(r.text);
+  CHECK(*r.text == "berth_info 1\n");
+  CHECK(r.content_type == "text/plain; version=0.0.4");
 }

@@ -63,8 +63,11 @@ struct Response {
   nlohmann::json body;  // serialised as the response body unless it is null and status is 204
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   std::string content_type = "application/json";
+  // A body that is not JSON (GET /metrics' Prometheus text): sent as is instead of `body`.
+  std::optional<std::string> text;
 
   static Response json(int status, nlohmann::json body);
+  static Response plain(int status, std::string text, std::string content_type);
   // {"error":{"code":status,"message":message}}
   static Response error(int status, std::string_view message);
   static Response no_content();

@@ -62,9 +62,17 @@ class Router {
 
   const std::vector<Route>& routes() const { return routes_; }
 
+  // Told of every request handle() answered: its method, the route's pattern
+  // ("" when none matched) and the status (200 for a stream that began). For
+  // GET /metrics' request counts; must be cheap and must not throw.
+  using Observer = std::function<void(const std::string& method, const std::string& route, int status)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
  private:
   Route& add_route(std::string method, std::string pattern);
+  Outcome route(Request& request, std::size_t stream_queue_bytes, std::string& pattern) const;
   std::vector<Route> routes_;
+  Observer observer_;
 };
 
 // Splits "/a/b/c" into {"a","b","c"} (empty segments dropped, so a trailing slash does not matter).
