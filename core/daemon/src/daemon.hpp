@@ -27,9 +27,14 @@ class PluginHost;
 struct PluginInfo;
 }  // namespace berth::plugin_host
 
+namespace berth::logs {
+class EnvLogMirror;
+}
+
 namespace berth::daemon {
 
 class EngineManager;
+class LogStreams;
 
 class Daemon {
  public:
@@ -51,6 +56,12 @@ class Daemon {
   void add_plugin_routes(api::Router& router);
   void add_settings_routes(api::Router& router);
   void add_engine_routes(api::Router& router);
+  void add_log_routes(api::Router& router);
+
+  // <state_dir>/logs: berthd.log and env/ (berth/logs/log_reader.hpp).
+  std::filesystem::path log_dir() const;
+  // Copies the environment's logs into log_dir()/env while the daemon runs (routes_logs.cpp).
+  void start_log_mirror();
 
   std::shared_ptr<const settings::AdminConfig> config() const;
   nlohmann::json host_facts() const;
@@ -78,6 +89,8 @@ class Daemon {
   std::unique_ptr<EngineManager> engine_;
   std::unique_ptr<api::Server> server_;
   EventStreams event_streams_;
+  std::unique_ptr<LogStreams> log_streams_;
+  std::unique_ptr<logs::EnvLogMirror> env_logs_;
   bool stopped_ = false;
 };
 

@@ -98,6 +98,29 @@ std::optional<int64_t> parse_time(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<int64_t> parse_since(std::string_view s, int64_t now_ms) {
+  if (auto t = parse_time(s)) return t;
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::size_t i = 0;
+  int64_t n = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) n = n * 10 + (s[i++] - '0');
+  if (i == 0) return std::nullopt;
+  if (i == s.size()) return n * 1000;  // Unix seconds
+  if (i + 1 != s.size()) return std::nullopt;
+  switch (s[i]) {
+    case 's':
+      return now_ms - n * 1000;
+    case 'm':
+      return now_ms - n * 60 * 1000;
+    case 'h':
+      return now_ms - n * 3600 * 1000;
+    case 'd':
+      return now_ms - n * 86400 * 1000;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::size_t stamp_length(std::string_view line) {
   if (auto st = parse_stamp(line)) return st->first;
   return 0;

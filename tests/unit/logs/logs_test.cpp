@@ -36,6 +36,19 @@ TEST_CASE("time stamps of berthd's, the mirror's and logrus' forms") {
   CHECK_FALSE(line_own_time("no time here"));
 }
 
+TEST_CASE("since takes a time, Unix seconds or a duration before now") {
+  const int64_t now = 1796282123123;
+  CHECK(parse_since("2026-12-03T07:15:23Z", now) == 1796282123000);
+  CHECK(parse_since("1796282123", now) == 1796282123000);
+  CHECK(parse_since("90s", now) == now - 90000);
+  CHECK(parse_since("10m", now) == now - 600000);
+  CHECK(parse_since("2h", now) == now - 7200000);
+  CHECK(parse_since("1d", now) == now - 86400000);
+  CHECK_FALSE(parse_since("10x", now));
+  CHECK_FALSE(parse_since("yesterday", now));
+  CHECK_FALSE(parse_since("", now));
+}
+
 TEST_CASE("a berthd line's source is the plugin it names, else berthd") {
   CHECK(berthd_line_source("info  [berth.feature.vpnkit] forwarding 8080") == "berth.feature.vpnkit");
   CHECK(berthd_line_source("warn  engine is starting") == "berthd");

@@ -36,6 +36,9 @@ struct LogLine {
 std::optional<int64_t> parse_time(std::string_view s);
 // The stamp the mirror writes: UTC, milliseconds, "2026-12-03T07:15:23.123Z".
 std::string format_time(int64_t time_ms);
+// A --since value: a time as parse_time takes it, Unix seconds, or a duration
+// before now_ms ("90s", "10m", "2h", "1d"). nullopt when it is none of these.
+std::optional<int64_t> parse_since(std::string_view s, int64_t now_ms);
 // The length of the stamp at the start of line (with the blank after it), 0 if none.
 std::size_t stamp_length(std::string_view line);
 // Whose line of berthd.log this is: the plugin id in "<time> <level> [<id>] ...", else "berthd".
