@@ -15,5 +15,6 @@ void add_engine_commands(Commands& commands);    // engine start|stop|restart|wa
 void add_pack_commands(Commands& commands);      // pack ls|build|use
 void add_backend_commands(Commands& commands);   // backend ls|use
 void add_ports_commands(Commands& commands);     // ports
+void add_logs_commands(Commands& commands);      // logs
 
 }  // namespace berth::cli
