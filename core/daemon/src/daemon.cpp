@@ -157,6 +157,7 @@ void Daemon::start() {
   add_settings_routes(router);
   add_engine_routes(router);
   add_log_routes(router);
+  add_diagnostics_routes(router);
   api::ServerOptions options;
   options.unix_socket = cfg->api.socket;
   options.socket_group = cfg->api.socket_group;

@@ -57,6 +57,7 @@ class Daemon {
   void add_settings_routes(api::Router& router);
   void add_engine_routes(api::Router& router);
   void add_log_routes(api::Router& router);
+  void add_diagnostics_routes(api::Router& router);
 
   // <state_dir>/logs: berthd.log and env/ (berth/logs/log_reader.hpp).
   std::filesystem::path log_dir() const;

@@ -95,6 +95,12 @@ std::vector<std::string> EngineManager::env_log_names() const {
   return names;
 }
 
+nlohmann::json EngineManager::env_health() const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment answers");
+  return agent->health();
+}
+
 std::string EngineManager::env_log_tail(const std::string& name, int lines) const {
   const auto agent = connection_.agent();
   if (!agent || !agent->connected()) throw std::runtime_error("no environment");

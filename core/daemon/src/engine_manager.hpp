@@ -97,6 +97,9 @@ class EngineManager {
   std::vector<std::string> env_log_names() const;
   // The last `lines` lines of one of them; throws when it cannot be read.
   std::string env_log_tail(const std::string& name, int lines) const;
+  // berth-init's health answer ({"services":[{name,state,healthy,restarts}],...});
+  // throws when no environment answers.
+  nlohmann::json env_health() const;
   // The running environment's serial console log on the host (capability
   // "console.log"), "" when it has none.
   std::string console_log_path() const;

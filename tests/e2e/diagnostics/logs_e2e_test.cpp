@@ -2,6 +2,7 @@
 // (wsl2): every part's lines merged in time order, following, and the
 // environment's logs still there after the engine restarted.
 #include <signal.h>
+#include <sys/types.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -36,6 +37,30 @@ std::string read_file(const fs::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+// Host pid of the child of `parent` whose command is `comm`, or 0.
+pid_t child_named(pid_t parent, const std::string& comm) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_file(e.path() / "stat");
+    const auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) return std::stoi(name);
+  }
+  return 0;
+}
+
+// SIGSTOPs a process and lets it go on (SIGCONT) when it goes out of scope, also on a failed REQUIRE.
+struct Frozen {
+  pid_t pid;
+  explicit Frozen(pid_t p) : pid(p) { ::kill(pid, SIGSTOP); }
+  ~Frozen() { ::kill(pid, SIGCONT); }
+};
 
 }  // namespace
 
@@ -110,6 +135,35 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
     const auto after = log_lines(daemon, "n=0&source=berth-init");
     REQUIRE(after.size() >= before.size());
     CHECK(after.front() == before.front());
+  }
+  INFO("diagnose check on a healthy engine: every check passes or is skipped");
+  {
+    auto r = engine.berthctl("diagnose check --json");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    const json doc = json::parse(r.output);
+    CHECK(doc["failed"] == 0);
+    for (const auto& c : doc["checks"]) CHECK(c["status"] != "fail");
+  }
+
+  INFO("dockerd frozen (SIGSTOP): the engine check fails with a fix, and the command ends within 10 s");
+  {
+    const pid_t dockerd = child_named(engine.plugin_status("berth.backend.wsl2").value("pid", 0), "dockerd");
+    REQUIRE(dockerd > 0);
+    Frozen frozen(dockerd);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = engine.berthctl("diagnose check --json");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took < std::chrono::seconds(10));
+    CHECK(r.status == 1);
+    const json doc = json::parse(r.output);
+    bool ping_failed = false;
+    for (const auto& c : doc["checks"])
+      if (c["id"] == "engine.ping") {
+        ping_failed = c["status"] == "fail";
+        CHECK_THAT(c["fix"].get<std::string>(), Catch::Contains("berthctl logs --source dockerd"));
+      }
+    CHECK(ping_failed);
   }
   CHECK(daemon.terminate() == 0);
 }
