@@ -22,7 +22,7 @@ json by_id(const json& doc, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("diagnose check: the daemon's checks with fixes; a SIGSTOPped berthd is reported within 10 s") {
+TEST_CASE("diagnose check: the daemon's checks with fixes, and a SIGSTOPped berthd reported within 10 s") {
   TempDir dir("berth-diagnose");
   DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                                     {"engine", {{"autostart", false}}}});
