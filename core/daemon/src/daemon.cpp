@@ -7,9 +7,11 @@
 #include "berth/api/router.hpp"
 #include "berth/api/server.hpp"
 #include "berth/host_facts/host_facts.hpp"
+#include "berth/logs/env_log_mirror.hpp"
 #include "berth/plugin_host/plugin_host.hpp"
 #include "berth/settings/schema.hpp"
 #include "engine_manager.hpp"
+#include "log_streams.hpp"
 #include "logging.hpp"
 #include "metrics.hpp"
 #include "plugin_access.hpp"
@@ -95,6 +97,10 @@ void Daemon::notify_plugin_settings(const std::string& id) {
   plugins_->notify_settings_changed(id);
 }
 
+fs::path Daemon::log_dir() const {
+  return config()->state_dir / "logs";
+}
+
 void Daemon::start() {
   started_at_ = std::chrono::steady_clock::now();
   const auto cfg = config();
@@ -139,6 +145,8 @@ void Daemon::start() {
   plugins_->start_all();
   engine_ = std::make_unique<EngineManager>(
       EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_, [this] { return host_facts(); }});
+  log_streams_ = std::make_unique<LogStreams>();
+  start_log_mirror();
 
   // Before the API opens, so no client ever sees "stopped" while it is on its way up.
   if (cfg->engine_autostart)
@@ -151,6 +159,8 @@ void Daemon::start() {
   add_plugin_routes(router);
   add_settings_routes(router);
   add_engine_routes(router);
+  add_log_routes(router);
+  add_diagnostics_routes(router);
   router.set_observer([metrics = metrics_.get()](const std::string& method, const std::string& route, int status) {
     metrics->count_request(method, route, status);
   });
@@ -171,9 +181,14 @@ void Daemon::stop() {
   bus_.publish("daemon.stopping", "core", nlohmann::json::object());
   event_streams_.close_all();
   if (server_) server_->stop();
+  if (log_streams_) log_streams_->stop();
   if (engine_) engine_->stop();
+  // After the engine: its stop drops the agent connection, so a log tail in flight ends.
+  if (env_logs_) env_logs_->stop();
   if (plugins_) plugins_->stop_all();
   server_.reset();
+  env_logs_.reset();
+  log_streams_.reset();
   engine_.reset();
   plugins_.reset();
   metrics_.reset();

@@ -27,10 +27,15 @@ class PluginHost;
 struct PluginInfo;
 }  // namespace berth::plugin_host
 
+namespace berth::logs {
+class EnvLogMirror;
+}
+
 namespace berth::daemon {
 
 class EngineManager;
 class Metrics;
+class LogStreams;
 
 class Daemon {
  public:
@@ -57,6 +62,13 @@ class Daemon {
   void add_plugin_routes(api::Router& router);
   void add_settings_routes(api::Router& router);
   void add_engine_routes(api::Router& router);
+  void add_log_routes(api::Router& router);
+  void add_diagnostics_routes(api::Router& router);
+
+  // <state_dir>/logs: berthd.log and env/ (berth/logs/log_reader.hpp).
+  std::filesystem::path log_dir() const;
+  // Copies the environment's logs into log_dir()/env while the daemon runs (routes_logs.cpp).
+  void start_log_mirror();
 
   std::shared_ptr<const settings::AdminConfig> config() const;
   nlohmann::json host_facts() const;
@@ -85,6 +97,8 @@ class Daemon {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<api::Server> server_;
   EventStreams event_streams_;
+  std::unique_ptr<LogStreams> log_streams_;
+  std::unique_ptr<logs::EnvLogMirror> env_logs_;
   bool stopped_ = false;
 };
 

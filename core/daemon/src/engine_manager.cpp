@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "berth/agent/agent_client.hpp"
+#include "berth/contracts/env_status.hpp"
 #include "berth/engine_proxy/create_rewrite.hpp"
 #include "berth/engine_proxy/docker_context.hpp"
 #include "berth/engine_proxy/engine_proxy.hpp"
@@ -80,6 +82,43 @@ nlohmann::json EngineManager::status_json() const {
           {"socket", deps_.config->engine_socket.string()},
           {"progress", progress_},
           {"swap", swaps_.current_json()}};
+}
+
+std::vector<std::string> EngineManager::env_log_names() const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment");
+  std::vector<std::string> names{"init"};
+  const auto health = agent->health();
+  if (health.contains("services") && health["services"].is_array())
+    for (const auto& s : health["services"])
+      if (s.is_object() && s.contains("name") && s["name"].is_string()) names.push_back(s["name"].get<std::string>());
+  return names;
+}
+
+nlohmann::json EngineManager::env_health() const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment answers");
+  return agent->health();
+}
+
+std::string EngineManager::env_log_tail(const std::string& name, int lines) const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment");
+  return agent->log_tail(name, lines);
+}
+
+std::string EngineManager::console_log_path() const {
+  std::shared_ptr<plugin_host::BackendHandle> backend;
+  {
+    std::lock_guard lock(mutex_);
+    if (!state_.is(EngineState::running)) return "";
+    backend = backend_;
+  }
+  if (!backend) return "";
+  const auto st = backend->env_status();
+  const auto caps = st.value(contracts::env_status::capabilities, nlohmann::json::object());
+  if (!caps.is_object() || !caps.contains("console.log") || !caps["console.log"].is_object()) return "";
+  return caps["console.log"].value("path", "");
 }
 
 // ---- lifecycle -------------------------------------------------------------

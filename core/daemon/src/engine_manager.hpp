@@ -92,6 +92,18 @@ class EngineManager {
   // unsupported here or a swap already under way.
   nlohmann::json use_backend(const std::string& name, const std::string& actor);
 
+  // The environment's logs, for the log mirror (berth/logs/env_log_mirror.hpp).
+  // The names of its logs ("init" and each service); throws when no environment answers.
+  std::vector<std::string> env_log_names() const;
+  // The last `lines` lines of one of them; throws when it cannot be read.
+  std::string env_log_tail(const std::string& name, int lines) const;
+  // berth-init's health answer ({"services":[{name,state,healthy,restarts}],...});
+  // throws when no environment answers.
+  nlohmann::json env_health() const;
+  // The running environment's serial console log on the host (capability
+  // "console.log"), "" when it has none.
+  std::string console_log_path() const;
+
   // Packs: list, build (blocking, progress as events), choose (restarts a running engine).
   nlohmann::json packs_json() const;
   nlohmann::json build_pack();

@@ -115,6 +115,11 @@ void EngineConnection::reset() {
   set_engine_endpoint(nullptr);
 }
 
+std::shared_ptr<agent::AgentClient> EngineConnection::agent() const {
+  std::lock_guard lock(mutex_);
+  return agent_;
+}
+
 int EngineConnection::connect() const {
   nlohmann::json endpoint;
   std::shared_ptr<agent::AgentClient> agent;

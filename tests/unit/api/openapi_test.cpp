@@ -28,6 +28,9 @@ TEST_CASE("openapi: the embedded document is valid JSON describing every endpoin
       {"/v1/packs/use", "post"},
       {"/v1/backend", "get"},
       {"/v1/backend", "put"},
+      {"/v1/logs", "get"},
+      {"/v1/logs/sources", "get"},
+      {"/v1/diagnostics/checks", "get"},
   };
   for (const auto& [path, method] : endpoints) {
     INFO(method << " " << path);

@@ -51,6 +51,10 @@ class EngineConnection {
   // A new byte stream to dockerd, or -1 when there is no way to it now.
   int connect() const;
 
+  // The agent connection now (null: none), for calls that are not engine
+  // streams (the log mirror's log tails). Calls on a dropped one fail.
+  std::shared_ptr<agent::AgentClient> agent() const;
+
  private:
   EventSink on_event_;
   mutable std::mutex mutex_;

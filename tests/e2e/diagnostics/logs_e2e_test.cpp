@@ -1,0 +1,169 @@
+// berthctl logs and GET /v1/logs against a real berthd running the real engine
+// (wsl2): every part's lines merged in time order, following, and the
+// environment's logs still there after the engine restarted.
+#include <signal.h>
+#include <sys/types.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "engine_session.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using berth::test::DaemonProcess;
+using berth::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+std::vector<json> log_lines(DaemonProcess& d, const std::string& query) {
+  std::vector<json> out;
+  auto r = d.client().stream("/v1/logs?" + query, [&](const std::string& line) {
+    out.push_back(json::parse(line));
+    return true;
+  });
+  REQUIRE(r.ok());
+  return out;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Host pid of the child of `parent` whose command is `comm`, or 0.
+pid_t child_named(pid_t parent, const std::string& comm) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_file(e.path() / "stat");
+    const auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) return std::stoi(name);
+  }
+  return 0;
+}
+
+// SIGSTOPs a process and lets it go on (SIGCONT) when it goes out of scope, also on a failed REQUIRE.
+struct Frozen {
+  pid_t pid;
+  explicit Frozen(pid_t p) : pid(p) { ::kill(pid, SIGSTOP); }
+  ~Frozen() { ::kill(pid, SIGCONT); }
+};
+
+}  // namespace
+
+TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services, merged, followed, kept") {
+  TempDir dir("berth-logs-e2e");
+  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                                    {"engine", {{"autostart", true}}}});
+  berth::test::EngineSession engine{daemon};
+  daemon.start();
+  REQUIRE(engine.wait()["state"] == "running");
+
+  INFO("every part is a source, and the merge is in time order");
+  std::set<std::string> sources;
+  std::vector<json> all;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {  // the mirror copies about once a second
+    all = log_lines(daemon, "n=0");
+    sources.clear();
+    for (const auto& l : all) sources.insert(l["source"].get<std::string>());
+    if (sources.count("dockerd") && sources.count("containerd") && sources.count("berth-init") &&
+        sources.count("berth.feature.vpnkit"))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(sources.count("berthd"));
+  CHECK(sources.count("berth.feature.vpnkit"));
+  CHECK(sources.count("berth-init"));
+  CHECK(sources.count("dockerd"));
+  CHECK(sources.count("containerd"));
+  for (std::size_t i = 1; i < all.size(); ++i) CHECK(all[i - 1]["time"] <= all[i]["time"]);
+
+  auto last50 = engine.berthctl("logs -n 50");
+  REQUIRE(last50.status == 0);
+  CHECK(std::count(last50.output.begin(), last50.output.end(), '\n') == 50);
+  auto only = engine.berthctl("logs -n 0 --source dockerd --json");
+  REQUIRE(only.status == 0);
+  std::istringstream lines(only.output);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) CHECK(json::parse(line)["source"] == "dockerd");
+  CHECK(n > 0);
+  auto listed = engine.berthctl("logs --list-sources");
+  CHECK_THAT(listed.output, Catch::Contains("dockerd\n"));
+  CHECK(engine.berthctl("logs --since yesterday").status == 1);
+
+  INFO("-f follows: a container's run makes containerd and dockerd log, and the follower prints it");
+  {
+    const fs::path out = dir / "follow.out";
+    auto bg = berth::test::run_command(
+        "timeout 60 " + berth::test::berthctl_binary().string() + " --socket " + daemon.socket().string() +
+        " logs -f -n 0 --source containerd --source dockerd > " + out.string() + " 2>&1 & echo $!");
+    const pid_t follower = std::stoi(bg.output);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    REQUIRE_NOTHROW(engine.import_busybox("logs/busybox"));
+    REQUIRE(engine.docker("run --rm logs/busybox true").status == 0);
+    bool seen = false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!seen && std::chrono::steady_clock::now() < until) {
+      const std::string text = read_file(out);
+      seen = text.find(" containerd: ") != std::string::npos || text.find(" dockerd: ") != std::string::npos;
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ::kill(follower, SIGTERM);
+    CHECK(seen);
+  }
+
+  INFO("the environment's lines are still there after the engine restarted");
+  {
+    const auto before = log_lines(daemon, "n=0&source=berth-init");
+    REQUIRE(!before.empty());
+    REQUIRE(daemon.client().request("POST", "/v1/engine/restart").ok());
+    REQUIRE(engine.wait()["state"] == "running");
+    const auto after = log_lines(daemon, "n=0&source=berth-init");
+    REQUIRE(after.size() >= before.size());
+    CHECK(after.front() == before.front());
+  }
+  INFO("diagnose check on a healthy engine: every check passes or is skipped");
+  {
+    auto r = engine.berthctl("diagnose check --json");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    const json doc = json::parse(r.output);
+    CHECK(doc["failed"] == 0);
+    for (const auto& c : doc["checks"]) CHECK(c["status"] != "fail");
+  }
+
+  INFO("dockerd frozen (SIGSTOP): the engine check fails with a fix, and the command ends within 10 s");
+  {
+    const pid_t dockerd = child_named(engine.plugin_status("berth.backend.wsl2").value("pid", 0), "dockerd");
+    REQUIRE(dockerd > 0);
+    Frozen frozen(dockerd);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = engine.berthctl("diagnose check --json");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took < std::chrono::seconds(10));
+    CHECK(r.status == 1);
+    const json doc = json::parse(r.output);
+    bool ping_failed = false;
+    for (const auto& c : doc["checks"])
+      if (c["id"] == "engine.ping") {
+        ping_failed = c["status"] == "fail";
+        CHECK_THAT(c["fix"].get<std::string>(), Catch::Contains("berthctl logs --source dockerd"));
+      }
+    CHECK(ping_failed);
+  }
+  CHECK(daemon.terminate() == 0);
+}

@@ -1,0 +1,77 @@
+// berthctl diagnose check against a real berthd without an engine: the
+// daemon's checks with their fixes, and a berthd stopped by SIGSTOP reported
+// as not answering within 10 s.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "daemon_process.hpp"
+#include "temp_dir.hpp"
+
+using berth::test::DaemonProcess;
+using berth::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+json by_id(const json& doc, const std::string& id) {
+  for (const auto& c : doc["checks"])
+    if (c["id"] == id) return c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("diagnose check: the daemon's checks with fixes, and a SIGSTOPped berthd reported within 10 s") {
+  TempDir dir("berth-diagnose");
+  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                                    {"engine", {{"autostart", false}}}});
+  daemon.start();
+  const std::string ctl = berth::test::berthctl_binary().string() + " --socket " + daemon.socket().string();
+
+  auto rest = daemon.client().request("GET", "/v1/diagnostics/checks");
+  REQUIRE(rest.status == 200);
+  for (const auto& c : rest.body["checks"]) {
+    CHECK(!c["id"].get<std::string>().empty());
+    CHECK(!c["category"].get<std::string>().empty());
+    CHECK((c["status"] == "pass" || c["status"] == "fail" || c["status"] == "skip"));
+    if (c["status"] == "fail") CHECK(!c["fix"].get<std::string>().empty());
+  }
+  CHECK(by_id(rest.body, "daemon.api")["status"] == "pass");
+  CHECK(by_id(rest.body, "engine.state")["status"] == "fail");  // autostart is off
+  CHECK_THAT(by_id(rest.body, "engine.state")["fix"].get<std::string>(), Catch::Contains("berthctl engine start"));
+  CHECK(by_id(rest.body, "engine.ping")["status"] == "skip");
+  CHECK(by_id(rest.body, "store.space")["status"] != nullptr);
+  CHECK(by_id(rest.body, "host.backend")["status"] == "pass");
+
+  auto cli = berth::test::run_command(ctl + " diagnose check --json", std::chrono::seconds(30));
+  CHECK(cli.status == 1);  // the engine does not run
+  const json doc = json::parse(cli.output);
+  CHECK(by_id(doc, "daemon.socket")["status"] == "pass");
+  CHECK(by_id(doc, "daemon.process")["status"] == "pass");
+  CHECK(by_id(doc, "daemon.api")["status"] == "pass");
+  auto human = berth::test::run_command(ctl + " diagnose check", std::chrono::seconds(30));
+  CHECK_THAT(human.output, Catch::Contains("fix: start it with `berthctl engine start`"));
+
+  INFO("berthd stopped with SIGSTOP: the command says so and ends within 10 s");
+  REQUIRE(::kill(daemon.pid(), SIGSTOP) == 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto wedged = berth::test::run_command(ctl + " diagnose check --json", std::chrono::seconds(30));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(daemon.pid(), SIGCONT);
+  CHECK(took < std::chrono::seconds(10));
+  CHECK(wedged.status == 1);
+  const json w = json::parse(wedged.output);
+  CHECK(by_id(w, "daemon.api")["status"] == "fail");
+  CHECK_THAT(by_id(w, "daemon.api")["finding"].get<std::string>(), Catch::Contains("not answering"));
+  CHECK(by_id(w, "daemon.process")["status"] == "fail");
+  CHECK_THAT(by_id(w, "daemon.process")["fix"].get<std::string>(),
+             Catch::Contains("kill -CONT " + std::to_string(daemon.pid())));
+
+  INFO("berthd gone: the socket check and the process check say so");
+  CHECK(daemon.terminate() == 0);
+  auto gone = berth::test::run_command(ctl + " diagnose check --json", std::chrono::seconds(30));
+  const json g = json::parse(gone.output);
+  CHECK(by_id(g, "daemon.api")["status"] == "fail");
+  CHECK(by_id(g, "daemon.socket")["status"] == "fail");
+}
