@@ -113,6 +113,16 @@ std::optional<std::string> EnvAgent::read_file(const std::string& path) const {
   }
 }
 
+std::string EnvAgent::health() const {
+  Connection c(path_, timeout_);
+  c.send(FrameType::open, json{{"op", "health"}}.dump());
+  for (;;) {
+    const Frame f = c.next();
+    if (f.type == FrameType::reply) return f.payload;
+    if (f.type == FrameType::error) throw std::runtime_error("agent health: " + error_of(f));
+  }
+}
+
 int EnvAgent::exec(const std::vector<std::string>& argv, std::string* output) const {
   Connection c(path_, timeout_);
   c.send(FrameType::open, json{{"op", "exec"}, {"argv", argv}, {"stdin", false}}.dump());

@@ -18,6 +18,8 @@ class EnvAgent {
   void write_file(const std::string& path, const std::string& content, unsigned mode = 0644) const;
   // nullopt when the file does not exist (or cannot be read: the agent's error says which).
   std::optional<std::string> read_file(const std::string& path) const;
+  // berth-init's health reply: {"services":[{"name","state","pid","restarts","healthy"}],...}.
+  std::string health() const;
   // The exit code; stdout+stderr into *output when given.
   int exec(const std::vector<std::string>& argv, std::string* output = nullptr) const;
 

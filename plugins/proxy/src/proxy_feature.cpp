@@ -11,6 +11,7 @@
 
 #include <berth/contracts/init_config.hpp>
 #include <berth/sdk/sdk.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -324,10 +325,19 @@ class ProxyFeature : public berth::Feature {
           agent.exec({"/bin/sh", "-c", "kill -HUP $(cat /run/docker.pid)"});
         }
         agent.write_file(env_path, env_file, 0600);
+        const int before = dockerd_restarts(agent);
         std::string out;
         const int rc = agent.exec({"/bin/sh", "-c", "kill -TERM $(cat /run/docker.pid)"}, &out);
         if (rc != 0) problem = "cannot restart dockerd inside (exit " + std::to_string(rc) + "): " + out;
         restarted = rc == 0;
+        // Applied means dockerd runs with the new values: wait until berth-init restarted it
+        // and it answers its health check again.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (restarted && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          if (dockerd_back(agent, before)) break;
+        }
+        if (restarted && !dockerd_back(agent, before)) problem = "dockerd did not come back within 30 s of its restart";
       }
     } catch (const std::exception& e) {
       problem = std::string("cannot apply to the environment: ") + e.what();
@@ -343,6 +353,27 @@ class ProxyFeature : public berth::Feature {
     attached_applied_ = true;
     host().info(std::string("proxy: environment updated") +
                 (restarted ? "; dockerd restarted through berth-init (live-restore on)" : ""));
+  }
+
+  // dockerd's restart count in berth-init's health report (-1: not found).
+  static int dockerd_restarts(const EnvAgent& agent) {
+    const auto h = json::parse(agent.health(), nullptr, false);
+    if (h.is_object() && h.contains("services") && h["services"].is_array())
+      for (const auto& s : h["services"])
+        if (s.value("name", "") == "dockerd") return s.value("restarts", -1);
+    return -1;
+  }
+
+  static bool dockerd_back(const EnvAgent& agent, int restarts_before) {
+    try {
+      const auto h = json::parse(agent.health(), nullptr, false);
+      if (h.is_object() && h.contains("services") && h["services"].is_array())
+        for (const auto& s : h["services"])
+          if (s.value("name", "") == "dockerd")
+            return s.value("restarts", -1) > restarts_before && s.value("healthy", false);
+    } catch (const std::exception&) {
+    }
+    return false;
   }
 
   std::optional<std::string> filter_create(const std::string& request) {
