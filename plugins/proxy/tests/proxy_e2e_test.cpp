@@ -119,6 +119,7 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   const std::string upstream = "http://alice:" + kPassword + "@127.0.0.1:" + std::to_string(squid.port());
   const auto cas = dir / "cas";
   fs::create_directories(cas);
+  fs::create_directories(dir / "berth");
 
   DaemonProcess daemon(dir / "berth", {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                                        {"engine", {{"autostart", true}}},
@@ -144,10 +145,11 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   CHECK(st["upstream"]["http"] == "http://alice:***@127.0.0.1:" + std::to_string(squid.port()));
 
   const std::string image = "registry.berth.test:" + std::to_string(reg_port) + "/bb";
-  engine.import_busybox(image);
+  engine.import_busybox("local/bb");
+  REQUIRE(engine.docker("tag local/bb " + image).status == 0);
 
   INFO("a container started before the CA change keeps running through dockerd's restart (live-restore)");
-  REQUIRE(engine.docker_settled("run -d --name keep " + image + " sleep 600").status == 0);
+  REQUIRE(engine.docker_settled("run -d --name keep local/bb sleep 600").status == 0);
   const auto started = engine.docker("inspect -f '{{.State.StartedAt}}' keep").output;
 
   INFO("before the CA is trusted, the push fails on the registry's certificate");
@@ -173,7 +175,7 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   CHECK(push.status == 0);
   CHECK(engine.docker("inspect -f '{{.State.Running}} {{.State.StartedAt}}' keep").output == "true " + started);
 
-  INFO("pull back through the proxy");
+  INFO("pull back through the proxy (the tag is removed; local/bb keeps the layers, the manifest comes over TLS)");
   REQUIRE(engine.docker("rmi " + image).status == 0);
   const auto pull = engine.docker_settled("pull " + image);
   INFO(pull.output);
