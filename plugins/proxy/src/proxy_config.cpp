@@ -1,8 +1,7 @@
 #include "proxy_config.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <berth/contracts/proxy_rules.hpp>
 #include <cctype>
 #include <stdexcept>
 
@@ -57,30 +56,6 @@ std::vector<std::string> split_list(std::string_view s) {
   return out;
 }
 
-std::optional<uint32_t> ipv4(std::string_view s) {
-  in_addr a{};
-  if (inet_pton(AF_INET, std::string(s).c_str(), &a) != 1) return std::nullopt;
-  return ntohl(a.s_addr);
-}
-
-// "10.0.0.0/8" contains "10.1.2.3"; IPv4 only (IPv6 entries match exactly).
-bool cidr_contains(std::string_view cidr, std::string_view host) {
-  const auto slash = cidr.find('/');
-  if (slash == std::string_view::npos) return false;
-  const auto net = ipv4(cidr.substr(0, slash));
-  const auto ip = ipv4(host);
-  if (!net || !ip) return false;
-  int bits = 0;
-  try {
-    bits = std::stoi(std::string(cidr.substr(slash + 1)));
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (bits < 0 || bits > 32) return false;
-  const uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
-  return (*net & mask) == (*ip & mask);
-}
-
 void add_unique(std::vector<std::string>& list, const std::string& item) {
   if (item.empty()) return;
   if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
@@ -128,13 +103,6 @@ std::string inside_url(const std::optional<ProxyUrl>& up, uint16_t forwarder_por
     return in.str();
   }
   return up->str();
-}
-
-bool name_matches(const std::string& entry, const std::string& host) {
-  // Go's rules (golang.org/x/net/http/httpproxy): "foo.com" matches foo.com and its
-  // subdomains, ".foo.com" only the subdomains, "*" everything.
-  if (entry.front() == '.') return host.size() > entry.size() && host.ends_with(entry);
-  return host == entry || (host.size() > entry.size() && host.ends_with("." + entry));
 }
 
 }  // namespace
@@ -206,7 +174,7 @@ ProxyUrl parse_proxy_url(std::string_view text) {
 bool is_loopback_host(std::string_view host) {
   const std::string h = lower(host);
   if (h == "localhost" || h.ends_with(".localhost") || h == "::1" || h == "0:0:0:0:0:0:0:1") return true;
-  return cidr_contains("127.0.0.0/8", h);
+  return contracts::proxy::cidr_contains("127.0.0.0/8", h);
 }
 
 ProxySettings ProxySettings::from_json(const json& j) {
@@ -287,58 +255,9 @@ Resolved resolve(const ResolveInput& in) {
   return r;
 }
 
-Explanation explain(const Resolved& r, std::string_view url_text) {
-  Explanation ex;
-  ex.url = std::string(url_text);
-  std::string s = trim(url_text);
-  std::string scheme = "http";
-  if (const auto sep = s.find("://"); sep != std::string::npos) {
-    scheme = lower(s.substr(0, sep));
-    s = s.substr(sep + 3);
-  }
-  if (scheme != "http" && scheme != "https") {
-    ex.rule = "scheme " + scheme + " is not proxied (only http and https are)";
-    return ex;
-  }
-  if (const auto end = s.find_first_of("/?#"); end != std::string::npos) s.resize(end);
-  if (const auto at = s.rfind('@'); at != std::string::npos) s = s.substr(at + 1);
-  std::string host = s;
-  std::string port = scheme == "https" ? "443" : "80";
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find(']');
-    host = s.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-    if (close != std::string::npos && close + 1 < s.size() && s[close + 1] == ':') port = s.substr(close + 2);
-  } else if (const auto colon = s.rfind(':'); colon != std::string::npos) {
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  host = lower(host);
-  const std::string proxy = scheme == "https" ? r.https : r.http;
-  if (proxy.empty()) {
-    ex.rule = r.mode == "off" ? "mode is off: no proxy" : "no " + scheme + " proxy is configured (mode " + r.mode + ")";
-    return ex;
-  }
-  for (const auto& entry : r.no_proxy) {
-    if (entry == "*") {
-      ex.rule = "NO_PROXY entry \"*\" matches every host";
-      return ex;
-    }
-    std::string e = entry;
-    std::string eport;
-    if (e.find('/') == std::string::npos && std::count(e.begin(), e.end(), ':') == 1) {
-      eport = e.substr(e.find(':') + 1);
-      e.resize(e.find(':'));
-    }
-    if (!eport.empty() && eport != port) continue;
-    const bool hit = e.find('/') != std::string::npos ? cidr_contains(e, host) : name_matches(e, host);
-    if (hit) {
-      ex.rule = "NO_PROXY entry \"" + entry + "\" matches " + host + ": direct";
-      return ex;
-    }
-  }
-  ex.proxy = proxy;
-  ex.rule = "no NO_PROXY entry matches " + host + ": the " + scheme + " proxy (" + r.source + ")";
-  return ex;
+Explanation explain(const Resolved& r, std::string_view url) {
+  const auto route = contracts::proxy::route(trim(url), r.http, r.https, r.no_proxy, r.mode, r.source);
+  return {std::string(url), route.proxy, route.rule};
 }
 
 std::optional<json> add_proxy_env(const json& body, const Resolved& r) {

@@ -193,7 +193,12 @@ class ProxyFeature : public berth::Feature {
     j["environment_applied"] = attached_applied_ && applied_env_ == env_file && applied_ca_ == ca_.digest();
     j["apply_problem"] = apply_problem_;
     j["docker_cli_proxies"] = docker_cli_proxies(resolved_);
-    return j.dump();
+    // Problems at the top, as every feature reports them; the view under "proxy" (GET /v1/proxy).
+    json problems = json::array();
+    for (const auto& p : resolved_.problems) problems.push_back("proxy: " + p);
+    for (const auto& p : ca_.problems) problems.push_back("CA source " + p.source + " " + p.reason);
+    if (!apply_problem_.empty()) problems.push_back(apply_problem_);
+    return json{{"proxy", j}, {"problems", problems}}.dump();
   }
 
  private:

@@ -81,7 +81,7 @@ class Registry {
 
 struct Engine : berth::test::EngineSession {
   using EngineSession::EngineSession;
-  json proxy() const { return plugin_status("berth.feature.proxy"); }
+  json proxy() const { return plugin_status("berth.feature.proxy")["proxy"]; }
   // The docker CLI, retried while dockerd restarts (berth-init brings it back in about a second).
   berth::test::CommandResult docker_settled(const std::string& args) const {
     berth::test::CommandResult r;
@@ -212,6 +212,23 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   CHECK(untrusted.status != 0);
   CHECK(untrusted.output.find("certificate signed by unknown authority") != std::string::npos);
 
+  INFO("GET /v1/proxy, berthctl proxy show and explain");
+  const auto view = daemon.client().request("GET", "/v1/proxy");
+  CHECK(view.status == 200);
+  CHECK(view.body["plugin"] == "berth.feature.proxy");
+  CHECK(view.body["environment"]["https"] == inside);
+  const auto shown_cli = engine.berthctl("proxy show");
+  CHECK(shown_cli.status == 0);
+  CHECK(shown_cli.output.find("http://alice:***@127.0.0.1:" + std::to_string(squid.port())) != std::string::npos);
+  const auto via = engine.berthctl("proxy explain https://registry.berth.test:5000/v2/");
+  INFO(via.output);
+  CHECK(via.output.find("via " + inside) != std::string::npos);
+  CHECK(via.output.find("rule: no NO_PROXY entry matches registry.berth.test") != std::string::npos);
+  const auto direct = engine.berthctl("proxy explain http://host.berth.internal:8080/");
+  INFO(direct.output);
+  CHECK(direct.output.find("direct") != std::string::npos);
+  CHECK(direct.output.find("NO_PROXY entry \"host.berth.internal\" matches host.berth.internal") != std::string::npos);
+
   INFO("an admin-locked mode cannot be changed by a user");
   const auto patch = daemon.client().request("PATCH", "/v1/settings/berth.feature.proxy", json{{"mode", "off"}});
   CHECK(patch.status == 403);
@@ -219,8 +236,9 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
 
   INFO("the planted password is nowhere berth writes or shows");
   std::string shown;
-  for (const char* target : {"/v1/status", "/v1/plugins/berth.feature.proxy", "/v1/settings/berth.feature.proxy",
-                             "/v1/audit?plugin=berth.feature.proxy", "/v1/plugins"})
+  shown += shown_cli.output + via.output;
+  for (const char* target : {"/v1/status", "/v1/proxy", "/v1/plugins/berth.feature.proxy",
+                             "/v1/settings/berth.feature.proxy", "/v1/audit?plugin=berth.feature.proxy", "/v1/plugins"})
     shown += daemon.client().request("GET", target).body.dump();
   daemon.client().stream("/v1/events?since=0", [&](const std::string& line) {
     shown += line;

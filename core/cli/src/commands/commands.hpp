@@ -15,5 +15,6 @@ void add_engine_commands(Commands& commands);    // engine start|stop|restart|wa
 void add_pack_commands(Commands& commands);      // pack ls|build|use
 void add_backend_commands(Commands& commands);   // backend ls|use
 void add_ports_commands(Commands& commands);     // ports
+void add_proxy_commands(Commands& commands);     // proxy show|explain
 
 }  // namespace berth::cli
