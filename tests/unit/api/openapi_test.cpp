@@ -28,6 +28,7 @@ TEST_CASE("openapi: the embedded document is valid JSON describing every endpoin
       {"/v1/packs/use", "post"},
       {"/v1/backend", "get"},
       {"/v1/backend", "put"},
+      {"/v1/proxy", "get"},
   };
   for (const auto& [path, method] : endpoints) {
     INFO(method << " " << path);
