@@ -285,6 +285,26 @@ json docker_cli_proxies(const Resolved& r) {
   return {{"default", d}};
 }
 
+std::optional<json> merge_docker_cli_config(const json& existing, const Resolved& r) {
+  json out = existing.is_object() ? existing : json::object();
+  const json want = docker_cli_proxies(r);
+  if (!want.is_null()) {
+    if (!out.contains("proxies") || !out["proxies"].is_object()) out["proxies"] = json::object();
+    if (out["proxies"].value("default", json()) == want["default"]) return std::nullopt;
+    out["proxies"]["default"] = want["default"];
+    return out;
+  }
+  if (!out.contains("proxies") || !out["proxies"].is_object() || !out["proxies"].contains("default"))
+    return std::nullopt;
+  const json& d = out["proxies"]["default"];
+  const bool ours = d.is_object() && (d.value("httpProxy", "").find(kHostAlias) != std::string::npos ||
+                                      d.value("httpsProxy", "").find(kHostAlias) != std::string::npos);
+  if (!ours) return std::nullopt;  // the user's own: never touched
+  out["proxies"].erase("default");
+  if (out["proxies"].empty()) out.erase("proxies");
+  return out;
+}
+
 std::string redact(std::string text, const std::vector<std::string>& secrets) {
   for (const auto& s : secrets) {
     if (s.empty()) continue;

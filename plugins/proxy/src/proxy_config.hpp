@@ -107,6 +107,11 @@ std::optional<nlohmann::json> add_proxy_env(const nlohmann::json& create_body, c
 // The "proxies" section of a docker CLI config.json ({"default": {...}}); null when off.
 nlohmann::json docker_cli_proxies(const Resolved& r);
 
+// A docker CLI config.json with the proxies section of docker_cli_proxies(r) set, or, when r
+// has no proxy, with a "default" entry that berth wrote (it names host.berth.internal)
+// removed. Other keys and other proxies entries are kept. nullopt: nothing to change.
+std::optional<nlohmann::json> merge_docker_cli_config(const nlohmann::json& existing, const Resolved& r);
+
 // Replace every occurrence of each secret in `text` with "***" (for messages that quote
 // outside output: squid's, curl's, a parser's).
 std::string redact(std::string text, const std::vector<std::string>& secrets);

@@ -12,8 +12,10 @@
 #include <berth/contracts/init_config.hpp>
 #include <berth/sdk/sdk.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -118,6 +120,12 @@ class ProxyFeature : public berth::Feature {
       settings_ = json::parse(host().settings_json(), nullptr, false);
     }
     add_engine_filter([this](const std::string& request) { return filter_create(request); });
+    {
+      std::lock_guard lock(apply_mutex_);
+      apply_stop_ = false;
+      apply_wanted_ = false;
+    }
+    applier_ = std::thread([this] { apply_loop(); });
     refresh("start");
   }
 
@@ -126,6 +134,12 @@ class ProxyFeature : public berth::Feature {
       std::lock_guard w(watcher_mutex_);
       watcher_.stop();
     }
+    {
+      std::lock_guard lock(apply_mutex_);
+      apply_stop_ = true;
+    }
+    apply_cv_.notify_all();
+    if (applier_.joinable()) applier_.join();
     std::lock_guard life(lifecycle_);
     http_forwarder_.stop();
     https_forwarder_.stop();
@@ -198,6 +212,7 @@ class ProxyFeature : public berth::Feature {
     for (const auto& p : resolved_.problems) problems.push_back("proxy: " + p);
     for (const auto& p : ca_.problems) problems.push_back("CA source " + p.source + " " + p.reason);
     if (!apply_problem_.empty()) problems.push_back(apply_problem_);
+    if (!cli_problem_.empty()) problems.push_back(cli_problem_);
     return json{{"proxy", j}, {"problems", problems}}.dump();
   }
 
@@ -244,6 +259,8 @@ class ProxyFeature : public berth::Feature {
         string_list(settings, "ca_sources", {"/etc/ssl/certs/ca-certificates.crt", "/usr/local/share/ca-certificates"});
     CaBundle ca = collect_cas(ca_sources, string_list(settings, "ca_pems", {}));
 
+    const std::string cli_problem = update_docker_cli_config(settings, r);
+
     json changed = json::array();
     std::vector<std::string> old_sources;
     {
@@ -252,6 +269,7 @@ class ProxyFeature : public berth::Feature {
       if (ca_.digest() != ca.digest()) changed.push_back("ca");
       old_sources = ca_sources_;
       resolved_ = r;
+      cli_problem_ = cli_problem;
       ca_ = std::move(ca);
       ca_sources_ = ca_sources;
     }
@@ -269,8 +287,44 @@ class ProxyFeature : public berth::Feature {
       } catch (const std::exception&) {
       }
     }
-    apply_to_environment();
+    request_apply();
     return old_sources != ca_sources || why == "start" ? ca_sources : std::vector<std::string>{};
+  }
+
+  // The docker CLI config's proxies section (merge_docker_cli_config); "" or the problem.
+  std::string update_docker_cli_config(const json& settings, const Resolved& r) {
+    std::string path = settings.is_object() ? settings.value("docker_cli_config", "") : "";
+    if (path == "off") return "";
+    if (path.empty()) {
+      if (const char* d = std::getenv("DOCKER_CONFIG"); d != nullptr && *d != '\0')
+        path = std::string(d) + "/config.json";
+      else if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+        path = std::string(h) + "/.docker/config.json";
+      else
+        return "";
+    }
+    std::error_code ec;
+    json existing = json::object();
+    if (fs::exists(path, ec)) {
+      std::ifstream in(path);
+      existing = json::parse(in, nullptr, false);
+      if (!existing.is_object())
+        return "docker CLI config " + path + " is not a JSON object: its proxies section is left alone";
+    }
+    const auto merged = merge_docker_cli_config(existing, r);
+    if (!merged) return "";
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    const std::string tmp = path + ".berth-tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << merged->dump(1, '\t') << "\n";
+      if (!out) return "cannot write the docker CLI config " + path;
+    }
+    fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
+    fs::rename(tmp, path, ec);
+    if (ec) return "cannot write the docker CLI config " + path + ": " + ec.message();
+    host().info("proxy: docker CLI config " + path + " proxies section updated");
+    return "";
   }
 
   void ensure_forwarder(AuthForwarder& f, const std::optional<ProxyUrl>& upstream) {
@@ -287,6 +341,34 @@ class ProxyFeature : public berth::Feature {
       host().info("proxy: forwarder on 127.0.0.1:" + std::to_string(f.port()) + " for " + upstream->masked());
     } catch (const std::exception& e) {
       host().error(std::string("proxy: cannot start the forwarder: ") + e.what());
+    }
+  }
+
+  // Applying inside runs on its own thread: an engine attach or a settings change never waits
+  // for the environment's agent (seconds when dockerd restarts, or a timeout when the agent
+  // does not answer), and requests that come meanwhile fold into one more pass.
+  void request_apply() {
+    {
+      std::lock_guard lock(apply_mutex_);
+      apply_wanted_ = true;
+    }
+    apply_cv_.notify_all();
+  }
+
+  bool stopping() {
+    std::lock_guard lock(apply_mutex_);
+    return apply_stop_;
+  }
+
+  void apply_loop() {
+    for (;;) {
+      {
+        std::unique_lock lock(apply_mutex_);
+        apply_cv_.wait(lock, [this] { return apply_stop_ || apply_wanted_; });
+        if (apply_stop_) return;
+        apply_wanted_ = false;
+      }
+      apply_to_environment();
     }
   }
 
@@ -310,7 +392,7 @@ class ProxyFeature : public berth::Feature {
     std::string problem;
     bool restarted = false;
     try {
-      EnvAgent agent(socket, std::chrono::seconds(5));
+      EnvAgent agent(socket, std::chrono::seconds(3));
       const std::string had_env = agent.read_file(env_path).value_or("");
       std::string had_ca;
       {
@@ -338,7 +420,7 @@ class ProxyFeature : public berth::Feature {
         // Applied means dockerd runs with the new values: wait until berth-init restarted it
         // and it answers its health check again.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (restarted && std::chrono::steady_clock::now() < deadline) {
+        while (restarted && std::chrono::steady_clock::now() < deadline && !stopping()) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
           if (dockerd_back(agent, before)) break;
         }
@@ -410,8 +492,14 @@ class ProxyFeature : public berth::Feature {
   std::string applied_env_;
   std::string applied_ca_;
   std::string apply_problem_;
+  std::string cli_problem_;
   AuthForwarder http_forwarder_;
   AuthForwarder https_forwarder_;
+  std::mutex apply_mutex_;  // apply_wanted_, apply_stop_
+  std::condition_variable apply_cv_;
+  bool apply_wanted_ = false;
+  bool apply_stop_ = false;
+  std::thread applier_;
   std::mutex watcher_mutex_;
   PathWatcher watcher_;
 };

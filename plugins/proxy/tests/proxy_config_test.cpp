@@ -168,3 +168,23 @@ TEST_CASE("the forwarder's request head: the client's Proxy-Authorization replac
   CHECK(connect == "CONNECT r:5000 HTTP/1.1\r\nHost: r:5000\r\nProxy-Authorization: Basic Zg==\r\n\r\n");
   CHECK(redact("error: alice:pw-1 refused; pw-1 again", {"pw-1"}) == "error: alice:*** refused; *** again");
 }
+
+TEST_CASE("the docker CLI config gets berth's proxies section, other keys and the user's own proxies stay") {
+  const auto r = resolve(manual("http://127.0.0.1:3128"));
+  const json existing{{"auths", {{"r.example", json::object()}}}, {"proxies", {{"other.host", {{"httpProxy", "x"}}}}}};
+  auto merged = merge_docker_cli_config(existing, r);
+  REQUIRE(merged);
+  CHECK((*merged)["auths"] == existing["auths"]);
+  CHECK((*merged)["proxies"]["other.host"] == existing["proxies"]["other.host"]);
+  CHECK((*merged)["proxies"]["default"]["httpProxy"] == "http://host.berth.internal:3128");
+  CHECK_FALSE(merge_docker_cli_config(*merged, r));  // already there: nothing to write
+  // No proxy any more: berth's entry goes, the rest stays.
+  auto cleared = merge_docker_cli_config(*merged, resolve(ResolveInput{}));
+  REQUIRE(cleared);
+  CHECK_FALSE((*cleared)["proxies"].contains("default"));
+  CHECK((*cleared)["proxies"].contains("other.host"));
+  // A default the user wrote is never removed.
+  const json users{{"proxies", {{"default", {{"httpProxy", "http://proxy.corp:8080"}}}}}};
+  CHECK_FALSE(merge_docker_cli_config(users, resolve(ResolveInput{})));
+  CHECK_FALSE(merge_docker_cli_config(json::object(), resolve(ResolveInput{})));
+}

@@ -121,16 +121,18 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   fs::create_directories(cas);
   fs::create_directories(dir / "berth");
 
-  DaemonProcess daemon(dir / "berth", {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
-                                       {"engine", {{"autostart", true}}},
-                                       {"plugins",
-                                        {{"berth.feature.proxy",
-                                          {{"enabled", true},
-                                           {"settings",
-                                            {{"mode", {{"value", "manual"}, {"locked", true}}},
-                                             {"http", {{"value", upstream}}},
-                                             {"https", {{"value", upstream}}},
-                                             {"ca_sources", {{"value", json::array({cas.string()})}}}}}}}}}});
+  DaemonProcess daemon(
+      dir / "berth", {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                      {"engine", {{"autostart", true}}},
+                      {"plugins",
+                       {{"berth.feature.proxy",
+                         {{"enabled", true},
+                          {"settings",
+                           {{"mode", {{"value", "manual"}, {"locked", true}}},
+                            {"http", {{"value", upstream}}},
+                            {"https", {{"value", upstream}}},
+                            {"docker_cli_config", {{"value", (dir / "berth" / "docker-cli" / "config.json").string()}}},
+                            {"ca_sources", {{"value", json::array({cas.string()})}}}}}}}}}});
   Engine engine{daemon};
   daemon.start();
   REQUIRE(engine.wait()["state"] == "running");
@@ -143,6 +145,12 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   const std::string inside = "http://host.berth.internal:" + fwd_port;
   CHECK(st["environment"]["http"] == inside);
   CHECK(st["upstream"]["http"] == "http://alice:***@127.0.0.1:" + std::to_string(squid.port()));
+
+  INFO("the docker CLI config of berthd's user (here the test's own) gets the same values");
+  const auto cli_config = json::parse(read(dir / "berth" / "docker-cli" / "config.json"));
+  CHECK(cli_config["proxies"]["default"]["httpsProxy"] == inside);
+  CHECK(cli_config["proxies"]["default"]["noProxy"].get<std::string>().find("host.berth.internal") !=
+        std::string::npos);
 
   const std::string image = "registry.berth.test:" + std::to_string(reg_port) + "/bb";
   engine.import_busybox("local/bb");
