@@ -259,11 +259,19 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   CHECK(shown.find(kPassword) == std::string::npos);
   CHECK(shown.find("alice:***@") != std::string::npos);  // the masked form is what shows
   // Every file of berthd's state and run dirs (logs, SQLite, the environment's upper layer
-  // with dockerd.env and the CA bundle), except the admin config that holds it by design and
-  // the data store image (a container's env is checked through docker inspect above).
-  const auto grep =
-      berth::test::run_command("grep -rl --exclude=*.img --exclude='" + daemon.config_file().filename().string() +
-                               "' -- '" + kPassword + "' '" + (dir / "berth").string() + "' || true");
-  CHECK(grep.output.empty());
+  // with dockerd.env and the CA bundle, the data store image with the containers' configs),
+  // except the admin config that holds it by design. grep's exit: 1 = no match anywhere.
+  const auto grep = berth::test::run_command("grep -rl --exclude='" + daemon.config_file().filename().string() +
+                                             "' -- '" + kPassword + "' '" + (dir / "berth").string() + "'");
+  INFO(grep.output);
+  CHECK(grep.status == 1);
+  // The same search finds what it should: the password in the admin config, and dockerd's
+  // env file in the environment's upper layer with the credential-free URL.
+  CHECK(berth::test::run_command("grep -rl --include='" + daemon.config_file().filename().string() + "' -- '" +
+                                 kPassword + "' '" + (dir / "berth").string() + "'")
+            .status == 0);
+  const auto env_file =
+      berth::test::run_command("grep -rh --include=dockerd.env -- 'HTTP_PROXY=' '" + (dir / "berth").string() + "'");
+  CHECK(env_file.output == "HTTP_PROXY=" + inside + "\n");
   CHECK(engine.docker("rm -f keep").status == 0);
 }
