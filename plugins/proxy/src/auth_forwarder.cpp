@@ -24,7 +24,7 @@ constexpr std::size_t kMaxHead = 64 * 1024;
 constexpr int kHeadTimeoutMs = 30'000;
 constexpr int kConnectTimeoutMs = 10'000;
 
-std::string lower(std::string s) {
+std::string lower_ascii(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
@@ -144,7 +144,7 @@ std::string rewrite_request_head(const std::string& head, const std::string& bas
       first = false;
       continue;
     }
-    const std::string name = lower(line.substr(0, line.find(':')));
+    const std::string name = lower_ascii(line.substr(0, line.find(':')));
     if (name == "proxy-authorization") continue;
     if (!connect && (name == "connection" || name == "proxy-connection" || name == "keep-alive")) continue;
     out += line + "\r\n";
