@@ -44,6 +44,19 @@ void Daemon::add_core_routes(api::Router& router) {
     return api::Response::plain(200, metrics_->render(now), "text/plain; version=0.0.4; charset=utf-8");
   });
 
+  // The proxy feature's resolved view (its status' "proxy" object; credentials already masked).
+  router.add("GET", "/v1/proxy", [this](const api::Request&) {
+    for (const auto& [id, status] : feature_statuses()) {
+      if (!status.contains("proxy") || !status["proxy"].is_object()) continue;
+      auto view = status["proxy"];
+      view["plugin"] = id;
+      return api::Response::json(200, view);
+    }
+    throw api::HttpError(404,
+                         "no active feature plugin reports a proxy configuration (enable it: berthctl plugins "
+                         "enable berth.feature.proxy)");
+  });
+
   router.add("GET", "/v1/host-facts", [this](const api::Request&) { return api::Response::json(200, host_facts()); });
 
   router.add("GET", "/v1/openapi.json", [](const api::Request&) {

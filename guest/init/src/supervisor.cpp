@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <berth/contracts/init_config.hpp>
+#include <fstream>
+#include <string>
 
 #include "health_check.hpp"
 #include "init_log.hpp"
@@ -23,6 +26,21 @@ int64_t now_ms() {
 }
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// The manifest's env plus /etc/berth/service-env/<name>.env (KEY=VALUE lines, '#' comments),
+// read at every start: a feature (the proxy's HTTP_PROXY for dockerd) changes a service's
+// environment by writing that file and restarting the service. The file's values win.
+std::map<std::string, std::string> service_env(const std::string& name, std::map<std::string, std::string> env) {
+  std::ifstream in(std::string(contracts::kServiceEnvDir) + "/" + name + ".env");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
 }
 }  // namespace
 
@@ -116,7 +134,7 @@ void Supervisor::launch(std::size_t i) {
     log_error("pipe for " + s.spec.name + " failed");
     fds[0] = fds[1] = -1;
   }
-  SpawnSpec spec{s.spec.argv, s.spec.env, s.spec.cwd, -1, fds[1], fds[1], true};
+  SpawnSpec spec{s.spec.argv, service_env(s.spec.name, s.spec.env), s.spec.cwd, -1, fds[1], fds[1], true};
   std::string error;
   s.pid = spawn(spec, error);
   if (fds[1] >= 0) close(fds[1]);

@@ -267,7 +267,8 @@ TEST_CASE("openapi.json documents every route the daemon serves") {
                            "/v1/packs/build",
                            "/v1/packs/use",
                            "/v1/backend",
-                           "/v1/ports"}) {
+                           "/v1/ports",
+                           "/v1/proxy"}) {
     CHECK(doc["paths"].contains(path));
   }
 }

@@ -258,6 +258,9 @@ TEST_CASE("berthctl cli: every command's --help exits 0 with CLI11's usage and o
                                "backend ls",
                                "backend use",
                                "ports",
+                               "proxy",
+                               "proxy show",
+                               "proxy explain",
                                "help"}) {
     INFO(expected);
     CHECK(seen.count(expected) == 1);

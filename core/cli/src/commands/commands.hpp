@@ -17,5 +17,6 @@ void add_backend_commands(Commands& commands);   // backend ls|use
 void add_ports_commands(Commands& commands);     // ports
 void add_logs_commands(Commands& commands);      // logs
 void add_diagnose_commands(Commands& commands);  // diagnose check
+void add_proxy_commands(Commands& commands);     // proxy show|explain
 
 }  // namespace berth::cli

@@ -38,6 +38,9 @@ namespace berth::contracts {
 
 // Where the backends put the document, and berth-init's default --config.
 inline constexpr const char* kInitConfigFile = "/etc/berth/init.json";
+// berth-init adds <dir>/<service>.env (KEY=VALUE lines) to a service's env at every start of
+// it: how a feature (the proxy) gives dockerd its HTTP_PROXY without changing the pack.
+inline constexpr const char* kServiceEnvDir = "/etc/berth/service-env";
 
 enum class RootMode { as_given, overlay };
 enum class DevMode { automatic, devtmpfs, tmpfs };

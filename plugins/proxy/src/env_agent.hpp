@@ -1,0 +1,31 @@
+// What the proxy feature does inside the environment, through berth-init's agent protocol
+// (sdk/include/berth/contracts/agent_protocol.hpp): write a file, read one, run a command.
+// One short connection per call, blocking, with a deadline on every read.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::proxy {
+
+class EnvAgent {
+ public:
+  explicit EnvAgent(std::string socket_path, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+      : path_(std::move(socket_path)), timeout_(timeout) {}
+
+  void write_file(const std::string& path, const std::string& content, unsigned mode = 0644) const;
+  // nullopt when the file does not exist (or cannot be read: the agent's error says which).
+  std::optional<std::string> read_file(const std::string& path) const;
+  // berth-init's health reply: {"services":[{"name","state","pid","restarts","healthy"}],...}.
+  std::string health() const;
+  // The exit code; stdout+stderr into *output when given.
+  int exec(const std::vector<std::string>& argv, std::string* output = nullptr) const;
+
+ private:
+  std::string path_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace berth::proxy
