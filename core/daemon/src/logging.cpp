@@ -35,22 +35,27 @@ bool journal_wanted() {
 }  // namespace
 
 void setup_logging(const std::filesystem::path& log_dir, const std::string& level) {
+  constexpr const char* kStamped = "%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %v";
   std::vector<spdlog::sink_ptr> sinks;
-  const bool journal = journal_wanted();
-  if (journal) {
+  if (journal_wanted()) {
     // Each line a journal entry with its priority and SYSLOG_IDENTIFIER=berthd:
-    // `journalctl -u berth -p warning` works. The journal rotates; no file here.
-    sinks.push_back(std::make_shared<spdlog::sinks::systemd_sink_mt>("berthd"));
+    // `journalctl -u berth -p warning` works. The journal stamps its entries itself.
+    auto journal = std::make_shared<spdlog::sinks::systemd_sink_mt>("berthd");
+    journal->set_pattern("%v");
+    sinks.push_back(journal);
   } else {
-    std::filesystem::create_directories(log_dir);
-    sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    // 10 MiB x 5 files: enough for a diagnostics bundle, bounded on a developer machine.
-    sinks.push_back(
-        std::make_shared<spdlog::sinks::rotating_file_sink_mt>((log_dir / "berthd.log").string(), 10 * 1024 * 1024, 5));
+    auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    console->set_pattern(kStamped);
+    sinks.push_back(console);
   }
+  // The file too under systemd: `berthctl logs` and the diagnostics read it.
+  // 10 MiB x 5 files: bounded on a developer machine.
+  std::filesystem::create_directories(log_dir);
+  auto file =
+      std::make_shared<spdlog::sinks::rotating_file_sink_mt>((log_dir / "berthd.log").string(), 10 * 1024 * 1024, 5);
+  file->set_pattern(kStamped);
+  sinks.push_back(file);
   auto logger = std::make_shared<spdlog::logger>("berthd", sinks.begin(), sinks.end());
-  // The journal stamps its entries itself.
-  logger->set_pattern(journal ? "%v" : "%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %v");
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
   set_log_level(level);
