@@ -1,6 +1,6 @@
 # bash completion for berthctl (installed as
 # /usr/share/bash-completion/completions/berthctl). Commands come from the list
-# below (tests/e2e/service checks it against `berthctl --help`); plugin ids,
+# below (tests/integration/packaging checks it against `berthctl --help`); plugin ids,
 # setting keys, backend names and pack versions are asked of berthctl itself,
 # on the same --socket as the command line being completed.
 
@@ -38,17 +38,24 @@ _berthctl() {
     COMPREPLY=($(compgen -f -- "$cur"))
     return
   fi
+  if [[ $prev == --source && ${args[0]} == logs ]]; then
+    COMPREPLY=($(compgen -W "$(timeout 5 "$_berthctl_cmd" "${_berthctl_socket[@]}" logs --list-sources 2>/dev/null)" -- "$cur"))
+    return
+  fi
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "--help --json --socket" -- "$cur"))
+    local options="--help --json --socket"
+    [[ ${args[0]} == logs ]] && options+=" --follow --source --since --lines --list-sources"
+    COMPREPLY=($(compgen -W "$options" -- "$cur"))
     return
   fi
 
-  local commands="audit backend engine events help pack plugins ports settings status version"
+  local commands="audit backend diagnose engine events help logs pack plugins ports proxy settings status version"
   local words=""
   case "${args[*]}" in
     "" | help) words=$commands ;;
     backend) words="ls use" ;;
     "backend use") words=$(_berthctl_json backend ls | _berthctl_values_of name) ;;
+    diagnose) words="check" ;;
     engine) words="start stop restart wait" ;;
     pack) words="ls build use" ;;
     "pack use") words=$(_berthctl_json pack ls | _berthctl_values_of version) ;;
@@ -56,6 +63,7 @@ _berthctl() {
     "plugins show" | "plugins enable" | "plugins disable" | "plugins reload" | "settings get" | "settings set")
       words=$(_berthctl_json plugins ls | _berthctl_values_of id)
       ;;
+    proxy) words="show explain" ;;
     settings) words="get set" ;;
     "settings get "*)
       ((${#args[@]} == 3)) && words=$(_berthctl_json settings get "${args[2]}" | _berthctl_setting_keys)
@@ -72,8 +80,9 @@ _berthctl() {
       ;;
     help\ *)
       case ${args[1]} in
-        backend) words="ls use" ;; engine) words="start stop restart wait" ;; pack) words="ls build use" ;;
-        plugins) words="ls show enable disable reload" ;; settings) words="get set" ;;
+        backend) words="ls use" ;; diagnose) words="check" ;; engine) words="start stop restart wait" ;;
+        pack) words="ls build use" ;; plugins) words="ls show enable disable reload" ;;
+        proxy) words="show explain" ;; settings) words="get set" ;;
       esac
       ;;
   esac

@@ -154,9 +154,15 @@ TEST_CASE("the installed bash completion completes berthctl's commands, plugin i
   const auto ids = complete("plugins enable", "");
   CHECK(ids.count("berth.backend.wsl2") == 1);
   CHECK(ids.count("berth.feature.vpnkit") == 1);
-  CHECK(complete("settings get", "berth.f") == std::set<std::string>{"berth.feature.vpnkit"});
+  CHECK(complete("settings get", "berth.feature.v") == std::set<std::string>{"berth.feature.vpnkit"});
+  CHECK(complete("settings get", "berth.feature.p") == std::set<std::string>{"berth.feature.proxy"});
   const auto keys = complete("settings set berth.feature.vpnkit", "");
   CHECK(keys.count("outbound=") == 1);
   CHECK(complete("backend use", "") == std::set<std::string>{"wsl2", "hyperv"});
+  CHECK(complete("diagnose", "") == std::set<std::string>{"check"});
+  CHECK(complete("proxy", "") == std::set<std::string>{"show", "explain"});
+  CHECK(complete("logs", "--l") == std::set<std::string>{"--lines", "--list-sources"});
+  // berthd has written its own log lines by now, so it is a source to offer.
+  CHECK(complete("logs --source", "").count("berthd") == 1);
   CHECK(daemon.terminate() == 0);
 }
