@@ -96,6 +96,11 @@ AgentClient::~AgentClient() {
   ::close(wake_[1]);
 }
 
+std::size_t AgentClient::pump_threads() const {
+  std::lock_guard<std::mutex> lk(pumps_mu_);
+  return pumps_.size();
+}
+
 std::string AgentClient::broken_reason() const {
   std::lock_guard<std::mutex> lk(mu_);
   return broken_reason_;

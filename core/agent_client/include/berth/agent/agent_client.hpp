@@ -82,6 +82,9 @@ class AgentClient {
   // Asks berth-init to stop its services and exit. Returns once the request is accepted.
   void shutdown();
 
+  // Stream pump threads this client holds (running, or finished and not yet joined).
+  std::size_t pump_threads() const;
+
   bool connected() const { return !broken_.load(); }
   std::string broken_reason() const;
 
@@ -120,7 +123,7 @@ class AgentClient {
   std::map<uint64_t, EventCallback> ev_callbacks_;
   std::thread dispatcher_;
 
-  std::mutex pumps_mu_;
+  mutable std::mutex pumps_mu_;
   std::vector<std::thread> pumps_;
 };
 
