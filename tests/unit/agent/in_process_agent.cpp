@@ -60,15 +60,15 @@ HangUpListener::HangUpListener(const std::filesystem::path& path) {
     throw std::runtime_error("cannot listen on " + path.string());
   }
   thread_ = std::thread([this] {
-    for (;;) {
+    while (!stop_) {
       const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) return;  // shut down by the destructor
-      ::close(c);
+      if (c >= 0) ::close(c);
     }
   });
 }
 
 HangUpListener::~HangUpListener() {
+  stop_ = true;
   ::shutdown(fd_, SHUT_RDWR);  // accept() returns EINVAL
   thread_.join();
   ::close(fd_);

@@ -42,6 +42,7 @@ class HangUpListener {
 
  private:
   int fd_ = -1;
+  std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
