@@ -1,5 +1,6 @@
 #include "berth/engine/start_wait.hpp"
 
+#include <algorithm>
 #include <thread>
 
 namespace berth::engine {
@@ -18,14 +19,23 @@ std::string_view to_string(StartOutcome outcome) {
   return "unknown";
 }
 
-// As EngineManager::use_pack waited until now, moved here unchanged.
-StartOutcome await_start(const std::function<EngineState()>& state, std::chrono::steady_clock::time_point,
+StartOutcome await_start(const std::function<EngineState()>& state, std::chrono::steady_clock::time_point deadline,
                          std::chrono::milliseconds step) {
   for (;;) {
-    const auto now = state();
-    if (now == EngineState::running) return StartOutcome::running;
-    if (now == EngineState::failed) return StartOutcome::failed;
-    std::this_thread::sleep_for(step);
+    switch (state()) {
+      case EngineState::running:
+        return StartOutcome::running;
+      case EngineState::failed:
+        return StartOutcome::failed;
+      case EngineState::stopped:
+      case EngineState::stopping:
+        return StartOutcome::stopped;  // an engine stop came in between: nothing more will start
+      case EngineState::starting:
+        break;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return StartOutcome::timed_out;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, deadline - now));
   }
 }
 

@@ -26,7 +26,6 @@ class RecoveryLimit {
  private:
   int burst_;
   std::chrono::seconds interval_;
-  int count_ = 0;
   std::deque<Clock::time_point> recent_;
 };
 
