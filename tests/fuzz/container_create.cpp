@@ -46,8 +46,8 @@ void check_binds_and_mounts(const json& holder) {
   if (const json* mounts = ep::go_field(holder, "Mounts"); mounts && mounts->is_array()) {
     for (const auto& m : *mounts) {
       if (!m.is_object()) continue;
-      if (ep::go_string(m, "Type") ==
-          "bind")  // the engine takes the type as written check_source(ep::go_string(m, "Source"), "a bind mount");
+      // The engine takes the type as written.
+      if (ep::go_string(m, "Type") == "bind") check_source(ep::go_string(m, "Source"), "a bind mount");
     }
   }
 }
