@@ -40,6 +40,8 @@ void check_binds_and_mounts(const json& holder) {
     for (const auto& b : *binds) {
       if (!b.is_string()) continue;
       const std::string spec = b.get<std::string>();
+      // "/data" alone is a destination (an anonymous volume there), not a host path.
+      if (spec.find(':') == std::string::npos) continue;
       check_source(spec.substr(0, spec.find(':')), "a bind");
     }
   }
