@@ -172,6 +172,11 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
       what = what.substr(sep + 2);
     }
     throw ConfigError(origin.string() + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " + what);
+  } catch (const json::out_of_range& e) {
+    // A number too large to hold (found by fuzzing: it escaped as another exception).
+    std::string what = e.what();
+    if (auto sep = what.find("] "); sep != std::string::npos) what = what.substr(sep + 2);
+    throw ConfigError(origin.string() + ": " + what);
   }
 
   Reader r(text, origin);

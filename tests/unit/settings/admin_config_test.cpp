@@ -108,6 +108,9 @@ TEST_CASE("engine.recovery: a burst in a window, with defaults, and its bounds c
                       Catch::Contains("expected an integer, got number"));
   REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"intervall": 5}}})", "/b.json"),
                       Catch::Contains("unknown key 'intervall'"));
+  // A number the JSON parser cannot hold (found by fuzzing): a ConfigError like any other.
+  REQUIRE_THROWS_AS(parse_admin_config(R"({"engine": {"recovery": {"burst": 1e0000111111111111}}})", "/b.json"),
+                    berth::settings::ConfigError);
   REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"burst": 18446744073709551615}}})", "/b.json"),
                       Catch::Contains("expected an integer from 0 to 1000"));
 }
