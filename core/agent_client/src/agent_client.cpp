@@ -85,15 +85,20 @@ AgentClient::~AgentClient() {
     ev_cv_.notify_all();
   }
   if (dispatcher_.joinable()) dispatcher_.join();
-  std::vector<std::thread> pumps;
   {
-    std::lock_guard<std::mutex> lk(pumps_mu_);
-    pumps.swap(pumps_);
+    // The reader's fail_all() shut every stream's local end down: each pump's read() returns
+    // and the pump ends; wait for the last one (they use this object until they say so).
+    std::unique_lock<std::mutex> lk(pumps_mu_);
+    pumps_cv_.wait(lk, [&] { return pumps_running_ == 0; });
   }
-  for (auto& t : pumps) t.join();
   ::close(fd_);
   ::close(wake_[0]);
   ::close(wake_[1]);
+}
+
+std::size_t AgentClient::pump_threads() const {
+  std::lock_guard<std::mutex> lk(pumps_mu_);
+  return pumps_running_;
 }
 
 std::string AgentClient::broken_reason() const {
@@ -376,8 +381,27 @@ int AgentClient::open_stream(const json& target) {
       throw AgentError(why);
     }
   }
-  std::lock_guard<std::mutex> lk(pumps_mu_);
-  pumps_.emplace_back([this, c, id] { pump_loop(c, id); });
+  {
+    std::lock_guard<std::mutex> lk(pumps_mu_);
+    ++pumps_running_;
+  }
+  try {
+    std::thread([this, c, id] {
+      pump_loop(c, id);
+      // The last use of this object by the pump: the destructor may run as soon as the lock is released.
+      std::lock_guard<std::mutex> lk(pumps_mu_);
+      --pumps_running_;
+      pumps_cv_.notify_all();
+    }).detach();
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lk(pumps_mu_);
+      --pumps_running_;
+    }
+    finish_channel(id);
+    ::close(sv[0]);
+    throw;
+  }
   return sv[0];
 }
 

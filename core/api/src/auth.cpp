@@ -1,14 +1,16 @@
 #include "berth/api/auth.hpp"
 
-#include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 namespace berth::api {
@@ -51,17 +53,38 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
 }
 
 std::string read_token_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read API token file " + path.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string token(trim(buffer.str()));
-  if (token.empty()) throw std::runtime_error("API token file " + path.string() + " is empty");
+  // Opened once and checked on what was opened (fstat), so the file checked is the file read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot read API token file " + path.string() + ": " + std::strerror(errno));
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    spdlog::warn("api: token file {} is accessible by group or others (mode {:o}); make it 0600", path.string(),
-                 st.st_mode & 07777);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw std::runtime_error("API token file " + path.string() + " is not a regular file");
   }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%o", static_cast<unsigned>(st.st_mode & 07777));
+    throw std::runtime_error("API token file " + path.string() + " is readable by group or others (mode " + mode +
+                             "): anyone who reads it can use the API as you; run chmod 600 " + path.string());
+  }
+  std::string content;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot read API token file " + path.string() + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<std::size_t>(n));
+    if (content.size() > 64 * 1024) break;  // a token, not a data file
+  }
+  ::close(fd);
+  std::string token(trim(content));
+  if (token.empty()) throw std::runtime_error("API token file " + path.string() + " is empty");
   return token;
 }
 

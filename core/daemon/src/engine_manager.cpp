@@ -20,7 +20,9 @@ namespace {
 using engine::EngineState;
 
 constexpr const char* kShareGuestMount = "/mnt/host";
-constexpr int kMaxRecoveries = 3;
+// How long POST /v1/packs/use waits for the engine to come up on the new pack
+// (a hyperv VM under TCG boots in minutes); the start goes on after that.
+constexpr auto kPackStartTimeout = std::chrono::minutes(10);
 
 }  // namespace
 
@@ -169,7 +171,8 @@ void EngineManager::restart() {
 // The supervisor: bring the engine up, watch it, and recover (restart, or fall
 // back to the next backend) when the environment dies without being asked to.
 void EngineManager::monitor(const std::function<void()>& first) {
-  int recoveries = 0;
+  const auto& limit_config = deps_.config->engine_recovery;
+  engine::RecoveryLimit recoveries(limit_config.burst, limit_config.interval);
   bool first_round = true;
   while (!stopping_) {
     if (first_round && first)
@@ -211,13 +214,19 @@ void EngineManager::monitor(const std::function<void()>& first) {
     if (stopping_) return;
     set_state(EngineState::failed, backend_name_ + ": " + failure);
     bring_down("the environment died: " + failure);
-    if (++recoveries > kMaxRecoveries) {
-      set_state(EngineState::failed,
-                "gave up after " + std::to_string(kMaxRecoveries) + " recoveries; last: " + failure);
+    if (!recoveries.allow(engine::RecoveryLimit::Clock::now())) {
+      set_state(EngineState::failed, "gave up: " + std::to_string(recoveries.recent()) + " recoveries within " +
+                                         std::to_string(recoveries.interval().count()) +
+                                         " s (engine.recovery in the admin config); last failure: " + failure +
+                                         " (berthctl engine start to try again)");
       return;
     }
-    publish("engine.recovering", {{"attempt", recoveries}, {"reason", failure}});
-    spdlog::warn("engine: recovering (attempt {}/{}) after: {}", recoveries, kMaxRecoveries, failure);
+    publish("engine.recovering", {{"attempt", recoveries.recent()},
+                                  {"burst", recoveries.burst()},
+                                  {"interval_s", recoveries.interval().count()},
+                                  {"reason", failure}});
+    spdlog::warn("engine: recovering (attempt {}/{} within {} s) after: {}", recoveries.recent(), recoveries.burst(),
+                 recoveries.interval().count(), failure);
   }
 }
 
@@ -334,15 +343,18 @@ nlohmann::json EngineManager::use_pack(const std::string& version, const std::st
   const auto before = state();
   if (before != EngineState::running && before != EngineState::starting) return packs_json();
   restart();
-  if (worker_.joinable()) {
-    // Wait for the outcome of the start on the new pack.
-    for (;;) {
-      const auto now = state();
-      if (now == EngineState::running || now == EngineState::failed) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-  if (state() != EngineState::running && previous && *previous != version) {
+  // The outcome of the start on the new pack: bounded, and ended by an engine stop that
+  // comes in between (the state then stays stopped; waiting on would never end).
+  const auto outcome =
+      engine::await_start([this] { return state(); }, std::chrono::steady_clock::now() + kPackStartTimeout);
+  if (outcome == engine::StartOutcome::stopped)
+    throw EngineRequestError(409, "the engine was stopped before it came up on pack " + version + "; pack " + version +
+                                      " stays chosen for the next start (berthctl engine start)");
+  if (outcome == engine::StartOutcome::timed_out)
+    throw EngineRequestError(504, "the engine has not come up on pack " + version + " within " +
+                                      std::to_string(kPackStartTimeout.count()) +
+                                      " minutes; it is still starting (berthctl engine wait, berthctl status)");
+  if (outcome == engine::StartOutcome::failed && previous && *previous != version) {
     packs_.rollback(version, *previous);
     restart();
     throw std::runtime_error("the engine did not start on pack " + version + "; rolled back to " + *previous);

@@ -25,6 +25,8 @@
 #include "berth/engine/engine_connection.hpp"
 #include "berth/engine/engine_state.hpp"
 #include "berth/engine/pack_manager.hpp"
+#include "berth/engine/recovery_limit.hpp"
+#include "berth/engine/start_wait.hpp"
 #include "berth/engine/swap_coordinator.hpp"
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
@@ -104,7 +106,9 @@ class EngineManager {
   // "console.log"), "" when it has none.
   std::string console_log_path() const;
 
-  // Packs: list, build (blocking, progress as events), choose (restarts a running engine).
+  // Packs: list, build (blocking, progress as events), choose (restarts a running engine
+  // and waits for its outcome: EngineRequestError 409 when an engine stop comes in between,
+  // 504 after 10 minutes without an outcome; a failed start is rolled back).
   nlohmann::json packs_json() const;
   nlohmann::json build_pack();
   nlohmann::json use_pack(const std::string& version, const std::string& actor);

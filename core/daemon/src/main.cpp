@@ -2,6 +2,7 @@
 // runs the Daemon until SIGTERM/SIGINT, and re-reads the config on SIGHUP.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -176,6 +177,12 @@ int main(int argc, char** argv) {
     std::cout << "config OK: " << (args->config ? *args->config : std::string("(built-in defaults)")) << "\n";
     return 0;
   }
+
+  // Nothing berthd creates (its sockets, run and state dirs, the settings database, logs)
+  // may be writable by group or others, whatever umask it was started with: a socket is
+  // created by bind() with the umask's mode before it is chmod'ed, and a run dir made under
+  // umask 000 would let anyone replace the sockets in it. Set before any thread starts.
+  ::umask(::umask(0) | 022);
 
   // Block the signals we handle before any thread starts, so only sigwait sees them.
   sigset_t signals;

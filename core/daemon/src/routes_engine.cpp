@@ -39,6 +39,8 @@ void Daemon::add_engine_routes(api::Router& router) {
       throw api::HttpError(400, "body must be {\"version\": \"<pack version>\"} (see berthctl pack ls)");
     try {
       return api::Response::json(200, engine_->use_pack(body["version"].get<std::string>(), actor_of(req)));
+    } catch (const EngineRequestError& e) {
+      throw api::HttpError(e.status(), e.what());
     } catch (const std::invalid_argument& e) {
       throw api::HttpError(400, e.what());
     } catch (const std::exception& e) {

@@ -130,7 +130,15 @@ int EngineConnection::connect() const {
   }
   if (!endpoint.is_object()) return -1;
   if (endpoint.contains("unix")) return connect_unix(endpoint["unix"].get<std::string>());
-  if (endpoint.contains("agent_unix") && agent) return agent->open_stream({{"unix", endpoint["agent_unix"]}});
+  if (endpoint.contains("agent_unix") && agent) {
+    try {
+      return agent->open_stream({{"unix", endpoint["agent_unix"]}});
+    } catch (const std::exception& e) {
+      // The agent connection broke or is being dropped (a stop, a swap): no way in now.
+      spdlog::debug("engine: no stream to dockerd through the agent: {}", e.what());
+      return -1;
+    }
+  }
   return -1;
 }
 

@@ -1,11 +1,15 @@
 #include "loaded_library.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <berth/sdk/sdk.hpp>
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <system_error>
+
+#include "path_safety.hpp"
 
 namespace berth::plugin_host::detail {
 namespace {
@@ -25,6 +29,52 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
+// Copies the library into the private cache from one open descriptor that passed the checks.
+void copy_checked(const fs::path& library, const fs::path& copy_path) {
+  const int in = ::open(library.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) throw LoadRefused("cannot open " + library.string() + ": " + std::generic_category().message(errno));
+  const auto close_in = [in] { ::close(in); };
+  if (auto why = unsafe_open_file_reason(in, library)) {
+    close_in();
+    throw LoadRefused(*why);
+  }
+  ::unlink(copy_path.c_str());
+  const int out = ::open(copy_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0500);
+  if (out < 0) {
+    const int err = errno;
+    close_in();
+    throw LoadRefused("cannot copy " + library.string() +
+                      " to the plugin cache: " + std::generic_category().message(err));
+  }
+  char buf[65536];
+  std::string failure;
+  for (;;) {
+    const ssize_t n = ::read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      failure = std::generic_category().message(errno);
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      const ssize_t w = ::write(out, buf + off, static_cast<std::size_t>(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        failure = std::generic_category().message(errno);
+        break;
+      }
+      off += w;
+    }
+    if (!failure.empty()) break;
+  }
+  close_in();
+  if (::close(out) != 0 && failure.empty()) failure = std::generic_category().message(errno);
+  if (!failure.empty()) {
+    ::unlink(copy_path.c_str());
+    throw LoadRefused("cannot copy " + library.string() + " to the plugin cache: " + failure);
+  }
+}
+
 }  // namespace
 
 std::string abi_refusal(uint32_t host_abi, uint32_t plugin_abi) {
@@ -38,10 +88,12 @@ std::string abi_refusal(uint32_t host_abi, uint32_t plugin_abi) {
 
 std::shared_ptr<LoadedLibrary> LoadedLibrary::load(const fs::path& library, const fs::path& copy_path,
                                                    const Manifest& manifest, uint32_t host_abi) {
-  std::error_code ec;
-  fs::copy_file(library, copy_path, fs::copy_options::overwrite_existing, ec);
-  if (ec) throw LoadRefused("cannot copy " + library.string() + " to the plugin cache: " + ec.message());
-  fs::permissions(copy_path, fs::perms::owner_read | fs::perms::owner_exec, ec);
+  // Checked again now: the manifest was read and the library vetted when the plugin was
+  // discovered, and a library (or a directory above it) swapped since must not be loaded.
+  // The file is opened first and what was opened is checked and copied, so the bytes
+  // loaded are those of the file checked.
+  if (auto why = unsafe_path_reason(library)) throw LoadRefused(*why);
+  copy_checked(library, copy_path);
 
   // From here on the destructor removes the copy, whatever happens.
   std::shared_ptr<LoadedLibrary> self(new LoadedLibrary());

@@ -74,6 +74,8 @@ Manifest parse_manifest(const std::string& text) {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     throw ManifestError(std::string("not valid JSON: ") + e.what());
+  } catch (const json::out_of_range& e) {  // a number too large to hold
+    throw ManifestError(std::string("not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) throw ManifestError("must be a JSON object, got " + std::string(doc.type_name()));
 

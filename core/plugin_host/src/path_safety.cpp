@@ -48,6 +48,40 @@ std::optional<std::string> unsafe_path_reason(const std::filesystem::path& file)
     dir = dir.parent_path();
     if (auto why = check(dir, true)) return why;
   }
+  // The path as given: a symlink on the way (a symlinked plugin dir, a library that is a
+  // link) is only as safe as the directory that holds it, since whoever can write there can
+  // point it elsewhere between this check and the load; and its owner could replace it.
+  const auto given = std::filesystem::absolute(file, ec);
+  if (ec) return file.string() + " cannot be resolved: " + ec.message();
+  std::filesystem::path prefix;
+  for (const auto& part : given) {
+    prefix /= part;
+    struct stat lst {};
+    if (::lstat(prefix.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) continue;
+    if (!trusted_owner(lst.st_uid))
+      return "symlink " + prefix.string() + " is owned by uid " + std::to_string(lst.st_uid) +
+             ", not root: its owner could point it at another plugin (plugin hijacking)";
+    auto holder = std::filesystem::canonical(prefix.parent_path(), ec);
+    if (ec) return prefix.string() + " cannot be resolved: " + ec.message();
+    if (auto why = check(holder, true)) return "symlink " + prefix.string() + " lies in " + *why;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> unsafe_open_file_reason(int fd, const std::filesystem::path& file) {
+  struct stat opened {};
+  if (::fstat(fd, &opened) != 0)
+    return file.string() + " cannot be examined: " + std::generic_category().message(errno);
+  if (!S_ISREG(opened.st_mode)) return file.string() + " is not a regular file";
+  if (!trusted_owner(opened.st_uid))
+    return file.string() + " is owned by uid " + std::to_string(opened.st_uid) +
+           ", not root: its owner could replace the plugin (plugin hijacking)";
+  if ((opened.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return file.string() + " is writable by group/others (mode " + mode_string(opened.st_mode) +
+           "): anyone could replace the plugin (plugin hijacking)";
+  struct stat named {};
+  if (::stat(file.c_str(), &named) != 0 || named.st_dev != opened.st_dev || named.st_ino != opened.st_ino)
+    return file.string() + " was replaced while berthd loaded it";
   return std::nullopt;
 }
 

@@ -61,6 +61,18 @@ class Reader {
     return v.get<bool>();
   }
 
+  long long integer(const std::string& pointer, const json& v, long long min, long long max) const {
+    if (!v.is_number_integer()) type_error(pointer, "an integer", v);
+    const long long n = v.is_number_unsigned() ? (v.get<unsigned long long>() > static_cast<unsigned long long>(max)
+                                                      ? max + 1
+                                                      : static_cast<long long>(v.get<unsigned long long>()))
+                                               : v.get<long long>();
+    if (n < min || n > max)
+      fail(pointer,
+           "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + v.dump());
+    return n;
+  }
+
   std::string string(const std::string& pointer, const json& v) const {
     if (!v.is_string()) type_error(pointer, "a string", v);
     return v.get<std::string>();
@@ -160,6 +172,11 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
       what = what.substr(sep + 2);
     }
     throw ConfigError(origin.string() + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " + what);
+  } catch (const json::out_of_range& e) {
+    // A number too large to hold (found by fuzzing: it escaped as another exception).
+    std::string what = e.what();
+    if (auto sep = what.find("] "); sep != std::string::npos) what = what.substr(sep + 2);
+    throw ConfigError(origin.string() + ": " + what);
   }
 
   Reader r(text, origin);
@@ -197,10 +214,19 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   }
   if (auto it = doc.find("engine"); it != doc.end()) {
     const json& engine = r.object("/engine", *it);
-    r.only_keys("/engine", engine, {"autostart", "docker_context"});
+    r.only_keys("/engine", engine, {"autostart", "docker_context", "recovery"});
     if (auto a = engine.find("autostart"); a != engine.end()) c.engine_autostart = r.boolean("/engine/autostart", *a);
     if (auto d = engine.find("docker_context"); d != engine.end())
       c.engine_docker_context = r.boolean("/engine/docker_context", *d);
+    if (auto rec = engine.find("recovery"); rec != engine.end()) {
+      const json& recovery = r.object("/engine/recovery", *rec);
+      r.only_keys("/engine/recovery", recovery, {"burst", "interval_s"});
+      if (auto b = recovery.find("burst"); b != recovery.end())
+        c.engine_recovery.burst = static_cast<int>(r.integer("/engine/recovery/burst", *b, 0, 1000));
+      if (auto i = recovery.find("interval_s"); i != recovery.end())
+        c.engine_recovery.interval =
+            std::chrono::seconds(r.integer("/engine/recovery/interval_s", *i, 1, 365LL * 24 * 3600));
+    }
   }
   if (auto it = doc.find("host_facts_file"); it != doc.end()) {
     c.host_facts_file = r.optional_path("/host_facts_file", *it);

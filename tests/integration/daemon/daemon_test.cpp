@@ -2,10 +2,14 @@
 // with an audit trail, admin locks (and SIGHUP), every misbehaving fixture in
 // its state while hello stays active, the TCP endpoint's checks, bad config,
 // orderly SIGTERM, the event stream, the OpenAPI document and berthctl.
+#include <sys/stat.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <thread>
 
+#include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "temp_dir.hpp"
 
@@ -161,6 +165,77 @@ TEST_CASE("the TCP endpoint needs the token, and refuses a foreign Host header")
   CHECK(evil.headers.count("access-control-allow-origin") == 0);
   CHECK(with_token.request_raw("GET", "/v1/version", "", {{"Host", "evil.example"}}).status == 403);
   CHECK(with_token.request("GET", "/v1/version").headers.count("access-control-allow-origin") == 0);
+}
+
+// Whoever can connect to the control socket drives berthd, and the engine
+// socket is root on the engine: neither may be reachable by others, not for a
+// moment while berthd creates them, and not when berthd was started with a
+// careless umask (000 here, the worst). Also: the run and state dirs, the
+// settings database and the logs are not writable by group or others.
+TEST_CASE("the control and engine sockets are never world-accessible, also after a restart under umask 000") {
+  TempDir dir("berth-daemon");
+  const mode_t previous = ::umask(0);  // berthd inherits it
+  struct RestoreUmask {
+    mode_t mode;
+    ~RestoreUmask() { ::umask(mode); }
+  } restore{previous};
+  json config = hello_config();
+  config["engine"] = {{"autostart", true}};  // serves the engine socket (the engine itself fails: no backend)
+  DaemonProcess d(dir.path(), config);
+  d.seed_pack(false);  // every file and dir here is berthd's own doing
+  const std::vector<fs::path> sockets = {d.socket(), d.engine_socket()};
+
+  // Watches the socket files from before berthd creates them: others may never connect (a
+  // unix socket needs write permission for that), not even between bind() and chmod().
+  std::atomic<bool> watching{true};
+  std::atomic<unsigned> others_bits{0};
+  std::thread watcher([&] {  // (no Catch2 macros off the main thread)
+    while (watching) {
+      for (const auto& p : sockets) {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0) others_bits |= st.st_mode & 0002;
+      }
+    }
+  });
+  struct StopWatcher {
+    std::atomic<bool>& flag;
+    std::thread& thread;
+    ~StopWatcher() {
+      flag = false;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_watcher{watching, watcher};
+
+  const auto check_files = [&](const char* when) {
+    INFO(when);
+    for (const auto& p : sockets) {
+      REQUIRE(
+          berth::test::eventually_within([&] { return fs::exists(fs::symlink_status(p)); }, std::chrono::seconds(20)));
+      struct stat st {};
+      REQUIRE(::lstat(p.c_str(), &st) == 0);
+      INFO(p.string() << " mode " << std::oct << (st.st_mode & 07777));
+      CHECK((st.st_mode & 0007) == 0);
+    }
+    for (const auto& p : {d.socket().parent_path(), d.engine_socket().parent_path(), d.state_dir(),
+                          d.state_dir() / "berth.db", d.state_dir() / "logs", d.state_dir() / "logs" / "berthd.log"}) {
+      struct stat st {};
+      REQUIRE(::stat(p.c_str(), &st) == 0);
+      INFO(p.string() << " mode " << std::oct << (st.st_mode & 07777));
+      CHECK((st.st_mode & 0022) == 0);
+    }
+  };
+  d.start();
+  check_files("first start");
+  CHECK(d.terminate() == 0);
+  d.start();
+  check_files("after a restart");
+  d.kill9();
+  d.start();
+  check_files("after kill -9 and a restart");
+  watching = false;
+  watcher.join();
+  INFO("others' write bit ever seen on a socket: " << std::oct << others_bits.load());
+  CHECK(others_bits == 0);
 }
 
 TEST_CASE("a malformed config stops berthd at start with the file, line and what is wrong") {

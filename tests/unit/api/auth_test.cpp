@@ -63,8 +63,31 @@ TEST_CASE("TCP request checks: Host first, then Origin, then the token") {
 TEST_CASE("token files are trimmed and an empty one is refused") {
   berth::test::TempDir dir;
   std::ofstream(dir / "token") << "  s3cret-token \n";
+  std::filesystem::permissions(dir / "token", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   CHECK(read_token_file(dir / "token") == "s3cret-token");
   std::ofstream(dir / "empty") << " \n";
+  std::filesystem::permissions(dir / "empty", std::filesystem::perms::owner_read);
   CHECK_THROWS_WITH(read_token_file(dir / "empty"), Catch::Contains("empty"));
   CHECK_THROWS_WITH(read_token_file(dir / "missing"), Catch::Contains("cannot read"));
+}
+
+// Anyone who can read the token can drive the API as the user: a token file
+// readable by group or others is refused, not merely warned about.
+TEST_CASE("a token file readable by group or others is refused") {
+  namespace fs = std::filesystem;
+  berth::test::TempDir dir;
+  std::ofstream(dir / "token") << "s3cret-token\n";
+  for (const auto extra : {fs::perms::others_read, fs::perms::group_read, fs::perms::group_write}) {
+    fs::permissions(dir / "token", fs::perms::owner_read | fs::perms::owner_write | extra);
+    INFO("mode " << std::oct << static_cast<unsigned>(fs::status(dir / "token").permissions()));
+    CHECK_THROWS_WITH(read_token_file(dir / "token"),
+                      Catch::Contains("readable by group or others") && Catch::Contains("chmod 600"));
+  }
+  SECTION("also through a symlink: the file it reaches is what counts") {
+    fs::permissions(dir / "token", fs::perms::owner_read | fs::perms::others_read);
+    fs::create_symlink(dir / "token", dir / "link");
+    CHECK_THROWS_WITH(read_token_file(dir / "link"), Catch::Contains("readable by group or others"));
+  }
+  fs::permissions(dir / "token", fs::perms::owner_read | fs::perms::owner_write);
+  CHECK(read_token_file(dir / "token") == "s3cret-token");
 }

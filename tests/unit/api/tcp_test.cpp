@@ -12,6 +12,8 @@ namespace {
 struct TcpServer {
   TcpServer() {
     std::ofstream(dir / "token") << "tok-123\n";
+    std::filesystem::permissions(dir / "token",
+                                 std::filesystem::perms::owner_read);  // a readable-by-others one is refused
     Router router;
     router.add("GET", "/v1/status", [](const Request& r) {
       return Response::json(200, {{"state", "ok"}, {"peer", r.peer.describe()}});
@@ -68,6 +70,7 @@ TEST_CASE("tcp: 403 for a request with an Origin header") {
 TEST_CASE("tcp: non-loopback or tokenless listeners are refused") {
   berth::test::TempDir dir;
   std::ofstream(dir / "token") << "t";
+  std::filesystem::permissions(dir / "token", std::filesystem::perms::owner_read);
   ServerOptions options;
   options.tcp = "0.0.0.0:0";
   options.token_file = dir / "token";

@@ -35,6 +35,9 @@ TEST_CASE("read_request_body refuses what the filter cannot read with 400") {
   CHECK(status_of(R"({"Image":"x"} {"HostConfig":{"Binds":["/run/berth:/x"]}})") == 400);  // trailing document
   CHECK(status_of(R"(["HostConfig"])") == 400);
   CHECK(status_of("null") == 400);
+  // A number the parser cannot hold (found by fuzzing: it escaped as another exception).
+  CHECK(status_of(R"({"Memory": 4E444444444})") == 400);
+  CHECK(status_of(R"({"Memory": 4E444444444})", 500) == 500);
 }
 
 TEST_CASE("read_request_body refuses a key given twice, at any depth, with 400") {

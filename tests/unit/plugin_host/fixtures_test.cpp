@@ -109,6 +109,90 @@ TEST_CASE("a library owned by another user is refused") {
   CHECK_THAT(info.reason, Catch::Contains("owned by uid 4242, not root"));
 }
 
+// A plugin dir reached through a symlink is only as safe as the directory
+// holding the symlink: whoever can write there can point it elsewhere between
+// berthd's check and its load.
+TEST_CASE("a plugin dir reached through a symlink in a directory anyone can write is refused") {
+  TempDir tmp("berth-ph");
+  auto safe = berth::test::make_dir(tmp / "safe" / "plugins");
+  berth::test::install_hello(safe);
+  auto world = berth::test::make_dir(tmp / "world", fs::perms(0777));
+  fs::create_directory_symlink(safe, world / "plugins");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({world / "plugins"});
+  host.start_all();
+  auto info = host.get("hello.feature");
+  CHECK(info.state == PluginState::refused);
+  CHECK_THAT(info.reason, Catch::Contains("symlink " + (world / "plugins").string()) &&
+                              Catch::Contains("writable by group/others (mode 0777)") && Catch::Contains("hijacking"));
+
+  SECTION("the same symlink in a directory only its owner can write is fine") {
+    auto own = berth::test::make_dir(tmp / "own", fs::perms(0755));
+    fs::create_directory_symlink(safe, own / "plugins");
+    Recorder rec2;
+    PluginHost ok(rec2.services(), tmp / "cache2");
+    ok.discover({own / "plugins"});
+    ok.start_all();
+    CHECK(ok.get("hello.feature").state == PluginState::active);
+  }
+  SECTION("a symlinked dir whose target anyone can write is refused") {
+    auto open_target = berth::test::make_dir(tmp / "open-target", fs::perms(0777));
+    berth::test::install_hello(open_target);
+    auto own = berth::test::make_dir(tmp / "own", fs::perms(0755));
+    fs::create_directory_symlink(open_target, own / "plugins");
+    Recorder rec2;
+    PluginHost refused(rec2.services(), tmp / "cache2");
+    refused.discover({own / "plugins"});
+    refused.start_all();
+    CHECK(refused.get("hello.feature").state == PluginState::refused);
+    CHECK_THAT(refused.get("hello.feature").reason, Catch::Contains("writable by group/others (mode 0777)"));
+  }
+}
+
+// berthd reads the manifest and checks the library when it discovers a plugin,
+// and loads it later (at start, on enable). What it loads must be checked when
+// it is loaded: a library swapped in meanwhile is refused.
+TEST_CASE("a library replaced between the manifest read and the load is checked again and refused") {
+  TempDir tmp("berth-ph");
+  auto dir = berth::test::make_dir(tmp / "plugins");
+  berth::test::install_hello(dir);
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({dir});
+  REQUIRE(host.get("hello.feature").state != PluginState::refused);  // vetted at discovery
+
+  SECTION("by a file anyone can write") {
+    fs::remove(dir / "hello_feature.so");
+    fs::copy_file(berth::test::fixture_dir("hello") / "hello_feature.so", dir / "hello_feature.so");
+    fs::permissions(dir / "hello_feature.so", fs::perms(0666));
+    host.start_all();
+    auto info = host.get("hello.feature");
+    CHECK(info.state == PluginState::refused);
+    CHECK_THAT(info.reason, Catch::Contains("writable by group/others (mode 0666)"));
+  }
+  SECTION("by a file another user owns") {
+    fs::remove(dir / "hello_feature.so");
+    fs::copy_file(berth::test::fixture_dir("hello") / "hello_feature.so", dir / "hello_feature.so");
+    REQUIRE(::chown((dir / "hello_feature.so").c_str(), 4242, 4242) == 0);
+    host.start_all();
+    auto info = host.get("hello.feature");
+    CHECK(info.state == PluginState::refused);
+    CHECK_THAT(info.reason, Catch::Contains("owned by uid 4242"));
+  }
+  SECTION("by a symlink to a library in a directory anyone can write") {
+    auto world = berth::test::make_dir(tmp / "world", fs::perms(0777));
+    fs::copy_file(berth::test::fixture_dir("hello") / "hello_feature.so", world / "hello_feature.so");
+    fs::remove(dir / "hello_feature.so");
+    fs::create_symlink(world / "hello_feature.so", dir / "hello_feature.so");
+    host.start_all();
+    auto info = host.get("hello.feature");
+    CHECK(info.state == PluginState::refused);
+    CHECK_THAT(info.reason, Catch::Contains("directory " + world.string()));
+  }
+  CHECK(host.features().empty());  // nothing of it was loaded
+}
+
 TEST_CASE("a library without a manifest, and a malformed manifest, are refused without running code") {
   TempDir tmp("berth-ph");
   auto dir = berth::test::make_dir(tmp / "plugins");

@@ -91,6 +91,30 @@ TEST_CASE("an empty config gives the defaults") {
   CHECK(moved.engine_socket == "/tmp/r/docker.sock");
 }
 
+TEST_CASE("engine.recovery: a burst in a window, with defaults, and its bounds checked") {
+  const auto defaults = default_admin_config().engine_recovery;
+  CHECK(defaults.burst == 3);
+  CHECK(defaults.interval == std::chrono::seconds(600));
+  const auto c =
+      parse_admin_config(R"({"engine": {"recovery": {"burst": 5, "interval_s": 3600}}})", "/etc/berth/b.json");
+  CHECK(c.engine_recovery.burst == 5);
+  CHECK(c.engine_recovery.interval == std::chrono::seconds(3600));
+  CHECK(parse_admin_config(R"({"engine": {"recovery": {"burst": 0}}})", "/b.json").engine_recovery.burst == 0);
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"burst": -1}}})", "/b.json"),
+                      Catch::Contains("/engine/recovery/burst: expected an integer from 0 to 1000"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"interval_s": 0}}})", "/b.json"),
+                      Catch::Contains("/engine/recovery/interval_s: expected an integer from 1"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"interval_s": 1.5}}})", "/b.json"),
+                      Catch::Contains("expected an integer, got number"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"intervall": 5}}})", "/b.json"),
+                      Catch::Contains("unknown key 'intervall'"));
+  // A number the JSON parser cannot hold (found by fuzzing): a ConfigError like any other.
+  REQUIRE_THROWS_AS(parse_admin_config(R"({"engine": {"recovery": {"burst": 1e0000111111111111}}})", "/b.json"),
+                    berth::settings::ConfigError);
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"recovery": {"burst": 18446744073709551615}}})", "/b.json"),
+                      Catch::Contains("expected an integer from 0 to 1000"));
+}
+
 TEST_CASE("engine.autostart defaults to on and can be turned off") {
   CHECK(default_admin_config().engine_autostart);
   CHECK_FALSE(parse_admin_config(R"({"engine": {"autostart": false}})", "/etc/berth/b.json").engine_autostart);

@@ -82,6 +82,11 @@ class AgentClient {
   // Asks berth-init to stop its services and exit. Returns once the request is accepted.
   void shutdown();
 
+  // Stream pump threads this client holds (running, or finished and not yet joined).
+  // A pump ends with its stream and leaves nothing behind, so this is the number of
+  // streams whose local end is still being read.
+  std::size_t pump_threads() const;
+
   bool connected() const { return !broken_.load(); }
   std::string broken_reason() const;
 
@@ -120,8 +125,12 @@ class AgentClient {
   std::map<uint64_t, EventCallback> ev_callbacks_;
   std::thread dispatcher_;
 
-  std::mutex pumps_mu_;
-  std::vector<std::thread> pumps_;
+  // Stream pumps run detached (a finished one must not stay behind as an unjoined
+  // thread for the connection's lifetime: one per engine connection on hyperv);
+  // the destructor waits for the count to reach zero instead of joining them.
+  mutable std::mutex pumps_mu_;
+  std::condition_variable pumps_cv_;
+  std::size_t pumps_running_ = 0;
 };
 
 }  // namespace berth::agent

@@ -16,7 +16,8 @@ namespace berth::api {
 bool constant_time_equals(std::string_view a, std::string_view b);
 
 // Reads the token, trimming surrounding whitespace. Throws std::runtime_error when the file cannot
-// be read or holds no token. Logs a warning if the file is readable by group or others.
+// be read, holds no token, or is readable (or writable) by group or others: such a token is
+// no secret, and the API refuses to start on it.
 std::string read_token_file(const std::filesystem::path& path);
 
 // True for "localhost", "127.0.0.1", "[::1]", each with an optional ":port".

@@ -3,6 +3,7 @@
 // setting values. See docs/admin-guide.md for every key.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -42,6 +43,15 @@ struct ApiConfig {
   std::optional<std::filesystem::path> token_file;  // bearer token for TCP (required when tcp is set)
 };
 
+// "engine": {"recovery": {"burst": N, "interval_s": S}}: the supervisor restarts an engine whose
+// environment died unasked, up to `burst` times within any `interval` (like systemd's
+// StartLimitBurst= / StartLimitIntervalSec=); one more within the window and the engine stays
+// failed until started again. Crashes further apart never add up. burst 0: never recover.
+struct EngineRecovery {
+  int burst = 3;
+  std::chrono::seconds interval{600};
+};
+
 struct AdminConfig {
   std::filesystem::path source;  // the file it was loaded from; empty for default_admin_config()
   std::filesystem::path state_dir;
@@ -53,6 +63,7 @@ struct AdminConfig {
   // engine_socket. Off unless the admin asks (scripts/run's and the packaged config do), so a
   // berthd started for a test or with a private config never repoints the user's context.
   bool engine_docker_context = false;
+  EngineRecovery engine_recovery;
   std::optional<std::filesystem::path> host_facts_file;
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
   std::vector<std::filesystem::path> plugin_dirs;
