@@ -16,4 +16,21 @@ std::string read_text_file(const std::filesystem::path& path);
 // process is gone. A pid with a different start time is another process.
 unsigned long long process_start_time(pid_t pid);
 
+// Pid of a child of `parent` whose command name (/proc/<pid>/comm, as in
+// /proc/<pid>/stat) is `comm`, or 0 when there is none.
+pid_t child_process_named(pid_t parent, const std::string& comm);
+
+// SIGSTOPs a process (a "wedged" dockerd) and lets it go on (SIGCONT) when it
+// goes out of scope, also when a REQUIRE fails in between.
+class FrozenProcess {
+ public:
+  explicit FrozenProcess(pid_t pid);
+  ~FrozenProcess();
+  FrozenProcess(const FrozenProcess&) = delete;
+  FrozenProcess& operator=(const FrozenProcess&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
 }  // namespace berth::test

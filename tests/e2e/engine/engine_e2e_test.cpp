@@ -13,6 +13,7 @@
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
 #include "pack_cache.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -28,41 +29,17 @@ struct Engine : berth::test::EngineSession {
   pid_t env_pid1() const { return plugin_status("berth.backend.wsl2").value("pid", 0); }
 };
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Host pid of the child of `parent` whose command is `comm`, or 0.
-pid_t child_named(pid_t parent, const std::string& comm) {
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = read_file(e.path() / "stat");
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && stat.substr(stat.find('(') + 1, close - stat.find('(') - 1) == comm) return std::stoi(name);
-  }
-  return 0;
-}
-
 // What of the environment is still on the host: processes, mounts, loop devices.
 std::string leftovers(const fs::path& dir, pid_t pid1) {
   std::string out;
   if (pid1 > 0 && ::kill(pid1, 0) == 0) out += "environment PID 1 (" + std::to_string(pid1) + ") still runs; ";
-  std::istringstream mounts(read_file("/proc/mounts"));
+  std::istringstream mounts(berth::test::read_text_file("/proc/mounts"));
   for (std::string line; std::getline(mounts, line);) {
     if (line.find(dir.string()) != std::string::npos) out += "mount: " + line + "; ";
   }
   for (const auto& e : fs::directory_iterator("/sys/block")) {
     const auto backing = e.path() / "loop" / "backing_file";
-    if (fs::exists(backing) && read_file(backing).find(dir.string()) != std::string::npos)
+    if (fs::exists(backing) && berth::test::read_text_file(backing).find(dir.string()) != std::string::npos)
       out += "loop device " + e.path().filename().string() + "; ";
   }
   return out;
@@ -114,7 +91,7 @@ TEST_CASE(
     CHECK(m.output == "data\n");
     auto w = engine.docker("run --rm -v '" + user.path.string() + "':/d e2e/busybox sh -c 'echo back > /d/g'");
     CHECK(w.status == 0);
-    CHECK(read_file(user.path / "g") == "back\n");
+    CHECK(berth::test::read_text_file(user.path / "g") == "back\n");
   }
 
   INFO("3. the engine API cannot be reached from inside a container");
@@ -142,13 +119,13 @@ TEST_CASE(
   INFO("4. kill -9 of dockerd inside: berth-init restarts it and the event stream says so");
   {
     const pid_t pid1 = engine.env_pid1();
-    const pid_t dockerd = child_named(pid1, "dockerd");
+    const pid_t dockerd = berth::test::child_process_named(pid1, "dockerd");
     REQUIRE(dockerd > 0);
     const auto killed_at = std::chrono::steady_clock::now();
     REQUIRE(::kill(dockerd, SIGKILL) == 0);
     bool answered = false;
     while (std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(60)) {
-      if (child_named(pid1, "dockerd") != dockerd &&
+      if (berth::test::child_process_named(pid1, "dockerd") != dockerd &&
           engine.docker("version --format '{{.Server.Version}}'").status == 0) {
         answered = true;
         break;

@@ -25,6 +25,8 @@
 #include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "loopback_port.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -103,13 +105,6 @@ std::string all_text(const std::vector<Datagram>& ds) {
   std::string out;
   for (const auto& d : ds) out += "[pid " + std::to_string(d.sender) + "] " + d.text + "\n";
   return out;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 json wsl2_config() {
@@ -277,7 +272,7 @@ TEST_CASE("under systemd berthd logs to the journal with priorities, and to file
     ::_exit(found ? 0 : 1);
   }
   const int st = berth::test::wait_pid_within(child, std::chrono::seconds(60), "berthd under a journal socket");
-  const std::string entries = read_file(report);
+  const std::string entries = berth::test::read_text_file(report);
   INFO(entries);
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);
@@ -286,24 +281,12 @@ TEST_CASE("under systemd berthd logs to the journal with priorities, and to file
   CHECK(entries.find("SYSLOG_IDENTIFIER=berthd\n") != std::string::npos);
   CHECK(entries.find("berthd exit 0") != std::string::npos);
   // The file has the line too; stderr does not.
-  CHECK(read_file(config_only.state_dir() / "logs" / "berthd.log").find("control API on") != std::string::npos);
-  CHECK(read_file(err).find("control API on") == std::string::npos);
+  CHECK(berth::test::read_text_file(config_only.state_dir() / "logs" / "berthd.log").find("control API on") !=
+        std::string::npos);
+  CHECK(berth::test::read_text_file(err).find("control API on") == std::string::npos);
 }
 
 namespace {
-
-// A TCP port on 127.0.0.1 nothing listens on right now.
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // The host's packet filter rules, both iptables back ends and IPv6, without
 // comments (they carry a date) and packet counters.
@@ -342,7 +325,7 @@ TEST_CASE("GET /metrics is valid Prometheus text with the engine, plugins, ports
 
   // A published port, so the forwarded-ports metrics have something to count.
   REQUIRE_NOTHROW(engine.import_busybox("metrics/busybox"));
-  const uint16_t port = free_port();
+  const uint16_t port = berth::test::free_loopback_port();
   const auto run =
       engine.docker("run -d --name web -p 127.0.0.1:" + std::to_string(port) + ":80 metrics/busybox httpd -f -p 80");
   INFO(run.output);

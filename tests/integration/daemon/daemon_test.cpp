@@ -11,6 +11,7 @@
 
 #include "bounded.hpp"
 #include "daemon_process.hpp"
+#include "loopback_port.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -151,7 +152,7 @@ TEST_CASE("the TCP endpoint needs the token, and refuses a foreign Host header")
                    {"tcp", "127.0.0.1:0"},
                    {"token_file", (dir / "token").string()}};
   // Port 0 would leave the test guessing: take a free port the kernel gives.
-  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const int port = berth::test::free_loopback_port();
   config["api"]["tcp"] = "127.0.0.1:" + std::to_string(port);
   DaemonProcess d(dir.path(), config);
   d.start();

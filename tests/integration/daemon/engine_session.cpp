@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "proc_files.hpp"
+
 namespace berth::test {
 
 std::string EngineSession::docker_cli() const {
@@ -41,6 +43,10 @@ void EngineSession::import_busybox(const std::string& name) const {
   const auto rootfs = daemon_.state_dir() / "base" / "current" / "rootfs";
   const auto r = run_command("tar -C '" + rootfs.string() + "' -c bin | " + docker_cli() + "import - " + name);
   if (r.status != 0) throw std::runtime_error("docker import of busybox failed: " + r.output);
+}
+
+pid_t EngineSession::wsl2_service_pid(const std::string& name) const {
+  return child_process_named(plugin_status("berth.backend.wsl2").value("pid", 0), name);
 }
 
 }  // namespace berth::test

@@ -42,6 +42,10 @@ class EngineSession {
   // GET /v1/plugins/{id}'s "status" object (a backend's env status, a feature's state).
   nlohmann::json plugin_status(const std::string& plugin_id) const;
 
+  // The pid of a service berth-init runs ("dockerd", "containerd") in the wsl2
+  // environment, found as a child of its pid 1; 0 when there is none.
+  pid_t wsl2_service_pid(const std::string& name) const;
+
   // `docker import`s the base image's busybox as `name` (there is no registry here).
   void import_busybox(const std::string& name = "busybox") const;
 

@@ -232,36 +232,12 @@ TEST_CASE("berthctl cli: every command's --help exits 0 with CLI11's usage and o
       todo.push_back(next);
     }
   }
-  for (const char* expected : {"status",
-                               "version",
-                               "plugins",
-                               "plugins ls",
-                               "plugins show",
-                               "plugins enable",
-                               "plugins disable",
-                               "plugins reload",
-                               "settings",
-                               "settings get",
-                               "settings set",
-                               "audit",
-                               "events",
-                               "engine",
-                               "engine start",
-                               "engine stop",
-                               "engine restart",
-                               "engine wait",
-                               "pack",
-                               "pack ls",
-                               "pack build",
-                               "pack use",
-                               "backend",
-                               "backend ls",
-                               "backend use",
-                               "ports",
-                               "proxy",
-                               "proxy show",
-                               "proxy explain",
-                               "help"}) {
+  for (const char* expected : {"status",         "version",         "plugins",        "plugins ls",    "plugins show",
+                               "plugins enable", "plugins disable", "plugins reload", "settings",      "settings get",
+                               "settings set",   "audit",           "events",         "engine",        "engine start",
+                               "engine stop",    "engine restart",  "engine wait",    "pack",          "pack ls",
+                               "pack build",     "pack use",        "backend",        "backend ls",    "backend use",
+                               "ports",          "proxy",           "proxy show",     "proxy explain", "help"}) {
     INFO(expected);
     CHECK(seen.count(expected) == 1);
   }
