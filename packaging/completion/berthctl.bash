@@ -45,6 +45,7 @@ _berthctl() {
   if [[ $cur == -* ]]; then
     local options="--help --json --socket"
     [[ ${args[0]} == logs ]] && options+=" --follow --source --since --lines --list-sources"
+    [[ ${args[*]} == "diagnose gather" ]] && options+=" --output --preview"
     COMPREPLY=($(compgen -W "$options" -- "$cur"))
     return
   fi
@@ -55,7 +56,7 @@ _berthctl() {
     "" | help) words=$commands ;;
     backend) words="ls use" ;;
     "backend use") words=$(_berthctl_json backend ls | _berthctl_values_of name) ;;
-    diagnose) words="check" ;;
+    diagnose) words="check gather" ;;
     engine) words="start stop restart wait" ;;
     pack) words="ls build use" ;;
     "pack use") words=$(_berthctl_json pack ls | _berthctl_values_of version) ;;
@@ -80,7 +81,7 @@ _berthctl() {
       ;;
     help\ *)
       case ${args[1]} in
-        backend) words="ls use" ;; diagnose) words="check" ;; engine) words="start stop restart wait" ;;
+        backend) words="ls use" ;; diagnose) words="check gather" ;; engine) words="start stop restart wait" ;;
         pack) words="ls build use" ;; plugins) words="ls show enable disable reload" ;;
         proxy) words="show explain" ;; settings) words="get set" ;;
       esac

@@ -64,6 +64,10 @@ class Daemon {
   void add_engine_routes(api::Router& router);
   void add_log_routes(api::Router& router);
   void add_diagnostics_routes(api::Router& router);
+  // GET /v1/diagnostics/bundle (routes_bundle.cpp), registered by add_diagnostics_routes.
+  void add_bundle_route(api::Router& router);
+  // The self-check's checks that need the daemon: {checks: [...], failed: N} (routes_diagnostics.cpp).
+  nlohmann::json diagnostic_checks() const;
 
   // <state_dir>/logs: berthd.log and env/ (berth/logs/log_reader.hpp).
   std::filesystem::path log_dir() const;

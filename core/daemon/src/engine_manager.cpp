@@ -109,6 +109,23 @@ std::string EngineManager::env_log_tail(const std::string& name, int lines) cons
   return agent->log_tail(name, lines);
 }
 
+std::string EngineManager::env_read_file(const std::string& path, std::size_t max_bytes) const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment answers");
+  return agent->read_file(path, max_bytes);
+}
+
+std::string EngineManager::env_command_output(const std::vector<std::string>& argv,
+                                              std::chrono::milliseconds limit) const {
+  const auto agent = connection_.agent();
+  if (!agent || !agent->connected()) throw std::runtime_error("no environment answers");
+  const auto r = agent->exec(argv, {}, std::nullopt, "/", limit);
+  if (r.exit_code != 0)
+    throw std::runtime_error(argv.front() + " exited with " + std::to_string(r.exit_code) + ": " +
+                             r.std_err.substr(0, 200));
+  return r.std_out;
+}
+
 std::string EngineManager::console_log_path() const {
   std::shared_ptr<plugin_host::BackendHandle> backend;
   {

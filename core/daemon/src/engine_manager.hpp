@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -102,6 +103,11 @@ class EngineManager {
   // berth-init's health answer ({"services":[{name,state,healthy,restarts}],...});
   // throws when no environment answers.
   nlohmann::json env_health() const;
+  // For the diagnostics bundle: a file of the environment (at most max_bytes), and
+  // the output of a command run inside it, killed after `limit`. Both throw when
+  // no environment answers or the call fails.
+  std::string env_read_file(const std::string& path, std::size_t max_bytes) const;
+  std::string env_command_output(const std::vector<std::string>& argv, std::chrono::milliseconds limit) const;
   // The running environment's serial console log on the host (capability
   // "console.log"), "" when it has none.
   std::string console_log_path() const;

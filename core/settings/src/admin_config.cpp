@@ -184,8 +184,8 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   c.source = origin;
   r.object("", doc);
   r.only_keys("", doc,
-              {"state_dir", "run_dir", "api", "engine_socket", "engine", "host_facts_file", "log_level", "plugin_dirs",
-               "backend", "plugins"});
+              {"state_dir", "run_dir", "api", "engine_socket", "engine", "diagnostics", "host_facts_file", "log_level",
+               "plugin_dirs", "backend", "plugins"});
 
   if (auto it = doc.find("state_dir"); it != doc.end()) c.state_dir = r.path("/state_dir", *it);
   if (auto it = doc.find("run_dir"); it != doc.end()) c.run_dir = r.path("/run_dir", *it);
@@ -227,6 +227,14 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
         c.engine_recovery.interval =
             std::chrono::seconds(r.integer("/engine/recovery/interval_s", *i, 1, 365LL * 24 * 3600));
     }
+  }
+  if (auto it = doc.find("diagnostics"); it != doc.end()) {
+    const json& diag = r.object("/diagnostics", *it);
+    r.only_keys("/diagnostics", diag, {"bundle_max_mib", "gather_timeout_s"});
+    if (auto m = diag.find("bundle_max_mib"); m != diag.end())
+      c.diagnostics_bundle_max_mib = static_cast<std::size_t>(r.integer("/diagnostics/bundle_max_mib", *m, 1, 4096));
+    if (auto t = diag.find("gather_timeout_s"); t != diag.end())
+      c.diagnostics_gather_timeout = std::chrono::seconds(r.integer("/diagnostics/gather_timeout_s", *t, 5, 600));
   }
   if (auto it = doc.find("host_facts_file"); it != doc.end()) {
     c.host_facts_file = r.optional_path("/host_facts_file", *it);

@@ -289,7 +289,8 @@ struct SchemaChecker {
     if (auto err = declared_types(path, prop, types)) return err;
     for (const auto& [name, value] : prop.items()) {
       const auto& keywords = property_keywords();
-      auto kw = std::find_if(keywords.begin(), keywords.end(), [&, key = std::string_view(name)](const Keyword& k) { return key == k.name; });
+      auto kw = std::find_if(keywords.begin(), keywords.end(),
+                             [&, key = std::string_view(name)](const Keyword& k) { return key == k.name; });
       if (kw == keywords.end()) return unsupported(path, name, keywords);
       if (!types.empty() && !kw->applies_to.empty() &&
           std::none_of(types.begin(), types.end(), [&](const std::string& t) {

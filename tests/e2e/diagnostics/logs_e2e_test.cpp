@@ -12,6 +12,7 @@
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -30,37 +31,6 @@ std::vector<json> log_lines(DaemonProcess& d, const std::string& query) {
   REQUIRE(r.ok());
   return out;
 }
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Host pid of the child of `parent` whose command is `comm`, or 0.
-pid_t child_named(pid_t parent, const std::string& comm) {
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = read_file(e.path() / "stat");
-    const auto open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) return std::stoi(name);
-  }
-  return 0;
-}
-
-// SIGSTOPs a process and lets it go on (SIGCONT) when it goes out of scope, also on a failed REQUIRE.
-struct Frozen {
-  pid_t pid;
-  explicit Frozen(pid_t p) : pid(p) { ::kill(pid, SIGSTOP); }
-  ~Frozen() { ::kill(pid, SIGCONT); }
-};
 
 }  // namespace
 
@@ -118,7 +88,7 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
     bool seen = false;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (!seen && std::chrono::steady_clock::now() < until) {
-      const std::string text = read_file(out);
+      const std::string text = berth::test::read_text_file(out);
       seen = text.find(" containerd: ") != std::string::npos || text.find(" dockerd: ") != std::string::npos;
       if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -148,9 +118,9 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
 
   INFO("dockerd frozen (SIGSTOP): the engine check fails with a fix, and the command ends within 10 s");
   {
-    const pid_t dockerd = child_named(engine.plugin_status("berth.backend.wsl2").value("pid", 0), "dockerd");
+    const pid_t dockerd = engine.wsl2_service_pid("dockerd");
     REQUIRE(dockerd > 0);
-    Frozen frozen(dockerd);
+    berth::test::FrozenProcess frozen(dockerd);
     const auto t0 = std::chrono::steady_clock::now();
     auto r = engine.berthctl("diagnose check --json");
     const auto took = std::chrono::steady_clock::now() - t0;

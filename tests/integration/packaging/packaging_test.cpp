@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "daemon_process.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -15,13 +16,6 @@ using berth::test::run_command;
 using berth::test::TempDir;
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 fs::path install_into(const TempDir& dir) {
   const fs::path prefix = dir / "prefix";
@@ -49,14 +43,15 @@ TEST_CASE("the installed unit names the installed berthd and config, and systemd
   REQUIRE(fs::exists(unit));
   REQUIRE(fs::exists(config));
   CHECK(fs::exists(prefix / "lib/tmpfiles.d/berth.conf"));
-  const std::string text = read_file(unit);
+  const std::string text = berth::test::read_text_file(unit);
   CHECK(text.find("\nType=notify\n") != std::string::npos);
   CHECK(text.find("\nWatchdogSec=") != std::string::npos);
   CHECK(text.find("\nExecReload=/bin/kill -HUP $MAINPID\n") != std::string::npos);
   CHECK(text.find("\nExecStart=" + (prefix / "bin/berthd").string() + " --config " + config.string() + "\n") !=
         std::string::npos);
   // The config it ships is valid and finds the installed plugins.
-  CHECK(read_file(config).find("\"" + (prefix / "lib/berth/plugins").string() + "\"") != std::string::npos);
+  CHECK(berth::test::read_text_file(config).find("\"" + (prefix / "lib/berth/plugins").string() + "\"") !=
+        std::string::npos);
   const auto check =
       run_command("'" + (prefix / "bin/berthd").string() + "' --config '" + config.string() + "' --check-config");
   INFO(check.output);
@@ -159,7 +154,7 @@ TEST_CASE("the installed bash completion completes berthctl's commands, plugin i
   const auto keys = complete("settings set berth.feature.vpnkit", "");
   CHECK(keys.count("outbound=") == 1);
   CHECK(complete("backend use", "") == std::set<std::string>{"wsl2", "hyperv"});
-  CHECK(complete("diagnose", "") == std::set<std::string>{"check"});
+  CHECK(complete("diagnose", "") == std::set<std::string>{"check", "gather"});
   CHECK(complete("proxy", "") == std::set<std::string>{"show", "explain"});
   CHECK(complete("logs", "--l") == std::set<std::string>{"--lines", "--list-sources"});
   // berthd has written its own log lines by now, so it is a source to offer.

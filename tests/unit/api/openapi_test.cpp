@@ -31,6 +31,7 @@ TEST_CASE("openapi: the embedded document is valid JSON describing every endpoin
       {"/v1/logs", "get"},
       {"/v1/logs/sources", "get"},
       {"/v1/diagnostics/checks", "get"},
+      {"/v1/diagnostics/bundle", "get"},
       {"/v1/proxy", "get"},
   };
   for (const auto& [path, method] : endpoints) {

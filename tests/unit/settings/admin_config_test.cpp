@@ -180,7 +180,7 @@ TEST_CASE("a type error names the JSON pointer and the line") {
 TEST_CASE("unknown keys are errors that list the known ones") {
   CHECK(error_of("{\n \"state_dri\": \"/x\"}") ==
         "/etc/berth/config.json:2:15: /state_dri: unknown key 'state_dri' (known: state_dir, run_dir, api, "
-        "engine_socket, engine, host_facts_file, log_level, plugin_dirs, backend, plugins)");
+        "engine_socket, engine, diagnostics, host_facts_file, log_level, plugin_dirs, backend, plugins)");
   CHECK(error_of(R"({"api": {"sockt": "/x"}})") ==
         "/etc/berth/config.json:1:19: /api/sockt: unknown key 'sockt' (known: socket, socket_group, tcp, token_file)");
   CHECK_THAT(error_of(R"({"plugins": {"a": {"enable": true}}})"),
@@ -213,4 +213,19 @@ TEST_CASE("a missing config file is a ConfigError naming it") {
   } catch (const ConfigError& e) {
     CHECK_THAT(std::string(e.what()), Catch::StartsWith((dir / "nope.json").string() + ": cannot read"));
   }
+}
+
+TEST_CASE("diagnostics: the bundle's size and time bounds, with defaults, and their ranges checked") {
+  const auto defaults = default_admin_config();
+  CHECK(defaults.diagnostics_bundle_max_mib == 50);
+  CHECK(defaults.diagnostics_gather_timeout == std::chrono::seconds(60));
+  const auto c = parse_admin_config(R"({"diagnostics": {"bundle_max_mib": 5, "gather_timeout_s": 20}})", "/b.json");
+  CHECK(c.diagnostics_bundle_max_mib == 5);
+  CHECK(c.diagnostics_gather_timeout == std::chrono::seconds(20));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"diagnostics": {"bundle_max_mib": 0}})", "/b.json"),
+                      Catch::Contains("/diagnostics/bundle_max_mib: expected an integer from 1 to 4096"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"diagnostics": {"gather_timeout_s": 3601}})", "/b.json"),
+                      Catch::Contains("/diagnostics/gather_timeout_s: expected an integer from 5 to 600"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"diagnostics": {"max_mib": 5}})", "/b.json"),
+                      Catch::Contains("unknown key 'max_mib'"));
 }

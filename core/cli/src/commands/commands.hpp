@@ -16,7 +16,7 @@ void add_pack_commands(Commands& commands);      // pack ls|build|use
 void add_backend_commands(Commands& commands);   // backend ls|use
 void add_ports_commands(Commands& commands);     // ports
 void add_logs_commands(Commands& commands);      // logs
-void add_diagnose_commands(Commands& commands);  // diagnose check
+void add_diagnose_commands(Commands& commands);  // diagnose check, gather
 void add_proxy_commands(Commands& commands);     // proxy show|explain
 
 }  // namespace berth::cli

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -64,6 +65,10 @@ struct AdminConfig {
   // berthd started for a test or with a private config never repoints the user's context.
   bool engine_docker_context = false;
   EngineRecovery engine_recovery;
+  // "diagnostics": {"bundle_max_mib": 50, "gather_timeout_s": 60}: the bounds of
+  // `berthctl diagnose gather` (GET /v1/diagnostics/bundle).
+  std::size_t diagnostics_bundle_max_mib = 50;
+  std::chrono::seconds diagnostics_gather_timeout{60};
   std::optional<std::filesystem::path> host_facts_file;
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
   std::vector<std::filesystem::path> plugin_dirs;
