@@ -2,18 +2,18 @@
 // daemon. Each check has a stable id, a category, a status (pass / fail /
 // skip), a one-line finding and, unless it passed, a fix a user can act on.
 // Every check is bounded in time: a wedged engine makes it fail, never hang.
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/statvfs.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <berth/contracts/diagnostic_check.hpp>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <string>
 
+#include "berth/api/client.hpp"
 #include "berth/api/router.hpp"
+#include "berth/packs/pack_store.hpp"
 #include "daemon.hpp"
 #include "engine_manager.hpp"
 #include "plugin_access.hpp"
@@ -29,54 +29,64 @@ namespace {
 using berth::contracts::diagnostic_check;
 
 // GET /_ping on the engine's host socket, within `limit`: "" when it answered OK, else why not.
-std::string ping_engine(const std::string& socket_path, std::chrono::milliseconds limit) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    return "socket path too long";
+std::string ping_engine(const std::filesystem::path& socket_path, std::chrono::seconds limit) {
+  try {
+    api::Client client(api::ClientEndpoint::unix_path(socket_path), limit);
+    const auto r = client.request("GET", "/_ping");
+    return r.ok() ? "" : "answered " + std::to_string(r.status) + ": " + r.text.substr(0, 200);
+  } catch (const api::ConnectError& e) {
+    return std::string("cannot connect: ") + e.what();
+  } catch (const std::exception& e) {
+    return "no answer within " + std::to_string(limit.count()) + " s (" + e.what() + ")";
   }
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  auto wait = [&](short events) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    return ::poll(&p, 1, static_cast<int>(left)) > 0;
-  };
-  std::string why;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
-    why = "cannot connect to " + socket_path + ": " + std::strerror(errno);
-  } else {
-    const std::string req = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
-    std::size_t sent = 0;
-    while (why.empty() && sent < req.size()) {
-      if (!wait(POLLOUT)) why = "no answer within " + std::to_string(limit.count() / 1000) + " s";
-      const ssize_t n = why.empty() ? ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL) : -1;
-      if (why.empty() && n <= 0) why = std::string("send: ") + std::strerror(errno);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-    }
-    std::string answer;
-    while (why.empty()) {
-      if (!wait(POLLIN)) {
-        why = "no answer within " + std::to_string(limit.count() / 1000) + " s";
-        break;
-      }
-      char buf[512];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      answer.append(buf, static_cast<std::size_t>(n));
-      if (answer.size() > 4096) break;
-    }
-    if (why.empty() && (answer.rfind("HTTP/1.", 0) != 0 || answer.find(" 200 ") == std::string::npos))
-      why = answer.empty() ? "the connection closed without an answer"
-                           : "answered: " + answer.substr(0, answer.find('\r'));
+}
+
+// The environment's clock against the host's: inside `date +%s` must fall
+// between the host's time before and after the call, give or take kSkewAllowed.
+constexpr int kSkewAllowed = 2;
+
+nlohmann::json clock_check(const EngineManager& engine) {
+  try {
+    const auto before = std::time(nullptr);
+    const std::string out = engine.env_command_output({"/bin/sh", "-c", "date +%s"}, std::chrono::seconds(3));
+    const auto after = std::time(nullptr);
+    const long long inside = std::stoll(out);
+    const long long skew = inside < before ? before - inside : inside > after ? inside - after : 0;
+    if (skew <= kSkewAllowed)
+      return diagnostic_check("env.clock", "environment", "pass",
+                              "the environment's clock is within " + std::to_string(kSkewAllowed) + " s of the host's");
+    return diagnostic_check("env.clock", "environment", "fail",
+                            "the environment's clock is " + std::to_string(skew) + " s " +
+                                (inside < before ? "behind" : "ahead of") +
+                                " the host's (TLS certificates and image pulls fail when it is far off)",
+                            "`berthctl engine restart` sets it again from the host's clock");
+  } catch (const std::exception& e) {
+    return diagnostic_check("env.clock", "environment", "fail",
+                            std::string("cannot read the environment's clock: ") + e.what(),
+                            "`berthctl logs --source berth-init -n 50`; then `berthctl engine restart`");
   }
-  ::close(fd);
-  return why;
+}
+
+// The pack in use and the base image against their manifests: every file hashed,
+// unless the tree's stat signature equals the one recorded after the last full
+// pass (verified_stamp.hpp), as before every start; a changed file is hashed.
+nlohmann::json pack_check(const std::filesystem::path& state_dir) {
+  try {
+    const packs::PackStore store(state_dir);
+    const auto version = store.current();
+    if (!version) return diagnostic_check("pack.integrity", "storage", "skip", "no version pack is installed yet");
+    std::string problems;
+    if (auto bad = store.verify_before_use(*version)) problems = *bad;
+    if (auto bad = store.verify_base_before_use()) problems += (problems.empty() ? "" : "; ") + *bad;
+    if (problems.empty())
+      return diagnostic_check("pack.integrity", "storage", "pass",
+                              "pack " + *version + " and the base image match their manifests");
+    return diagnostic_check("pack.integrity", "storage", "fail", problems,
+                            "rebuild the pack: `berthctl pack build`, then `berthctl pack use <version>`");
+  } catch (const std::exception& e) {
+    return diagnostic_check("pack.integrity", "storage", "fail", std::string("cannot check the packs: ") + e.what(),
+                            "check that " + state_dir.string() + "/packs is readable");
+  }
 }
 
 }  // namespace
@@ -89,10 +99,14 @@ json Daemon::diagnostic_checks() const {
   const json engine = engine_->status_json();
   const std::string state = engine.value("state", "");
   const bool running = state == "running";
+  const bool sleeping = state == "stopped" && engine.value("start", "") == "on-demand";
   checks.push_back(
-      running
+      running ? diagnostic_check("engine.state", "engine", "pass",
+                                 "the engine runs on " + engine.value("backend", json("")).dump())
+      : sleeping
           ? diagnostic_check("engine.state", "engine", "pass",
-                             "the engine runs on " + engine.value("backend", json("")).dump())
+                             "the engine is stopped and starts on the first request on the engine socket "
+                             "(engine.start: on-demand)")
           : diagnostic_check("engine.state", "engine", "fail",
                              "the engine is " + state +
                                  (engine.value("reason", "").empty() ? "" : ": " + engine.value("reason", "")),
@@ -101,7 +115,7 @@ json Daemon::diagnostic_checks() const {
   if (!running) {
     checks.push_back(diagnostic_check("engine.ping", "engine", "skip", "the engine is not running"));
   } else {
-    const std::string why = ping_engine(cfg->engine_socket.string(), std::chrono::seconds(3));
+    const std::string why = ping_engine(cfg->engine_socket, std::chrono::seconds(3));
     checks.push_back(
         why.empty() ? diagnostic_check("engine.ping", "engine", "pass",
                                        "dockerd answers /_ping on " + cfg->engine_socket.string())
@@ -167,6 +181,10 @@ json Daemon::diagnostic_checks() const {
                                                : "free space there (`docker --context berth system prune` frees the "
                                                  "engine's unused images and containers)"));
   }
+
+  checks.push_back(running ? clock_check(*engine_)
+                           : diagnostic_check("env.clock", "environment", "skip", "the engine is not running"));
+  checks.push_back(pack_check(cfg->state_dir));
 
   const json backends = engine_->backends_json();
   const std::string chosen = backends["chosen"].is_string() ? backends["chosen"].get<std::string>() : "";

@@ -28,21 +28,14 @@ std::string duration_text(std::chrono::milliseconds d) {
   return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s" : std::to_string(d.count()) + " ms";
 }
 
-// The machine's process in a record: "pid"/"start_time", or, in a record written
-// by a berthd from before the shared lifecycle, the backend's own keys
-// ("launcher_pid" for wsl2, "qemu_pid" for hyperv). A daemon upgraded after a
-// crash must still end the machine its predecessor left running: two machines
-// on one data store would corrupt it.
+// The machine's process in a record (berth/contracts/env_record.hpp), also in a
+// record written by a berthd from before the shared lifecycle: a daemon upgraded
+// after a crash must still end the machine its predecessor left running: two
+// machines on one data store would corrupt it.
 pid_t recorded_machine_pid(const nlohmann::json& record, unsigned long long& start_time) {
-  for (const std::string prefix : {"", "launcher_", "qemu_"}) {
-    const auto pid = record.find(prefix + "pid");
-    if (pid != record.end() && pid->is_number_integer()) {
-      start_time = record.value(prefix + "start_time", 0ULL);
-      return pid->get<pid_t>();
-    }
-  }
-  start_time = 0;
-  return 0;
+  const auto m = contracts::env_record::machine(record);
+  start_time = m.start_time;
+  return m.pid;
 }
 
 }  // namespace
@@ -217,9 +210,9 @@ void Environment::adopt(const EnvCommon& cfg, const MachineProcess& process, con
     }
     shown_pid_ = process.shown_pid;
     written["version"] = 1;
-    written["daemon_pid"] = ::getpid();
-    written["pid"] = process.pid;
-    written["start_time"] = process.start_time;
+    written[contracts::env_record::daemon_pid] = ::getpid();
+    written[contracts::env_record::pid] = process.pid;
+    written[contracts::env_record::start_time] = process.start_time;
     record_ = written;
   }
   if (fresh) supervisor_ = std::thread([this, fd = pidfd_.get()] { supervise(fd); });

@@ -1,6 +1,8 @@
 // berthctl logs and GET /v1/logs against a real berthd running the real engine
 // (wsl2): every part's lines merged in time order, following, and the
-// environment's logs still there after the engine restarted.
+// environment's logs still there after the engine restarted; then diagnose
+// check on that engine: healthy, with dockerd frozen, and after berthd was
+// killed with the environment running.
 #include <signal.h>
 #include <sys/types.h>
 
@@ -10,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
 #include "proc_files.hpp"
@@ -135,5 +138,23 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
       }
     CHECK(ping_failed);
   }
-  CHECK(daemon.terminate() == 0);
+
+  INFO("berthd killed (-9) with the environment running: berthctl alone finds the environment it left");
+  daemon.kill9();
+  const std::string alone = "diagnose check --json --state-dir " + daemon.state_dir().string();
+  auto left = engine.berthctl(alone);
+  INFO(left.output);
+  CHECK(left.status == 1);
+  // The check's status and finding ("" when there is none).
+  auto leftovers_of = [](const std::string& output) {
+    const json doc = json::parse(output);
+    for (const auto& c : doc["checks"])
+      if (c["id"] == "env.leftovers") return c["status"].get<std::string>() + ": " + c["finding"].get<std::string>();
+    return std::string();
+  };
+  const std::string leftovers = leftovers_of(left.output);
+  CHECK_THAT(leftovers, Catch::StartsWith("fail: ") && Catch::Contains("wsl2 (pid"));
+  daemon.kill_left_environment();
+  CHECK(berth::test::eventually_within(
+      [&] { return leftovers_of(engine.berthctl(alone).output).rfind("pass: ", 0) == 0; }, std::chrono::seconds(10)));
 }

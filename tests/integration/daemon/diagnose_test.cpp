@@ -1,9 +1,11 @@
 // berthctl diagnose check against a real berthd without an engine: the
-// daemon's checks with their fixes, and a berthd stopped by SIGSTOP reported
-// as not answering within 10 s.
+// daemon's checks with their fixes, a berthd stopped by SIGSTOP reported as not
+// answering within 10 s, and, with berthd gone, the checks berthctl runs alone
+// on what it left (its state database, mounts, a running environment).
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "daemon_process.hpp"
 #include "temp_dir.hpp"
@@ -43,6 +45,9 @@ TEST_CASE("diagnose check: the daemon's checks with fixes, and a SIGSTOPped bert
   CHECK(by_id(rest.body, "engine.ping")["status"] == "skip");
   CHECK(by_id(rest.body, "store.space")["status"] != nullptr);
   CHECK(by_id(rest.body, "host.backend")["status"] == "pass");
+  CHECK(by_id(rest.body, "env.clock")["status"] == "skip");
+  // The state dir is seeded with the test run's pack and base image: they match their manifests.
+  CHECK(by_id(rest.body, "pack.integrity")["status"] == "pass");
 
   auto cli = berth::test::run_command(ctl + " diagnose check --json", std::chrono::seconds(30));
   CHECK(cli.status == 1);  // the engine does not run
@@ -74,4 +79,28 @@ TEST_CASE("diagnose check: the daemon's checks with fixes, and a SIGSTOPped bert
   const json g = json::parse(gone.output);
   CHECK(by_id(g, "daemon.api")["status"] == "fail");
   CHECK(by_id(g, "daemon.socket")["status"] == "fail");
+
+  INFO("berthd gone: what it may have left, in its state dir: nothing runs, nothing is mounted, the database reads");
+  const std::string alone = ctl + " diagnose check --json --state-dir " + daemon.state_dir().string();
+  const json left = json::parse(berth::test::run_command(alone, std::chrono::seconds(30)).output);
+  CHECK(by_id(left, "env.leftovers")["status"] == "pass");
+  CHECK(by_id(left, "store.mounts")["status"] == "pass");
+  CHECK(by_id(left, "store.database")["status"] == "pass");
+
+  INFO("a damaged database is reported with what berthd will do about it");
+  {
+    std::fstream db(daemon.state_dir() / "berth.db", std::ios::in | std::ios::out | std::ios::binary);
+    db.seekp(0);
+    db << std::string(4096, 'x');
+  }
+  const json damaged = json::parse(berth::test::run_command(alone, std::chrono::seconds(30)).output);
+  CHECK(by_id(damaged, "store.database")["status"] == "fail");
+  CHECK_THAT(by_id(damaged, "store.database")["fix"].get<std::string>(), Catch::Contains("moves a damaged database"));
+
+  INFO("a state dir no berthd used: the database check is skipped and says why");
+  const json fresh =
+      json::parse(berth::test::run_command(ctl + " diagnose check --json --state-dir " + (dir / "nothing").string(),
+                                           std::chrono::seconds(30))
+                      .output);
+  CHECK(by_id(fresh, "store.database")["status"] == "skip");
 }

@@ -15,6 +15,7 @@
 
 #include "../output.hpp"
 #include "commands.hpp"
+#include "diagnose_local_checks.hpp"
 
 namespace berth::cli {
 
@@ -29,81 +30,8 @@ constexpr std::chrono::seconds kDaemonLimit{7};
 // The check document both sides share (berth/contracts/diagnostic_check.hpp).
 using berth::contracts::diagnostic_check;
 
-// berthd processes on this machine: pid and state letter (R, S, T = stopped, ...), from /proc.
-std::vector<std::pair<std::string, char>> berthd_processes() {
-  std::vector<std::pair<std::string, char>> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const std::string pid = e.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close + 2 >= stat.size()) continue;
-    if (stat.substr(open + 1, close - open - 1) == "berthd") out.emplace_back(pid, stat[close + 2]);
-  }
-  return out;
-}
-
-// The inode of the listening unix socket bound at `path` (/proc/net/unix), "" if none.
-std::string socket_inode(const fs::path& path) {
-  std::ifstream in("/proc/net/unix");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string num, refs, proto, flags, type, st, inode, p;
-    if (f >> num >> refs >> proto >> flags >> type >> st >> inode >> p && p == path.string()) return inode;
-  }
-  return "";
-}
-
-bool holds_socket(const std::string& pid, const std::string& inode) {
-  std::error_code ec;
-  const std::string want = "socket:[" + inode + "]";
-  for (const auto& e : fs::directory_iterator("/proc/" + pid + "/fd", ec))
-    if (fs::read_symlink(e.path(), ec).string() == want) return true;
-  return false;
-}
-
-// The checks berthctl can do without the daemon.
-json local_checks(const api::ClientEndpoint& ep) {
-  json checks = json::array();
-  if (ep.tcp.empty()) {
-    struct stat st {};
-    if (::stat(ep.unix_socket.c_str(), &st) != 0)
-      checks.push_back(diagnostic_check("daemon.socket", "daemon", "fail", ep.unix_socket.string() + " does not exist",
-                                        "start berthd (`scripts/run`, or `systemctl start berthd`), or give --socket"));
-    else if (!S_ISSOCK(st.st_mode))
-      checks.push_back(diagnostic_check("daemon.socket", "daemon", "fail", ep.unix_socket.string() + " is not a socket",
-                                        "remove it and restart berthd"));
-    else
-      checks.push_back(diagnostic_check("daemon.socket", "daemon", "pass", ep.unix_socket.string() + " is there"));
-  }
-  // On a machine with several daemons: the one that serves this socket, if it can be told.
-  auto procs = berthd_processes();
-  if (const std::string inode = ep.tcp.empty() ? socket_inode(ep.unix_socket) : ""; !inode.empty()) {
-    std::vector<std::pair<std::string, char>> owner;
-    for (const auto& p : procs)
-      if (holds_socket(p.first, inode)) owner.push_back(p);
-    if (!owner.empty()) procs = owner;
-  }
-  std::string list, stopped;
-  for (const auto& [pid, state] : procs) {
-    list += (list.empty() ? "" : ", ") + pid + " (" + std::string(1, state) + ")";
-    if (state == 'T' || state == 't') stopped += (stopped.empty() ? "" : " ") + pid;
-  }
-  if (procs.empty())
-    checks.push_back(diagnostic_check("daemon.process", "daemon", "fail", "no berthd process runs on this machine",
-                                      "start berthd (`scripts/run`, or `systemctl start berthd`)"));
-  else if (!stopped.empty())
-    checks.push_back(diagnostic_check("daemon.process", "daemon", "fail", "berthd is stopped (by a signal): " + list,
-                                      "let it go on: `kill -CONT " + stopped + "`"));
-  else
-    checks.push_back(diagnostic_check("daemon.process", "daemon", "pass", "berthd runs: pid " + list));
-  return checks;
-}
-
-int diagnose_check(Session& s) {
-  json checks = local_checks(s.client().endpoint());
+int diagnose_check(Session& s, const fs::path& state_dir) {
+  json checks = local_checks(s.client().endpoint(), state_dir);
   const auto started = std::chrono::steady_clock::now();
   try {
     api::Client quick(s.client().endpoint(), kDaemonLimit);
@@ -230,16 +158,25 @@ int diagnose_gather(Session& s, const GatherOptions& o) {
 void add_diagnose_commands(Commands& commands) {
   CLI::App* group = commands.group(commands.root(), "diagnose", "find out what is wrong with berth",
                                    "Examples:\n  berthctl diagnose check\n  berthctl diagnose gather\n");
-  commands.command(*group, "check", "run the self-check: each check's status, finding and how to fix it",
-                   "Runs named checks (STATUS pass/fail/skip, CHECK id, FINDING, and a fix under each one that\n"
-                   "failed): those berthctl can do alone (is the socket there, does a berthd process run, is it\n"
-                   "stopped by a signal), then the daemon's (GET /v1/diagnostics/checks: the engine's state and\n"
-                   "whether dockerd answers, berth-init's services, failed plugins, free space, the backend and\n"
-                   "why). A daemon that does not answer within 7 s is reported as such: the command always ends\n"
-                   "within 10 s. Exit code 0 when nothing failed, 1 otherwise. --json: {\"checks\":[{id, category,\n"
-                   "status, finding, fix}], \"failed\": N}.\n\n"
-                   "Example:\n  berthctl diagnose check --json\n",
-                   diagnose_check);
+  auto state_dir = std::make_shared<std::string>("/var/lib/berth");
+  CLI::App* check = commands.command(
+      *group, "check", "run the self-check: each check's status, finding and how to fix it",
+      "Runs named checks (STATUS pass/fail/skip, CHECK id, FINDING, and a fix under each one that\n"
+      "failed): those berthctl can do alone (is the socket there, does the berthd that serves it run,\n"
+      "is it stopped by a signal), then the daemon's (GET /v1/diagnostics/checks: the engine's state\n"
+      "and whether dockerd answers, berth-init's services, the environment's clock, the packs'\n"
+      "integrity, failed plugins, free space, the backend and why). When no daemon serves the socket,\n"
+      "berthctl also looks for what a stopped daemon left: an environment still running (by the\n"
+      "records under the socket's directory), mounts and loop devices of the state directory, and\n"
+      "whether the state database (--state-dir/berth.db) is readable. A daemon that does not answer\n"
+      "within 7 s is reported as such: the command always ends within 10 s. Exit code 0 when nothing\n"
+      "failed, 1 otherwise. --json: {\"checks\":[{id, category, status, finding, fix}], \"failed\": N}.\n\n"
+      "Examples:\n  berthctl diagnose check --json\n"
+      "  berthctl diagnose check --state-dir /srv/berth   # a daemon whose config sets state_dir\n",
+      [state_dir](Session& s) { return diagnose_check(s, *state_dir); });
+  check->add_option("--state-dir", *state_dir, "the daemon's state directory, for the checks run without it")
+      ->capture_default_str()
+      ->type_name("DIR");
   auto o = std::make_shared<GatherOptions>();
   CLI::App* gather =
       commands.command(*group, "gather", "write a diagnostics bundle (tar.gz) for support, with secrets masked",

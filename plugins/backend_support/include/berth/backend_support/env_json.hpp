@@ -3,6 +3,7 @@
 // the plugin's settings, which win over the built-in default.
 #pragma once
 
+#include <berth/contracts/env_record.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -60,7 +61,7 @@ struct EnvCommon {
   // <state_dir>/<backend>: what the backend keeps between starts.
   std::filesystem::path backend_state_dir() const { return state_dir / backend; }
   // The lifecycle's record of the running machine, for the next daemon (see environment.hpp).
-  std::filesystem::path record_file() const { return runtime_dir() / "env.json"; }
+  std::filesystem::path record_file() const { return runtime_dir() / contracts::env_record::file_name; }
   // Two configurations name the same environment (a second start is a no-op).
   bool same_environment(const EnvCommon& o) const { return run_dir == o.run_dir && data_store == o.data_store; }
 };
