@@ -151,8 +151,10 @@ void Daemon::start() {
   // Before the API opens, so no client ever sees "stopped" while it is on its way up.
   if (cfg->engine_autostart)
     engine_->start_async();
+  else if (cfg->engine_on_demand)
+    engine_->serve_on_demand();
   else
-    spdlog::info("engine autostart is off (admin config engine.autostart): start it with berthctl engine start");
+    spdlog::info("engine autostart is off (admin config engine.start: manual): start it with berthctl engine start");
 
   api::Router router;
   add_core_routes(router);

@@ -81,6 +81,10 @@ nlohmann::json EngineManager::status_json() const {
           {"since", state_.since()},
           {"backend", backend_name_.empty() ? nlohmann::json(nullptr) : nlohmann::json(backend_name_)},
           {"pack", pack_.empty() ? nlohmann::json(nullptr) : nlohmann::json(pack_)},
+          // engine.start of the admin config: when the engine starts.
+          {"start", deps_.config->engine_autostart   ? "boot"
+                    : deps_.config->engine_on_demand ? "on-demand"
+                                                     : "manual"},
           {"socket", deps_.config->engine_socket.string()},
           {"progress", progress_},
           {"swap", swaps_.current_json()}};
@@ -582,9 +586,33 @@ void EngineManager::start_proxy() {
     spdlog::info("docker context: {}", engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string()));
 }
 
-int EngineManager::connect_engine() const {
+int EngineManager::connect_engine() {
+  if (on_demand_ && state() != EngineState::running) wake_for_request();
   if (state() != EngineState::running) return -1;
   return connection_.connect();
+}
+
+void EngineManager::serve_on_demand() {
+  on_demand_ = true;
+  std::lock_guard lock(lifecycle_mutex_);
+  if (!proxy_) start_proxy();
+  spdlog::info("engine: starts on the first request on {} (engine.start: on-demand)",
+               deps_.config->engine_socket.string());
+}
+
+void EngineManager::wake_for_request() {
+  // A client waits this long for a cold start: a VM under TCG takes tens of seconds.
+  constexpr auto kOnDemandWait = std::chrono::minutes(5);
+  const EngineState now = state();
+  if (now == EngineState::stopped) {
+    spdlog::info("engine: a request on the engine socket while it is stopped: starting it (engine.start: on-demand)");
+    start_async();
+  } else if (now != EngineState::starting) {
+    return;  // failed or stopping: the request is answered with the state and its reason
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kOnDemandWait;
+  while (state() == EngineState::starting && std::chrono::steady_clock::now() < deadline && !stopping_)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 void EngineManager::tell_features_attached() {

@@ -71,6 +71,10 @@ class EngineManager {
   // Serves the host engine socket at once (answering 503 with the state until
   // the engine runs) and brings the engine up on a worker thread.
   void start_async();
+  // engine.start: on-demand: serves the host engine socket without starting the
+  // engine; the first request that finds it stopped starts it and is held (not
+  // refused) until it runs, then forwarded. So is every later one after a stop.
+  void serve_on_demand();
   // Stops the engine and the environment in order; returns when done. Idempotent.
   void stop();
   // stop() then start_async(), keeping the host socket.
@@ -140,8 +144,12 @@ class EngineManager {
   engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
-  // A new stream to dockerd for the engine proxy; -1 unless the engine runs.
-  int connect_engine() const;
+  // A new stream to dockerd for the engine proxy; -1 unless the engine runs (on
+  // demand: once it runs, after wake_for_request()).
+  int connect_engine();
+  // On demand: a request found the engine not running: start it if it is stopped,
+  // and wait (at most kOnDemandWait) while it is starting.
+  void wake_for_request();
   void tell_features_attached();
   void tell_features_detached();
   // Supervision thread body: first() (default bring_up) then watch and recover.
@@ -172,6 +180,7 @@ class EngineManager {
   std::thread worker_;
   std::thread monitor_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> on_demand_{false};  // serve_on_demand() was called
   std::condition_variable monitor_cv_;
 };
 

@@ -214,8 +214,17 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   }
   if (auto it = doc.find("engine"); it != doc.end()) {
     const json& engine = r.object("/engine", *it);
-    r.only_keys("/engine", engine, {"autostart", "docker_context", "recovery"});
+    r.only_keys("/engine", engine, {"start", "autostart", "docker_context", "recovery"});
     if (auto a = engine.find("autostart"); a != engine.end()) c.engine_autostart = r.boolean("/engine/autostart", *a);
+    if (auto s = engine.find("start"); s != engine.end()) {
+      if (engine.contains("autostart"))
+        r.fail("/engine/start", "give engine.start or engine.autostart (its older form), not both");
+      const std::string mode = r.string("/engine/start", *s);
+      if (mode != "boot" && mode != "on-demand" && mode != "manual")
+        r.fail("/engine/start", "unknown start mode '" + mode + "' (known: boot, on-demand, manual)");
+      c.engine_autostart = mode == "boot";
+      c.engine_on_demand = mode == "on-demand";
+    }
     if (auto d = engine.find("docker_context"); d != engine.end())
       c.engine_docker_context = r.boolean("/engine/docker_context", *d);
     if (auto rec = engine.find("recovery"); rec != engine.end()) {

@@ -229,3 +229,20 @@ TEST_CASE("diagnostics: the bundle's size and time bounds, with defaults, and th
   REQUIRE_THROWS_WITH(parse_admin_config(R"({"diagnostics": {"max_mib": 5}})", "/b.json"),
                       Catch::Contains("unknown key 'max_mib'"));
 }
+
+TEST_CASE("engine.start: boot, on-demand or manual; engine.autostart is its older form, not both") {
+  const auto boot = default_admin_config();
+  CHECK(boot.engine_autostart);
+  CHECK_FALSE(boot.engine_on_demand);
+  const auto demand = parse_admin_config(R"({"engine": {"start": "on-demand"}})", "/b.json");
+  CHECK_FALSE(demand.engine_autostart);
+  CHECK(demand.engine_on_demand);
+  const auto manual = parse_admin_config(R"({"engine": {"start": "manual"}})", "/b.json");
+  CHECK_FALSE(manual.engine_autostart);
+  CHECK_FALSE(manual.engine_on_demand);
+  CHECK(parse_admin_config(R"({"engine": {"start": "boot"}})", "/b.json").engine_autostart);
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"start": "lazy"}})", "/b.json"),
+                      Catch::Contains("/engine/start: unknown start mode 'lazy' (known: boot, on-demand, manual)"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"start": "boot", "autostart": false}})", "/b.json"),
+                      Catch::Contains("not both"));
+}

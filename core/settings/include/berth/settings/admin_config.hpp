@@ -59,7 +59,11 @@ struct AdminConfig {
   std::filesystem::path run_dir;
   ApiConfig api;
   std::filesystem::path engine_socket;  // always set: null in the file means run_dir / "docker.sock"
-  bool engine_autostart = true;         // "engine": {"autostart": ...}: start the engine with the daemon
+  // "engine": {"start": "boot" | "on-demand" | "manual"} (or the older {"autostart": true | false}):
+  // start the engine with the daemon (boot); at the first request on the engine socket, which
+  // waits for it (on-demand); or only on `berthctl engine start` (manual).
+  bool engine_autostart = true;  // boot
+  bool engine_on_demand = false;
   // "engine": {"docker_context": true}: create/refresh the docker CLI context `berth` pointing at
   // engine_socket. Off unless the admin asks (scripts/run's and the packaged config do), so a
   // berthd started for a test or with a private config never repoints the user's context.
