@@ -180,8 +180,9 @@ class ProxyFeature : public berth::Feature {
     agent_socket_.clear();
   }
 
-  std::string status_json() override {
-    std::lock_guard lock(mutex_);
+  // The "ca" part of the status, made when the bundle changes: a host store holds
+  // over a hundred certificates, too many to list and hash on every status call.
+  json ca_status_json() const {
     json ca_certs = json::array();
     for (const auto& c : ca_.certs)
       ca_certs.push_back({{"subject", c.subject},
@@ -193,9 +194,13 @@ class ProxyFeature : public berth::Feature {
                           {"sha256", c.sha256}});
     json ca_problems = json::array();
     for (const auto& p : ca_.problems) ca_problems.push_back({{"source", p.source}, {"reason", p.reason}});
+    return {{"count", ca_.certs.size()}, {"digest", ca_digest_}, {"certificates", ca_certs}, {"problems", ca_problems}};
+  }
+
+  std::string status_json() override {
+    std::lock_guard lock(mutex_);
     json j = resolved_.to_json();
-    j["ca"] = {
-        {"count", ca_.certs.size()}, {"digest", ca_.digest()}, {"certificates", ca_certs}, {"problems", ca_problems}};
+    j["ca"] = ca_status_.is_null() ? ca_status_json() : ca_status_;
     j["forwarders"] = json::array();
     for (auto* f : {&http_forwarder_, &https_forwarder_})
       if (f->running())
@@ -204,7 +209,7 @@ class ProxyFeature : public berth::Feature {
                                    {"upstream_failures", f->stats().upstream_failures}});
     std::string env_file;
     for (const auto& [k, v] : resolved_.env()) env_file += k + "=" + v + "\n";
-    j["environment_applied"] = attached_applied_ && applied_env_ == env_file && applied_ca_ == ca_.digest();
+    j["environment_applied"] = attached_applied_ && applied_env_ == env_file && applied_ca_ == ca_digest_;
     j["apply_problem"] = apply_problem_;
     j["docker_cli_proxies"] = docker_cli_proxies(resolved_);
     // Problems at the top, as every feature reports them; the view under "proxy" (GET /v1/proxy).
@@ -266,11 +271,14 @@ class ProxyFeature : public berth::Feature {
     {
       std::lock_guard lock(mutex_);
       if (resolved_.to_json() != r.to_json()) changed.push_back("proxy");
-      if (ca_.digest() != ca.digest()) changed.push_back("ca");
+      std::string digest = ca.digest();
+      if (ca_digest_ != digest) changed.push_back("ca");
       old_sources = ca_sources_;
       resolved_ = r;
       cli_problem_ = cli_problem;
       ca_ = std::move(ca);
+      ca_digest_ = std::move(digest);
+      ca_status_ = ca_status_json();
       ca_sources_ = ca_sources;
     }
     for (const auto& p : r.problems) host().warn("proxy: " + p);
@@ -278,7 +286,7 @@ class ProxyFeature : public berth::Feature {
       json payload{{"trigger", why}, {"changed", changed}, {"proxy", r.to_json()}};
       {
         std::lock_guard lock(mutex_);
-        payload["ca"] = {{"count", ca_.certs.size()}, {"digest", ca_.digest()}, {"problems", ca_.problems.size()}};
+        payload["ca"] = {{"count", ca_.certs.size()}, {"digest", ca_digest_}, {"problems", ca_.problems.size()}};
         for (const auto& p : ca_.problems) host().warn("proxy: CA source " + p.source + " " + p.reason);
       }
       host().info("proxy: configuration changed (" + why + "): " + payload["changed"].dump());
@@ -384,7 +392,7 @@ class ProxyFeature : public berth::Feature {
       socket = agent_socket_;
       for (const auto& [k, v] : resolved_.env()) env_file += k + "=" + v + "\n";
       bundle = ca_.pem();
-      ca_digest = ca_.digest();
+      ca_digest = ca_digest_;
       if (socket.empty() || (applied_env_ == env_file && applied_ca_ == ca_digest && attached_applied_)) return;
       first = !attached_applied_;
     }
@@ -487,6 +495,8 @@ class ProxyFeature : public berth::Feature {
   std::vector<std::string> ca_sources_;
   Resolved resolved_;
   CaBundle ca_;
+  std::string ca_digest_ = CaBundle{}.digest();  // ca_.digest(), kept with ca_
+  json ca_status_;                               // ca_status_json(), kept with ca_
   // What the attached environment holds.
   bool attached_applied_ = false;
   std::string applied_env_;
