@@ -64,7 +64,11 @@ function(berth_add_catch_test name)
   target_link_libraries(${name} PRIVATE Catch2::Catch2 berth_test_support ${T_LIBS})
   target_precompile_headers(${name} REUSE_FROM berth_test_pch)
   berth_test_code(${name})
-  add_dependencies(berth_tests ${name})
+  if(kind STREQUAL "vm")
+    add_dependencies(berth_tests ${name})
+  else()
+    add_dependencies(berth_tests_but_vm ${name})
+  endif()
   catch_discover_tests(${name} TEST_PREFIX "${name}: " TEST_LIST ${name}_TESTS)
 
   # Properties whose values are lists (LABELS, RESOURCE_LOCK) cannot pass through
