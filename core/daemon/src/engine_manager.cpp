@@ -6,6 +6,8 @@
 
 #include "berth/agent/agent_client.hpp"
 #include "berth/contracts/env_status.hpp"
+#include "berth/engine/idle_timer.hpp"
+#include "berth/engine/running_containers.hpp"
 #include "berth/engine_proxy/create_rewrite.hpp"
 #include "berth/engine_proxy/docker_context.hpp"
 #include "berth/engine_proxy/engine_proxy.hpp"
@@ -36,7 +38,10 @@ EngineManager::EngineManager(Deps deps)
       connection_([this](const nlohmann::json& event) {
         // berth-init says "service.died", "service.restarted", ...: on the bus as "engine.service.died" etc.
         publish("engine." + event.value("type", std::string("service.event")), event);
-      }) {}
+      }) {
+  // An engine stopped because it idled is woken by the next request, as on demand.
+  on_demand_ = deps_.config->engine_on_demand || deps_.config->engine_idle_stop_after.count() > 0;
+}
 
 EngineManager::~EngineManager() {
   stop();
@@ -85,6 +90,7 @@ nlohmann::json EngineManager::status_json() const {
           {"start", deps_.config->engine_autostart   ? "boot"
                     : deps_.config->engine_on_demand ? "on-demand"
                                                      : "manual"},
+          {"idle_stop_after_s", deps_.config->engine_idle_stop_after.count()},
           {"socket", deps_.config->engine_socket.string()},
           {"progress", progress_},
           {"swap", swaps_.current_json()}};
@@ -191,6 +197,54 @@ void EngineManager::restart() {
 
 // The supervisor: bring the engine up, watch it, and recover (restart, or fall
 // back to the next backend) when the environment dies without being asked to.
+// engine.idle_stop_after, on the supervisor's ticks: nothing used the engine
+// through the host socket (no client connected, no request, no new connection)
+// for that long, and dockerd says no container runs: stop the environment;
+// the next request starts it again (connect_engine, as on demand).
+class EngineManager::IdleWatch {
+ public:
+  explicit IdleWatch(EngineManager& m)
+      : m_(m), timer_(m.deps_.config->engine_idle_stop_after, engine::IdleTimer::Clock::now()) {
+    if (m_.proxy_) seen_ = m_.proxy_->stats();
+  }
+
+  // True when it stopped the engine (the supervisor ends then).
+  bool asleep() {
+    if (timer_.after().count() == 0 || !m_.proxy_) return false;
+    const auto now = engine::IdleTimer::Clock::now();
+    const auto st = m_.proxy_->stats();
+    const bool used =
+        st.active_connections > 0 || st.requests != seen_.requests || st.total_connections != seen_.total_connections;
+    seen_ = st;
+    timer_.observe(now, used);
+    if (!timer_.due(now)) return false;
+    std::size_t running = 0;
+    try {
+      running = engine::running_containers(m_.connection_.connect(), std::chrono::seconds(3));
+    } catch (const std::exception& e) {
+      spdlog::warn("engine: idle, but dockerd could not say whether a container runs ({}): staying up", e.what());
+      timer_.observe(now, true);
+      return false;
+    }
+    if (running > 0) {
+      timer_.observe(now, true);  // a running container keeps it awake; asked again after another wait
+      return false;
+    }
+    const std::string why = "sleeping: no container ran and no client used the engine for " +
+                            std::to_string(timer_.after().count()) +
+                            " s (engine.idle_stop_after); the next request on the engine socket starts it";
+    spdlog::info("engine: {}", why);
+    m_.publish("engine.sleeping", {{"idle_s", timer_.after().count()}, {"reason", why}});
+    m_.bring_down(why);
+    return true;
+  }
+
+ private:
+  EngineManager& m_;
+  engine::IdleTimer timer_;
+  engine_proxy::EngineProxyStats seen_;
+};
+
 void EngineManager::monitor(const std::function<void()>& first) {
   const auto& limit_config = deps_.config->engine_recovery;
   engine::RecoveryLimit recoveries(limit_config.burst, limit_config.interval);
@@ -203,6 +257,7 @@ void EngineManager::monitor(const std::function<void()>& first) {
     first_round = false;
     std::string failure;
     if (state() != EngineState::running) return;  // a failed start stays failed until asked again
+    IdleWatch idle(*this);
     while (!stopping_ && failure.empty()) {
       {
         std::unique_lock lock(mutex_);
@@ -231,6 +286,7 @@ void EngineManager::monitor(const std::function<void()>& first) {
         failure = environment_failure();
         if (failure.empty()) failure = connection_.reattach_agent();
       }
+      if (failure.empty() && idle.asleep()) return;
     }
     if (stopping_) return;
     set_state(EngineState::failed, backend_name_ + ": " + failure);
@@ -593,7 +649,6 @@ int EngineManager::connect_engine() {
 }
 
 void EngineManager::serve_on_demand() {
-  on_demand_ = true;
   std::lock_guard lock(lifecycle_mutex_);
   if (!proxy_) start_proxy();
   spdlog::info("engine: starts on the first request on {} (engine.start: on-demand)",

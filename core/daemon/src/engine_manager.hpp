@@ -152,6 +152,7 @@ class EngineManager {
   void wake_for_request();
   void tell_features_attached();
   void tell_features_detached();
+  class IdleWatch;  // engine.idle_stop_after, on the supervisor's ticks
   // Supervision thread body: first() (default bring_up) then watch and recover.
   void monitor(const std::function<void()>& first = {});
   // A move the state machine refuses is logged there and leaves the state as it is.

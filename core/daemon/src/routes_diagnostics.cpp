@@ -99,7 +99,9 @@ json Daemon::diagnostic_checks() const {
   const json engine = engine_->status_json();
   const std::string state = engine.value("state", "");
   const bool running = state == "running";
-  const bool sleeping = state == "stopped" && engine.value("start", "") == "on-demand";
+  // Stopped on purpose, and woken by the next request: on demand, or asleep after idling.
+  const bool sleeping = state == "stopped" && (engine.value("start", "") == "on-demand" ||
+                                               engine.value("reason", "").rfind("sleeping:", 0) == 0);
   checks.push_back(
       running ? diagnostic_check("engine.state", "engine", "pass",
                                  "the engine runs on " + engine.value("backend", json("")).dump())

@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -245,6 +247,21 @@ void Session::close() {
   error_code ignored;
   client_.close(ignored);
   upstream_.close(ignored);
+}
+
+void Session::watch_client_eof() {
+  client_.async_wait(Socket::wait_read, [self = shared_from_this()](error_code ec) {
+    if (ec || self->closing_) return;  // cancelled when the answer ended, or closed already
+    char byte = 0;
+    const ssize_t n = ::recv(self->client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // Bytes waiting are the client's next request: they stay for the read after the answer.
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) self->close();
+  });
+}
+
+void Session::stop_watching_client() {
+  error_code ignored;
+  client_.cancel(ignored);
 }
 
 void Session::log(spdlog::level::level_enum level, const Request& req, const std::string& reason) const {
@@ -564,11 +581,14 @@ awaitable<bool> Session::relay_response(const Request& req, bool hijack_request,
         translate = streaming_translator(req.response, restorer_for(req.response, error, translator), limit,
                                          shared_->counters.restored_responses);
       const Transform* transform = translate ? &translate : nullptr;
+      watch_client_eof();
       const RelayEnd end =
           co_await relay_body<false>(upstream_, upstream_buf_, parser, client_, sr, down_chunk_, counter, transform);
+      stop_watching_client();
       if (end.ec) {
         // The client going away from a stream (logs -f, events) is the normal end of it.
-        if (end.reading) log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
+        if (end.reading && !closing_)
+          log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
         close();
         co_return false;
       }
@@ -597,10 +617,12 @@ awaitable<bool> Session::relay_restored(ResponseParser& parser, const Request& r
     RelayEnd end;
     if (!ec && !parser.is_done()) {
       auto& counter = shared_->counters.bytes_from_engine;
+      watch_client_eof();
       end = co_await relay_body<false>(upstream_, upstream_buf_, parser, client_, sr, down_chunk_, counter);
+      stop_watching_client();
     }
     if (ec || end.ec) {
-      if (end.reading) log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
+      if (end.reading && !closing_) log(spdlog::level::warn, req, "the engine's answer broke off: " + end.ec.message());
       close();
       co_return false;
     }

@@ -35,6 +35,12 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::any_io_executor executor() { return client_.get_executor(); }
 
  private:
+  // While an answer streams (docker events, logs -f, a long wait), the client may go
+  // away without sending anything, and the engine may stay silent for hours: watch the
+  // client's side for EOF (without reading from it) and close the session then, so it
+  // neither lingers nor keeps an idle engine awake. stop_watching_client() after the answer.
+  void watch_client_eof();
+  void stop_watching_client();
   using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
   using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
   using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;

@@ -133,6 +133,20 @@ void check_tcp(const Reader& r, const std::string& pointer, const std::string& a
   }
 }
 
+// engine.idle_stop_after: seconds as a number, or "off", "90s", "10m", "2h".
+std::chrono::seconds idle_duration(const Reader& r, const std::string& pointer, const json& v) {
+  if (v.is_number_integer()) return std::chrono::seconds(r.integer(pointer, v, 0, 7LL * 24 * 3600));
+  const std::string text = r.string(pointer, v);
+  if (text == "off") return std::chrono::seconds(0);
+  const std::size_t digits = text.find_first_not_of("0123456789");
+  const std::string unit = digits == std::string::npos ? "" : text.substr(digits);
+  const long long scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (digits == 0 || scale == 0 || text.size() > 9)
+    r.fail(pointer,
+           "expected a duration like \"90s\", \"10m\", \"2h\", a number of seconds, or \"off\", got \"" + text + "\"");
+  return std::chrono::seconds(std::stoll(text.substr(0, digits)) * scale);
+}
+
 }  // namespace
 
 const AdminPluginSettings& AdminConfig::plugin_settings(std::string_view plugin) const {
@@ -214,7 +228,9 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   }
   if (auto it = doc.find("engine"); it != doc.end()) {
     const json& engine = r.object("/engine", *it);
-    r.only_keys("/engine", engine, {"start", "autostart", "docker_context", "recovery"});
+    r.only_keys("/engine", engine, {"start", "autostart", "idle_stop_after", "docker_context", "recovery"});
+    if (auto i = engine.find("idle_stop_after"); i != engine.end())
+      c.engine_idle_stop_after = idle_duration(r, "/engine/idle_stop_after", *i);
     if (auto a = engine.find("autostart"); a != engine.end()) c.engine_autostart = r.boolean("/engine/autostart", *a);
     if (auto s = engine.find("start"); s != engine.end()) {
       if (engine.contains("autostart"))

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bounded.hpp"
 #include "command_check.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
@@ -284,6 +285,21 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     CHECK(caps["share.host"]["guest"] == "/mnt/host");
     CHECK(fs::exists(caps["console.log"]["path"].get<std::string>()));
     CHECK_FALSE(caps.contains("net.netns"));
+  }
+  INFO("the VM's serial console is a log source: berthctl logs --source console");
+  {
+    std::size_t lines = 0;
+    CHECK(berth::test::eventually_within(
+        [&] {
+          lines = 0;
+          auto r = daemon.client().stream("/v1/logs?n=20&source=console", [&](const std::string&) {
+            ++lines;
+            return true;
+          });
+          return r.ok() && lines > 0;
+        },
+        std::chrono::seconds(15)));
+    CHECK(engine.berthctl("logs -n 5 --source console").output.find(" console: ") != std::string::npos);
   }
   for (const char* k : {"qemu_started_ms", "qemu_to_kernel_ms", "kernel_to_init_ms", "init_to_engine_ms"}) {
     INFO(k);

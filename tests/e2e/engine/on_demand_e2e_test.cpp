@@ -1,9 +1,13 @@
-// engine.start: on-demand against a real berthd and the real engine (wsl2):
-// berthd comes up with the engine stopped, the first docker command starts it
-// and is held (not refused) until it answers, and after `berthctl engine stop`
-// the next one wakes it again.
+// engine.start: on-demand and engine.idle_stop_after against a real berthd and
+// the real engine (wsl2): berthd comes up with the engine stopped, the first
+// docker command starts it and is held (not refused) until it answers, and
+// after `berthctl engine stop` the next one wakes it again; an engine nobody
+// uses stops by itself, unless a container runs or a client stays connected.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <thread>
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
@@ -46,5 +50,73 @@ TEST_CASE("engine.start on-demand: the first request starts the engine and gets 
   CHECK(ps.status == 0);
   CHECK(ps.output.find("CONTAINER ID") != std::string::npos);
   CHECK(engine.status()["state"] == "running");
+  CHECK(daemon.terminate() == 0);
+}
+
+namespace {
+
+// Polls the engine's state until `want` (or `limit` passes); returns the last status.
+json wait_for_state(berth::test::EngineSession& engine, const std::string& want, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  json st = engine.status();
+  while (st["state"] != want && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    st = engine.status();
+  }
+  return st;
+}
+
+// True when the engine stayed running for all of `span`.
+bool stays_running(berth::test::EngineSession& engine, std::chrono::seconds span) {
+  const auto until = std::chrono::steady_clock::now() + span;
+  while (std::chrono::steady_clock::now() < until) {
+    if (engine.status()["state"] != "running") return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a container or a client keeps it up") {
+  TempDir dir("berth-idle-stop");
+  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                                    {"engine", {{"start", "boot"}, {"idle_stop_after", "3s"}}}});
+  berth::test::EngineSession engine{daemon};
+  daemon.start();
+  REQUIRE(engine.wait()["state"] == "running");
+  CHECK(engine.status()["idle_stop_after_s"] == 3);
+
+  INFO("nothing uses it: it stops, and says it sleeps and why");
+  auto st = wait_for_state(engine, "stopped", std::chrono::seconds(30));
+  REQUIRE(st["state"] == "stopped");
+  CHECK_THAT(st["reason"].get<std::string>(), Catch::StartsWith("sleeping:") && Catch::Contains("idle_stop_after"));
+
+  INFO("docker ps wakes it and is answered");
+  auto ps = engine.docker("ps");
+  INFO(ps.output);
+  REQUIRE(ps.status == 0);
+  CHECK(engine.status()["state"] == "running");
+
+  INFO("a running container keeps it awake");
+  REQUIRE_NOTHROW(engine.import_busybox("idle/busybox"));
+  REQUIRE(engine.docker("run -d --name keeps-awake idle/busybox sleep 300").status == 0);
+  CHECK(stays_running(engine, std::chrono::seconds(8)));
+  REQUIRE(engine.docker("rm -f keeps-awake").status == 0);
+
+  INFO("an open docker events keeps it awake; once it ends, the engine sleeps");
+  {
+    // docker_cli() begins with DOCKER_CONFIG=...: it cannot follow `timeout`; the guard ends it.
+    auto bg = berth::test::run_command(engine.docker_cli() + "events > /dev/null 2>&1 & echo $!");
+    struct EndsEvents {
+      pid_t pid;
+      ~EndsEvents() {
+        if (pid > 0) ::kill(pid, SIGTERM);
+      }
+    } events{std::stoi(bg.output)};
+    CHECK(stays_running(engine, std::chrono::seconds(8)));
+  }
+  CHECK(wait_for_state(engine, "stopped", std::chrono::seconds(30))["state"] == "stopped");
+  CHECK(engine.docker("version").status == 0);
   CHECK(daemon.terminate() == 0);
 }

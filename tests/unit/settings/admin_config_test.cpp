@@ -246,3 +246,18 @@ TEST_CASE("engine.start: boot, on-demand or manual; engine.autostart is its olde
   REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"start": "boot", "autostart": false}})", "/b.json"),
                       Catch::Contains("not both"));
 }
+
+TEST_CASE("engine.idle_stop_after: a duration, a number of seconds, or off") {
+  CHECK(default_admin_config().engine_idle_stop_after == std::chrono::seconds(0));
+  auto idle = [](const std::string& v) {
+    return parse_admin_config(R"({"engine": {"idle_stop_after": )" + v + "}}", "/b.json").engine_idle_stop_after;
+  };
+  CHECK(idle(R"("10m")") == std::chrono::minutes(10));
+  CHECK(idle(R"("90s")") == std::chrono::seconds(90));
+  CHECK(idle(R"("2h")") == std::chrono::hours(2));
+  CHECK(idle("45") == std::chrono::seconds(45));
+  CHECK(idle(R"("off")") == std::chrono::seconds(0));
+  REQUIRE_THROWS_WITH(idle(R"("soon")"), Catch::Contains("/engine/idle_stop_after: expected a duration like"));
+  REQUIRE_THROWS_WITH(idle(R"("10 m")"), Catch::Contains("expected a duration"));
+  REQUIRE_THROWS_WITH(idle("-1"), Catch::Contains("expected an integer from 0"));
+}

@@ -64,6 +64,10 @@ struct AdminConfig {
   // waits for it (on-demand); or only on `berthctl engine start` (manual).
   bool engine_autostart = true;  // boot
   bool engine_on_demand = false;
+  // "engine": {"idle_stop_after": "10m"}: stop the environment after this long with no
+  // container running, no client connected and no request; the next request starts it
+  // again. 0 (the default, or "off"): never.
+  std::chrono::seconds engine_idle_stop_after{0};
   // "engine": {"docker_context": true}: create/refresh the docker CLI context `berth` pointing at
   // engine_socket. Off unless the admin asks (scripts/run's and the packaged config do), so a
   // berthd started for a test or with a private config never repoints the user's context.
