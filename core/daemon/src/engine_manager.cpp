@@ -45,6 +45,7 @@ EngineManager::EngineManager(Deps deps)
 
 EngineManager::~EngineManager() {
   stop();
+  if (default_proxy_) default_proxy_->stop();
   if (proxy_) proxy_->stop();
 }
 
@@ -92,6 +93,11 @@ nlohmann::json EngineManager::status_json() const {
                                                      : "manual"},
           {"idle_stop_after_s", deps_.config->engine_idle_stop_after.count()},
           {"socket", deps_.config->engine_socket.string()},
+          {"default_socket", deps_.config->engine_default_socket
+                                 ? nlohmann::json{{"path", deps_.config->engine_default_socket->string()},
+                                                  {"served", default_proxy_ != nullptr},
+                                                  {"outcome", default_socket_outcome_}}
+                                 : nlohmann::json(nullptr)},
           {"progress", progress_},
           {"swap", swaps_.current_json()}};
 }
@@ -205,14 +211,14 @@ class EngineManager::IdleWatch {
  public:
   explicit IdleWatch(EngineManager& m)
       : m_(m), timer_(m.deps_.config->engine_idle_stop_after, engine::IdleTimer::Clock::now()) {
-    if (m_.proxy_) seen_ = m_.proxy_->stats();
+    if (m_.proxy_) seen_ = m_.proxy_stats();
   }
 
   // True when it stopped the engine (the supervisor ends then).
   bool asleep() {
     if (timer_.after().count() == 0 || !m_.proxy_) return false;
     const auto now = engine::IdleTimer::Clock::now();
-    const auto st = m_.proxy_->stats();
+    const auto st = m_.proxy_stats();
     const bool used =
         st.active_connections > 0 || st.requests != seen_.requests || st.total_connections != seen_.total_connections;
     seen_ = st;
@@ -617,6 +623,7 @@ void EngineManager::start_proxy() {
   options.connector = [this] { return connect_engine(); };
   options.translator = engine_proxy::PathTranslator("/", kShareGuestMount);
   options.protected_paths = {cfg.run_dir.string(), cfg.state_dir.string(), cfg.api.socket.string()};
+  if (cfg.engine_default_socket) options.protected_paths.push_back(cfg.engine_default_socket->string());
   options.filters_provider = [this] {
     std::vector<engine_proxy::EngineFilter> filters;
     for (auto& ref : deps_.plugins->engine_filters()) {
@@ -635,11 +642,40 @@ void EngineManager::start_proxy() {
     const std::string state(engine::to_string(state_.state()));
     return state_.reason().empty() ? state : state + ": " + state_.reason();
   };
+  if (cfg.engine_default_socket) serve_default_socket(options);
   proxy_ = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
   proxy_->start();
   spdlog::info("engine API on unix:{}", cfg.engine_socket.string());
   if (cfg.engine_docker_context)
     spdlog::info("docker context: {}", engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string()));
+}
+
+void EngineManager::serve_default_socket(engine_proxy::EngineProxyOptions options) {
+  const std::string path = deps_.config->engine_default_socket->string();
+  options.socket_path = path;
+  try {
+    // The proxy refuses a path another process answers on (a native dockerd):
+    // two engines never fight over it, and its socket file is left alone.
+    auto proxy = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
+    proxy->start();
+    default_proxy_ = std::move(proxy);
+    default_socket_outcome_ = "served";
+    spdlog::info("engine API also on unix:{} (engine.default_socket)", path);
+  } catch (const std::exception& e) {
+    default_socket_outcome_ = std::string("not served: ") + e.what();
+    spdlog::warn("engine: not serving the engine API on {} (engine.default_socket): {}", path, e.what());
+  }
+}
+
+engine_proxy::EngineProxyStats EngineManager::proxy_stats() const {
+  engine_proxy::EngineProxyStats sum = proxy_ ? proxy_->stats() : engine_proxy::EngineProxyStats{};
+  if (default_proxy_) {
+    const auto more = default_proxy_->stats();
+    sum.active_connections += more.active_connections;
+    sum.total_connections += more.total_connections;
+    sum.requests += more.requests;
+  }
+  return sum;
 }
 
 int EngineManager::connect_engine() {
@@ -660,7 +696,8 @@ void EngineManager::wake_for_request() {
   constexpr auto kOnDemandWait = std::chrono::minutes(5);
   const EngineState now = state();
   if (now == EngineState::stopped) {
-    spdlog::info("engine: a request on the engine socket while it is stopped: starting it (engine.start: on-demand)");
+    spdlog::info("engine: a request on the engine socket while it is stopped: starting it ({})",
+                 deps_.config->engine_on_demand ? "engine.start: on-demand" : "waking after engine.idle_stop_after");
     start_async();
   } else if (now != EngineState::starting) {
     return;  // failed or stopping: the request is answered with the state and its reason

@@ -39,6 +39,8 @@ class BackendHandle;
 }  // namespace berth::plugin_host
 namespace berth::engine_proxy {
 class EngineProxy;
+struct EngineProxyOptions;
+struct EngineProxyStats;
 }
 
 namespace berth::daemon {
@@ -144,6 +146,9 @@ class EngineManager {
   engine::ChoiceInput choice_input(const std::vector<Candidate>& candidates) const;
   nlohmann::json env_json(const std::string& pack) const;
   void start_proxy();
+  void serve_default_socket(engine_proxy::EngineProxyOptions options);
+  // Both listeners' counters added up: a client on either keeps the engine awake.
+  engine_proxy::EngineProxyStats proxy_stats() const;
   // A new stream to dockerd for the engine proxy; -1 unless the engine runs (on
   // demand: once it runs, after wake_for_request()).
   int connect_engine();
@@ -176,6 +181,10 @@ class EngineManager {
   // The backend whose env_start is in flight, so stop() can cancel a long boot.
   std::shared_ptr<plugin_host::BackendHandle> starting_;
   std::unique_ptr<engine_proxy::EngineProxy> proxy_;
+  // engine.default_socket: the same engine API on the conventional path, when no live
+  // engine serves it; what became of it for the status ("served", or why not).
+  std::unique_ptr<engine_proxy::EngineProxy> default_proxy_;
+  std::string default_socket_outcome_;
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
   std::thread worker_;

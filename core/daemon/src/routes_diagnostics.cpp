@@ -14,6 +14,7 @@
 #include "berth/api/client.hpp"
 #include "berth/api/router.hpp"
 #include "berth/packs/pack_store.hpp"
+#include "container_checks.hpp"
 #include "daemon.hpp"
 #include "engine_manager.hpp"
 #include "plugin_access.hpp"
@@ -114,16 +115,26 @@ json Daemon::diagnostic_checks() const {
                                  (engine.value("reason", "").empty() ? "" : ": " + engine.value("reason", "")),
                              "start it with `berthctl engine start`; if it fails, `berthctl logs -n 100` says why"));
 
+  bool engine_answers = false;
   if (!running) {
     checks.push_back(diagnostic_check("engine.ping", "engine", "skip", "the engine is not running"));
   } else {
     const std::string why = ping_engine(cfg->engine_socket, std::chrono::seconds(3));
+    engine_answers = why.empty();
     checks.push_back(
         why.empty() ? diagnostic_check("engine.ping", "engine", "pass",
                                        "dockerd answers /_ping on " + cfg->engine_socket.string())
                     : diagnostic_check("engine.ping", "engine", "fail",
                                        "dockerd does not answer on " + cfg->engine_socket.string() + ": " + why,
                                        "see `berthctl logs --source dockerd -n 50`; then `berthctl engine restart`"));
+  }
+  // A container per network check; only on an engine that answered, so a wedged
+  // engine costs the ping's 3 s, not three more timeouts.
+  if (engine_answers) {
+    for (auto& c : container_checks(cfg->engine_socket)) checks.push_back(std::move(c));
+  } else {
+    for (const char* id : {"container.dns", "container.outbound", "container.published_port"})
+      checks.push_back(diagnostic_check(id, "network", "skip", "the engine does not answer"));
   }
 
   if (!running) {

@@ -228,7 +228,8 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
   }
   if (auto it = doc.find("engine"); it != doc.end()) {
     const json& engine = r.object("/engine", *it);
-    r.only_keys("/engine", engine, {"start", "autostart", "idle_stop_after", "docker_context", "recovery"});
+    r.only_keys("/engine", engine,
+                {"start", "autostart", "idle_stop_after", "docker_context", "default_socket", "recovery"});
     if (auto i = engine.find("idle_stop_after"); i != engine.end())
       c.engine_idle_stop_after = idle_duration(r, "/engine/idle_stop_after", *i);
     if (auto a = engine.find("autostart"); a != engine.end()) c.engine_autostart = r.boolean("/engine/autostart", *a);
@@ -243,6 +244,14 @@ AdminConfig parse_admin_config(std::string_view text, const fs::path& origin) {
     }
     if (auto d = engine.find("docker_context"); d != engine.end())
       c.engine_docker_context = r.boolean("/engine/docker_context", *d);
+    if (auto d = engine.find("default_socket"); d != engine.end()) {
+      if (d->is_boolean())
+        c.engine_default_socket = d->get<bool>() ? std::optional<fs::path>("/var/run/docker.sock") : std::nullopt;
+      else if (d->is_string())
+        c.engine_default_socket = r.path("/engine/default_socket", *d);
+      else
+        r.type_error("/engine/default_socket", "true, false or an absolute path", *d);
+    }
     if (auto rec = engine.find("recovery"); rec != engine.end()) {
       const json& recovery = r.object("/engine/recovery", *rec);
       r.only_keys("/engine/recovery", recovery, {"burst", "interval_s"});

@@ -116,7 +116,18 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
     CHECK(r.status == 0);
     const json doc = json::parse(r.output);
     CHECK(doc["failed"] == 0);
-    for (const auto& c : doc["checks"]) CHECK(c["status"] != "fail");
+    std::set<std::string> passed;
+    for (const auto& c : doc["checks"]) {
+      CHECK(c["status"] != "fail");
+      if (c["status"] == "pass") passed.insert(c["id"].get<std::string>());
+    }
+    INFO("the container checks ran in the busybox image imported above, and left no container behind");
+    CHECK(passed.count("container.dns"));
+    CHECK(passed.count("container.outbound"));
+    CHECK(passed.count("container.published_port"));
+    auto left = engine.docker("ps -aq --filter label=berth.diagnostics");
+    CHECK(left.status == 0);
+    CHECK(left.output.find_first_not_of(" \n") == std::string::npos);
   }
 
   INFO("dockerd frozen (SIGSTOP): the engine check fails with a fix, and the command ends within 10 s");

@@ -19,8 +19,9 @@ using nlohmann::json;
 
 TEST_CASE("engine.start on-demand: the first request starts the engine and gets its answer, also after a stop") {
   TempDir dir("berth-on-demand");
+  const auto default_socket = dir.path() / "default" / "docker.sock";
   DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
-                                    {"engine", {{"start", "on-demand"}}}});
+                                    {"engine", {{"start", "on-demand"}, {"default_socket", default_socket.string()}}}});
   berth::test::EngineSession engine{daemon};
   daemon.start();
 
@@ -50,7 +51,16 @@ TEST_CASE("engine.start on-demand: the first request starts the engine and gets 
   CHECK(ps.status == 0);
   CHECK(ps.output.find("CONTAINER ID") != std::string::npos);
   CHECK(engine.status()["state"] == "running");
+
+  INFO("engine.default_socket: the same engine on the conventional path too, for tools without contexts");
+  CHECK(engine.status()["default_socket"]["served"] == true);
+  auto direct = berth::test::run_command("DOCKER_CONFIG='" + (dir.path() / "docker-config").string() +
+                                         "' docker -H 'unix://" + default_socket.string() + "' ps");
+  INFO(direct.output);
+  CHECK(direct.status == 0);
+  CHECK(direct.output.find("CONTAINER ID") != std::string::npos);
   CHECK(daemon.terminate() == 0);
+  CHECK_FALSE(std::filesystem::exists(default_socket));  // berthd removes the socket it made
 }
 
 namespace {
@@ -80,12 +90,34 @@ bool stays_running(berth::test::EngineSession& engine, std::chrono::seconds span
 
 TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a container or a client keeps it up") {
   TempDir dir("berth-idle-stop");
-  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
-                                    {"engine", {{"start", "boot"}, {"idle_stop_after", "3s"}}}});
+  // Another process already serves the path engine.default_socket names (as a native
+  // dockerd serves /var/run/docker.sock): berthd leaves it alone and says so.
+  const auto taken = dir.path() / "taken" / "docker.sock";
+  std::filesystem::create_directories(taken.parent_path());
+  auto owner = berth::test::run_command("socat UNIX-LISTEN:'" + taken.string() +
+                                        "',fork SYSTEM:'echo other' > /dev/null 2>&1 & echo $!");
+  struct EndsOwner {
+    pid_t pid;
+    ~EndsOwner() {
+      if (pid > 0) ::kill(pid, SIGTERM);
+    }
+  } end_owner{std::stoi(owner.output)};
+  const auto owned_since = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!std::filesystem::exists(taken) && std::chrono::steady_clock::now() < owned_since)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(std::filesystem::exists(taken));
+
+  DaemonProcess daemon(
+      dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                   {"engine", {{"start", "boot"}, {"idle_stop_after", "3s"}, {"default_socket", taken.string()}}}});
   berth::test::EngineSession engine{daemon};
   daemon.start();
   REQUIRE(engine.wait()["state"] == "running");
   CHECK(engine.status()["idle_stop_after_s"] == 3);
+  const json default_socket = engine.status()["default_socket"];
+  CHECK(default_socket["served"] == false);
+  CHECK_THAT(default_socket["outcome"].get<std::string>(), Catch::Contains("another process is serving"));
+  CHECK(berth::test::run_command("socat -T2 - UNIX-CONNECT:'" + taken.string() + "' < /dev/null").output == "other\n");
 
   INFO("nothing uses it: it stops, and says it sleeps and why");
   auto st = wait_for_state(engine, "stopped", std::chrono::seconds(30));
@@ -119,4 +151,5 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   CHECK(wait_for_state(engine, "stopped", std::chrono::seconds(30))["state"] == "stopped");
   CHECK(engine.docker("version").status == 0);
   CHECK(daemon.terminate() == 0);
+  CHECK(std::filesystem::exists(taken));  // the other process's socket file is still there
 }

@@ -124,6 +124,18 @@ TEST_CASE("engine.autostart defaults to on and can be turned off") {
                       Catch::Contains("unknown key 'auto'"));
 }
 
+TEST_CASE("engine.default_socket: off by default, true is /var/run/docker.sock, a path is that path") {
+  CHECK_FALSE(default_admin_config().engine_default_socket);
+  const auto on = parse_admin_config(R"({"engine": {"default_socket": true}})", "/etc/berth/b.json");
+  CHECK(on.engine_default_socket == std::filesystem::path("/var/run/docker.sock"));
+  CHECK_FALSE(
+      parse_admin_config(R"({"engine": {"default_socket": false}})", "/etc/berth/b.json").engine_default_socket);
+  const auto at = parse_admin_config(R"({"engine": {"default_socket": "/srv/d.sock"}})", "/etc/berth/b.json");
+  CHECK(at.engine_default_socket == std::filesystem::path("/srv/d.sock"));
+  REQUIRE_THROWS_WITH(parse_admin_config(R"({"engine": {"default_socket": 1}})", "/etc/berth/b.json"),
+                      Catch::Contains("/engine/default_socket: expected true, false or an absolute path"));
+}
+
 TEST_CASE("relative paths are resolved against the config file's directory") {
   AdminConfig c = parse_admin_config(R"({"state_dir": "state", "run_dir": "./run", "engine_socket": "../e.sock",
       "host_facts_file": "facts.json", "plugin_dirs": ["plugins", "/abs"],

@@ -72,6 +72,10 @@ struct AdminConfig {
   // engine_socket. Off unless the admin asks (scripts/run's and the packaged config do), so a
   // berthd started for a test or with a private config never repoints the user's context.
   bool engine_docker_context = false;
+  // "engine": {"default_socket": true | "/path"}: serve the engine API also on
+  // /var/run/docker.sock (or the path given), for tools that know neither docker
+  // contexts nor DOCKER_HOST. Never taken from a live engine that serves it.
+  std::optional<std::filesystem::path> engine_default_socket;
   EngineRecovery engine_recovery;
   // "diagnostics": {"bundle_max_mib": 50, "gather_timeout_s": 60}: the bounds of
   // `berthctl diagnose gather` (GET /v1/diagnostics/bundle).
