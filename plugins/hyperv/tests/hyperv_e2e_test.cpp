@@ -173,6 +173,12 @@ uint16_t vpnkit_on_this_vm(Engine& engine, DaemonProcess& daemon, const TempDir&
         std::to_string(host.port) + "; true'");
     CHECK_RUN(get);
     CHECK_THAT(get.output, Catch::Contains("HTTP/1.0 200 OK") && Catch::Contains("hello from host"));
+    // Half-close: the container shuts its write side first; the reply and then the end arrive at once.
+    auto probe = engine.docker(
+        "run --rm vk/busybox sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | "
+        "timeout 2 nc host.berth.internal " +
+        std::to_string(host.port) + "; echo nc-exit=$?'");
+    CHECK_THAT(probe.output, Catch::Contains("hello from host") && Catch::Contains("nc-exit=0"));
   }
 
   INFO("vpnkit 4. a port already in use on the host: the container runs; status and events name the port and why");

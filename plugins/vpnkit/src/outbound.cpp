@@ -79,6 +79,11 @@ void write_file_atomically(const fs::path& path, const std::string& content) {
 
 }  // namespace
 
+std::string choose_stack(const std::string& setting) {
+  if (setting == "pasta" || setting == "slirp4netns") return setting;
+  return find_program("slirp4netns").empty() ? "pasta" : "slirp4netns";
+}
+
 std::string first_nameserver(const std::string& resolv_conf) {
   std::istringstream in(resolv_conf);
   std::string line;

@@ -16,11 +16,18 @@
 namespace berth::vpnkit {
 
 struct OutboundConfig {
-  std::string stack = "pasta";  // pasta | slirp4netns
+  std::string stack = "pasta";  // pasta | slirp4netns (choose_stack resolves the setting's "auto")
   pid_t env_pid = 0;            // a process in the environment (its PID 1 on the host)
   std::string netns;            // /proc/<pid>/ns/net
   std::string root;             // /proc/<pid>/root: where the environment's /etc is
 };
+
+// The stack for the setting: "pasta" or "slirp4netns" as asked; "auto" is
+// slirp4netns when the host has it, else pasta. slirp4netns first because Debian
+// 12's pasta (2023-03) drops the host's FIN on a connection whose container side
+// already shut its write half: the reply arrives, the end never does, and a client
+// like `printf 'GET / ...' | nc host.berth.internal PORT` waits until it is killed.
+std::string choose_stack(const std::string& setting);
 
 class Outbound {
  public:

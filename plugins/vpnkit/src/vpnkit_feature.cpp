@@ -26,7 +26,7 @@ using namespace berth::vpnkit;
 
 struct Settings {
   std::string outbound = "userspace";  // userspace | off
-  std::string stack = "pasta";         // pasta | slirp4netns
+  std::string stack = "auto";          // auto | pasta | slirp4netns
   bool allow_non_loopback = false;
   int udp_idle_timeout_s = 60;
   std::vector<std::string> env_forwards;  // "[tcp|udp:][HOST_IP:]HOST_PORT:ENV_PORT"
@@ -563,7 +563,7 @@ class VpnkitFeature : public berth::Feature {
       return;
     }
     OutboundConfig cfg;
-    cfg.stack = s.stack == "slirp4netns" ? "slirp4netns" : "pasta";
+    cfg.stack = choose_stack(s.stack);
     cfg.env_pid = net.pid;
     cfg.netns = net.netns;
     cfg.root = net.root;
@@ -644,7 +644,7 @@ class VpnkitFeature : public berth::Feature {
         st["reason"] = std::string("cannot set the VM's link: ") + e.what();
       }
     }
-    if (s.stack != "pasta") st["note"] = st["note"].get<std::string>() + " (stack \"" + s.stack + "\" is ignored)";
+    if (s.stack != "auto") st["note"] = st["note"].get<std::string>() + " (stack \"" + s.stack + "\" is ignored)";
     host().info("vpnkit: outbound " + st["state"].get<std::string>() + " through QEMU's user networking");
     std::lock_guard lock(mutex_);
     link_on_ = st["state"] == "running";
