@@ -1,0 +1,65 @@
+// The page's shell: one view at a time from the URL's #fragment, each drawn from the REST API.
+// The overview and backend views follow the event stream (and a slow poll as a fallback);
+// the settings view is drawn once per visit so a refresh never throws away what is being typed.
+import { followEvents, onSignedOut } from './api.js';
+import { renderActivity, recordEvent } from './activity.js';
+import { renderBackend } from './backend.js';
+import { el, show } from './dom.js';
+import { renderOverview } from './overview.js';
+import { renderSettings } from './settings.js';
+
+const views = {
+  overview: { render: renderOverview, live: true },
+  settings: { render: renderSettings, live: false },
+  backend: { render: renderBackend, live: true },
+  activity: { render: renderActivity, live: false },
+};
+let current = null;
+let pending = null;
+
+function viewName() {
+  const name = location.hash.replace(/^#/, '');
+  return views[name] ? name : 'overview';
+}
+
+async function draw(name) {
+  const body = document.getElementById(`${name}-body`);
+  try {
+    await views[name].render(body);
+    body.dataset.loaded = 'true';
+  } catch (e) {
+    if (e.status !== 401) show(body, el('p', { class: 'form-error', role: 'alert' }, `Could not load: ${e.message}`));
+  }
+}
+
+function select(focus) {
+  const name = viewName();
+  current = name;
+  for (const key of Object.keys(views)) document.getElementById(`view-${key}`).hidden = key !== name;
+  for (const link of document.querySelectorAll('nav a')) {
+    if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `berth: ${document.getElementById(`${name}-title`).textContent}`;
+  draw(name);
+  if (focus) document.getElementById(`${name}-title`).closest('section').focus?.();
+}
+
+// Many events arrive in bursts (a start sends dozens): redraw at most every 300 ms.
+function refreshSoon() {
+  if (pending || !views[current].live) return;
+  pending = setTimeout(() => { pending = null; draw(current); }, 300);
+}
+
+onSignedOut(() => {
+  const banner = document.getElementById('banner');
+  show(banner, 'Your session has ended. Run ', el('code', {}, 'berthctl ui'), ' and open the new link.');
+  banner.hidden = false;
+});
+
+for (const section of document.querySelectorAll('main section')) section.tabIndex = -1;
+window.addEventListener('hashchange', () => select(true));
+select(false);
+followEvents((event) => { recordEvent(event); refreshSoon(); },
+  (live) => { document.getElementById('connection').textContent = live ? 'Live' : 'Reconnecting…'; });
+setInterval(() => { if (views[current].live) draw(current); }, 5000);

@@ -1,0 +1,62 @@
+// Backend: each backend's probe of this host, a button to swap the engine onto another one
+// (PUT /v1/backend, as berthctl backend use) with its progress, and the version packs (POST
+// /v1/packs/use, as berthctl pack use).
+import { call, get } from './api.js';
+import { el, show, stateBadge, table } from './dom.js';
+
+let message = '';  // what the last action said, kept across re-renders
+
+function progressOf(engine) {
+  const busy = ['starting', 'stopping'].includes(engine.state) || engine.swap;
+  if (!busy) return null;
+  const p = engine.progress;
+  return el('div', { id: 'backend-progress', role: 'status' },
+    engine.swap ? el('p', {}, `Swapping ${engine.swap.from} → ${engine.swap.to}…`) : el('p', {}, `Engine ${engine.state}…`),
+    p && typeof p.fraction === 'number'
+      ? el('progress', { max: '1', value: String(p.fraction), 'aria-label': p.message || 'Progress' })
+      : el('progress', { 'aria-label': 'Progress' }),
+    p && p.message ? el('p', { class: 'muted' }, p.message) : null);
+}
+
+async function act(container, method, path, body, describe) {
+  message = describe + '…';
+  try {
+    const answer = await call(method, path, body);
+    message = answer && answer.swap ? `Swap to ${answer.swap.to} started.` : `${describe}: done.`;
+  } catch (e) {
+    message = `${describe} refused (${e.status}): ${e.message}`;
+  }
+  await renderBackend(container);
+}
+
+export async function renderBackend(container) {
+  const [backend, status, packs] = await Promise.all([get('/v1/backend'), get('/v1/status'), get('/v1/packs').catch(() => ({ packs: [] }))]);
+  const engine = status.engine || {};
+  const busy = Boolean(engine.swap) || ['starting', 'stopping'].includes(engine.state);
+  const rows = (backend.backends || []).map((b) => {
+    const current = b.active || (!backend.active && b.chosen);
+    const button = b.supported && !b.active
+      ? el('button', { type: 'button', disabled: backend.locked || busy, 'data-backend': b.name,
+                       onclick: () => act(container, 'PUT', '/v1/backend', { name: b.name }, `Use ${b.name}`) },
+           `Use ${b.name}`)
+      : null;
+    return [el('strong', {}, b.name), b.supported ? 'yes' : 'no', b.reason || '', String(b.priority ?? ''),
+            b.accelerator || '', current ? (b.active ? 'active' : 'chosen') : '', button || ''];
+  });
+  const packRows = (packs.packs || []).map((p) => [p.version, p.active ? 'in use' : '',
+    p.active ? '' : el('button', { type: 'button', class: 'secondary', disabled: busy,
+                                   onclick: () => act(container, 'POST', '/v1/packs/use', { version: p.version }, `Use pack ${p.version}`) },
+                   `Use pack ${p.version}`)]);
+  show(container,
+    el('p', {}, 'Engine: ', stateBadge(engine.state, { id: 'backend-engine-state' }),
+      engine.backend ? ` on ${engine.backend}` : ''),
+    progressOf(engine),
+    backend.why ? el('p', {}, 'Chosen: ', el('strong', {}, backend.chosen || 'none'), ' — ', backend.why) : null,
+    backend.locked ? el('p', { class: 'locked-note' }, 'The backend choice is locked by your administrator.') : null,
+    el('p', { id: 'backend-message', role: 'status' }, message),
+    table('Backends and what their probe of this host says',
+      ['Backend', 'Supported', 'Reason', 'Priority', 'Runs on', 'Now', 'Action'], rows),
+    el('h3', {}, 'Version packs'),
+    packRows.length ? table('Installed engine version packs', ['Version', 'State', 'Action'], packRows)
+                    : el('p', {}, 'No pack is installed yet; the first engine start builds one.'));
+}

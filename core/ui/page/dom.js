@@ -1,0 +1,35 @@
+// A tiny element builder: el('p', {class: 'x'}, 'text', child). Text is always set as text,
+// never parsed as HTML, so nothing the daemon or a plugin reports can inject markup.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
+    else if (value === true) node.setAttribute(name, '');
+    else node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// Replaces a container's content.
+export function show(container, ...children) {
+  container.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+// "running" with data-state for the colour, in one element the tests and screen readers find.
+export function stateBadge(state, attrs = {}) {
+  return el('span', { class: 'state', 'data-state': state || 'unknown', ...attrs }, state || 'unknown');
+}
+
+// A table from column headings and rows of cells (strings or nodes).
+export function table(caption, headings, rows) {
+  return el('div', { class: 'table-wrap' },
+    el('table', {},
+      el('caption', { class: 'muted' }, caption),
+      el('thead', {}, el('tr', {}, headings.map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map((c) => el('td', {}, c)))))));
+}

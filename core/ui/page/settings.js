@@ -1,0 +1,66 @@
+// Settings: a form per plugin from its schema. Saving sends the changed keys as a JSON merge
+// patch to PATCH /v1/settings/{id}, the call `berthctl settings set` makes; a refusal (400, 403)
+// is shown next to the field it names.
+import { call, get } from './api.js';
+import { el, show } from './dom.js';
+import { buildSettingsForm } from './schema_form.js';
+
+function sameValue(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+// The field a refusal is about: berthd's messages name the key ('greeting' ...).
+function fieldOfMessage(fields, keys, message) {
+  return keys.find((k) => message.includes(`'${k}'`) || message.includes(`"${k}"`)) ||
+         keys.find((k) => message.includes(k)) || null;
+}
+
+function mountPlugin(slot, settings) {
+  const send = async (patch, ui) => {
+    for (const f of Object.values(ui.fields)) f.error.textContent = '';
+    ui.formError.textContent = '';
+    ui.status.textContent = 'Saving…';
+    try {
+      const saved = await call('PATCH', `/v1/settings/${encodeURIComponent(settings.plugin)}`, patch);
+      mountPlugin(slot, saved);
+      slot.querySelector('.form-status').textContent = `Saved ${Object.keys(patch).join(', ')}.`;
+    } catch (e) {
+      ui.status.textContent = '';
+      const key = fieldOfMessage(ui.fields, Object.keys(patch), e.message);
+      const text = `Not saved (${e.status}): ${e.message}`;
+      if (key) {
+        ui.fields[key].error.textContent = text;
+        ui.fields[key].control.setAttribute('aria-invalid', 'true');
+        ui.fields[key].control.focus();
+      } else {
+        ui.formError.textContent = text;
+      }
+    }
+  };
+  const ui = buildSettingsForm(settings,
+    () => {
+      const patch = {};
+      for (const [key, field] of Object.entries(ui.fields)) {
+        if (field.control.disabled) continue;
+        const value = field.read();
+        if (value === undefined) continue;
+        if (!sameValue(value, settings.values ? settings.values[key] : undefined)) patch[key] = value;
+      }
+      if (!Object.keys(patch).length) { ui.status.textContent = 'Nothing changed.'; return; }
+      send(patch, ui);
+    },
+    (key) => send({ [key]: null }, ui));
+  show(slot, ui.form);
+}
+
+export async function renderSettings(container) {
+  const { plugins } = await get('/v1/plugins');
+  const known = plugins.filter((p) => p.state !== 'refused');
+  const all = await Promise.all(known.map((p) =>
+    get(`/v1/settings/${encodeURIComponent(p.id)}`).catch(() => null)));
+  const withSettings = all.filter((s) => s && s.schema && Object.keys(s.schema.properties || {}).length);
+  if (!withSettings.length) { show(container, el('p', {}, 'No plugin has settings.')); return; }
+  show(container, withSettings.map((s) => {
+    const slot = el('div', { class: 'plugin-settings' });
+    mountPlugin(slot, s);
+    return slot;
+  }));
+}
