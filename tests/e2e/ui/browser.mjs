@@ -1,0 +1,177 @@
+// The browser half of berth's web page tests: Debian's chromium, headless, driven by
+// playwright-core. `node browser.mjs SCENARIO '{"url": ..., "out": ...}'` signs in with the
+// one-time URL berthctl ui printed, does what a person would do, saves screenshots under
+// `out`, and prints one JSON line of what it saw; the C++ test (ui_e2e_test.cpp) checks it
+// and checks berthd's side over REST. Every wait has a deadline, and the whole run has one.
+import { createServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const WAIT_MS = 30000;
+const [scenario, argText] = process.argv.slice(2);
+const args = JSON.parse(argText || '{}');
+const deadline = setTimeout(() => {
+  console.error(`browser.mjs: ${scenario} did not finish within 90 s`);
+  process.exit(124);
+}, 90000);
+
+// A fresh profile every run (playwright makes a temporary --user-data-dir), and nothing that
+// reaches for the network on its own: this machine's network is closed.
+const browser = await chromium.launch({
+  executablePath: process.env.BERTH_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  timeout: WAIT_MS,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+
+// What the page said on its console and what failed in it, for the failure message.
+const pageLog = [];
+
+async function signedInPage() {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = await context.newPage();
+  page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => pageLog.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => pageLog.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  const response = await page.goto(args.url);
+  return { context, page, status: response ? response.status() : 0 };
+}
+
+async function screenshot(page, name) {
+  mkdirSync(args.out, { recursive: true });
+  await page.screenshot({ path: join(args.out, name), fullPage: true });
+}
+
+async function openSettings(page) {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const form = page.locator('form[data-plugin="hello.feature"]');
+  await form.waitFor();
+  return form;
+}
+
+const scenarios = {
+  // The overview reaches "running"; the cookie is HttpOnly and SameSite=Strict; the same link
+  // in a second browser context does not sign in again.
+  async overview() {
+    const { context, page, status } = await signedInPage();
+    await page.locator('#engine-state', { hasText: 'running' }).waitFor();
+    const landed = page.url();
+    await screenshot(page, 'overview.png');
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'berth_session') || null;
+    const seenByScript = await page.evaluate(() => document.cookie);
+    await page.getByRole('link', { name: 'Backend' }).click();
+    await page.locator('#backend-engine-state').waitFor();
+    await screenshot(page, 'backend.png');
+    await page.getByRole('link', { name: 'Ports, events and diagnostics' }).click();
+    await page.getByRole('button', { name: 'Run the self-check' }).click();
+    await page.locator('#checks [role="status"]', { hasText: 'failed' }).waitFor();
+    await screenshot(page, 'activity.png');
+    const result = {
+      status, url: landed, engine: await page.locator('#overview-body #engine-state').textContent().catch(() => null),
+      backend: null, cookie: session && { httpOnly: session.httpOnly, sameSite: session.sameSite, path: session.path },
+      scriptSeesCookie: seenByScript.includes('berth_session'),
+    };
+    await page.getByRole('link', { name: 'Overview' }).click();
+    result.engine = await page.locator('#engine-state').textContent();
+    result.backend = await page.locator('#engine-backend').textContent();
+    const again = await browser.newContext();
+    const replay = await (await again.newPage()).goto(args.url);
+    result.replay = { status: replay.status(), text: await replay.text() };
+    result.replayCookies = (await again.cookies()).length;
+    return result;
+  },
+
+  // Types a new greeting and saves it with the keyboard (Enter); then a value out of range
+  // (times = 99) must come back as a refusal next to its field.
+  async 'set-greeting'() {
+    const { page } = await signedInPage();
+    const form = await openSettings(page);
+    const greeting = form.getByLabel('greeting', { exact: true });
+    await greeting.fill(args.value);
+    await greeting.press('Enter');
+    const status = form.locator('.form-status', { hasText: 'Saved' });
+    await status.waitFor();
+    const saved = await status.textContent();
+    const times = form.getByLabel('times', { exact: true });
+    await times.fill('99');
+    await form.getByRole('button', { name: 'Save hello.feature' }).click();
+    const error = form.locator('#setting-hello_feature-times-error');
+    await error.filter({ hasText: 'Not saved' }).waitFor();
+    await screenshot(page, 'settings.png');
+    return { saved, greeting: await form.getByLabel('greeting', { exact: true }).inputValue(),
+             timesError: await error.textContent(), timesFocused: await times.evaluate((e) => e === document.activeElement) };
+  },
+
+  // The admin locked the greeting: its input is disabled and says who locked it.
+  async locked() {
+    const { page } = await signedInPage();
+    const form = await openSettings(page);
+    const greeting = form.getByLabel('greeting', { exact: true });
+    await greeting.waitFor();
+    const note = form.locator('#setting-hello_feature-greeting-note');
+    await screenshot(page, 'settings-locked.png');
+    return { disabled: await greeting.isDisabled(), value: await greeting.inputValue(), note: await note.textContent(),
+             describedBy: await greeting.getAttribute('aria-describedby'),
+             timesDisabled: await form.getByLabel('times', { exact: true }).isDisabled() };
+  },
+
+  // A page of another origin (another port on 127.0.0.1, so the browser does send the
+  // SameSite=Strict cookie) tries to read and to change things through the API.
+  async foreign() {
+    const { page } = await signedInPage();
+    await page.locator('#engine-state').waitFor();
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>another site</title><p>another origin</p>');
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const other = `http://127.0.0.1:${server.address().port}/`;
+    try {
+      await page.goto(other);
+      const api = new URL(args.url).origin;
+      const attempts = await page.evaluate(async (api) => {
+        const attempt = async (name, path, init) => {
+          try {
+            const r = await fetch(api + path, { credentials: 'include', ...init });
+            let body = '';
+            try { body = await r.text(); } catch { body = ''; }
+            return { name, type: r.type, status: r.status, body };
+          } catch (e) {
+            return { name, error: String(e) };
+          }
+        };
+        const json = { 'Content-Type': 'application/json', 'X-Berth-CSRF': '1' };
+        return [
+          await attempt('read settings', '/v1/settings/hello.feature', {}),
+          await attempt('read status', '/v1/status', {}),
+          await attempt('patch with the CSRF header', '/v1/settings/hello.feature',
+                        { method: 'PATCH', headers: json, body: JSON.stringify({ greeting: 'pwned' }) }),
+          await attempt('no-cors disable', '/v1/plugins/hello.feature/disable',
+                        { method: 'POST', mode: 'no-cors', body: 'x' }),
+          await attempt('no-cors read', '/v1/settings/hello.feature', { mode: 'no-cors' }),
+        ];
+      }, api);
+      return { origin: other, attempts };
+    } finally {
+      server.close();
+    }
+  },
+};
+
+let code = 0;
+try {
+  if (!scenarios[scenario]) throw new Error(`no scenario ${scenario}`);
+  console.log(JSON.stringify(await scenarios[scenario]()));
+} catch (e) {
+  console.error(`browser.mjs: ${scenario}: ${e.stack || e}`);
+  if (pageLog.length) console.error(`the page's log:\n  ${pageLog.join('\n  ')}`);
+  code = 1;
+} finally {
+  await browser.close().catch(() => {});
+  clearTimeout(deadline);
+}
+process.exit(code);
