@@ -16,6 +16,7 @@ export function recordEvent(event) {
   recent.push(event);
   if (recent.length > MAX_EVENTS) recent.shift();
   if (eventList && eventList.isConnected) {
+    if (recent.length === 1) eventList.replaceChildren();
     eventList.append(eventItem(event));
     while (eventList.children.length > MAX_EVENTS) eventList.firstChild.remove();
   }
@@ -45,6 +46,7 @@ export async function renderActivity(container) {
   const { ports } = await get('/v1/ports').catch(() => ({ ports: [] }));
   eventList = el('ol', { class: 'events', id: 'event-list', 'aria-label': 'Events, newest last', tabindex: '0' },
     recent.map(eventItem));
+  if (!recent.length) eventList.append(el('li', { class: 'muted' }, 'No events yet.'));
   const checks = el('div', { id: 'checks' });
   const button = el('button', { type: 'button', onclick: () => runChecks(checks, button) }, 'Run the self-check');
   show(container,

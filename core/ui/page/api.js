@@ -33,14 +33,15 @@ export async function call(method, path, body) {
 
 export const get = (path) => call('GET', path);
 
-// Follows GET /v1/events (newline-delimited JSON), calling onEvent for each event and
-// reconnecting after a pause when the stream ends. onState(true|false) says whether it is live.
+// Follows GET /v1/events (newline-delimited JSON) from the oldest event berthd retained,
+// calling onEvent for each event and reconnecting after a pause (from the last one seen) when
+// the stream ends. onState(true|false) says whether it is live.
 export function followEvents(onEvent, onState) {
-  let since = null;
+  let since = 0;
   const run = async () => {
     for (;;) {
       try {
-        const response = await fetch('/v1/events' + (since === null ? '' : '?since=' + since),
+        const response = await fetch('/v1/events?since=' + since,
                                      { credentials: 'same-origin', cache: 'no-store' });
         if (response.status === 401) { listeners.forEach((l) => l()); onState(false); return; }
         if (!response.ok || !response.body) throw new Error(String(response.status));

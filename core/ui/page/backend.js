@@ -43,10 +43,16 @@ export async function renderBackend(container) {
     return [el('strong', {}, b.name), b.supported ? 'yes' : 'no', b.reason || '', String(b.priority ?? ''),
             b.accelerator || '', current ? (b.active ? 'active' : 'chosen') : '', button || ''];
   });
-  const packRows = (packs.packs || []).map((p) => [p.version, p.active ? 'in use' : '',
-    p.active ? '' : el('button', { type: 'button', class: 'secondary', disabled: busy,
-                                   onclick: () => act(container, 'POST', '/v1/packs/use', { version: p.version }, `Use pack ${p.version}`) },
-                   `Use pack ${p.version}`)]);
+  // The pack the engine runs on now, and the one chosen for the next start (berthctl pack use).
+  const packRows = (packs.packs || []).map((p) => {
+    const inUse = engine.pack === p.version;
+    const state = [inUse ? 'in use' : '', p.current ? 'chosen' : ''].filter(Boolean).join(', ');
+    const button = inUse || p.current ? ''
+      : el('button', { type: 'button', class: 'secondary', disabled: busy,
+                       onclick: () => act(container, 'POST', '/v1/packs/use', { version: p.version }, `Use pack ${p.version}`) },
+           `Use pack ${p.version}`);
+    return [p.version, state, button];
+  });
   show(container,
     el('p', {}, 'Engine: ', stateBadge(engine.state, { id: 'backend-engine-state' }),
       engine.backend ? ` on ${engine.backend}` : ''),

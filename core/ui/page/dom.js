@@ -33,3 +33,25 @@ export function table(caption, headings, rows) {
       el('thead', {}, el('tr', {}, headings.map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map((c) => el('td', {}, c)))))));
 }
+
+// A padlock drawn as SVG (no icon font or emoji font needed), hidden from screen readers:
+// the text beside it says the same.
+export function padlock() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'padlock');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const shackle = document.createElementNS(ns, 'path');
+  shackle.setAttribute('d', 'M4.5 7V5a3.5 3.5 0 0 1 7 0v2');
+  shackle.setAttribute('fill', 'none');
+  shackle.setAttribute('stroke', 'currentColor');
+  shackle.setAttribute('stroke-width', '1.6');
+  const body = document.createElementNS(ns, 'rect');
+  for (const [k, v] of Object.entries({ x: '2.5', y: '7', width: '11', height: '8', rx: '1.5', fill: 'currentColor' })) {
+    body.setAttribute(k, v);
+  }
+  svg.append(shackle, body);
+  return svg;
+}

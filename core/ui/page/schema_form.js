@@ -2,7 +2,7 @@
 // chosen by type (boolean, enum, integer/number, string, secret string, anything else as JSON),
 // with its label, description, default and where the current value comes from. A value the
 // administrator locked is shown read-only with the notice "locked by your administrator".
-import { el } from './dom.js';
+import { el, padlock } from './dom.js';
 
 const SOURCE_TEXT = { user: 'your value', admin: "your administrator's default", default: 'default', locked: 'locked' };
 
@@ -25,7 +25,15 @@ function controlFor(key, prop, value, id, locked, describedBy) {
                          placeholder: value ? 'set (hidden); type to replace' : 'not set' });
   }
   if (prop.type === 'string') return el('input', { ...common, type: 'text', value: value ?? '' });
+  if (isStringList(prop)) {
+    return el('textarea', { ...common, rows: '3', spellcheck: 'false' }, (value || []).join('\n'));
+  }
   return el('textarea', { ...common, rows: '3', spellcheck: 'false' }, JSON.stringify(value ?? null, null, 2));
+}
+
+// An array of strings is edited one per line.
+function isStringList(prop) {
+  return prop.type === 'array' && prop.items && prop.items.type === 'string';
 }
 
 // The control's value as JSON, or undefined when it says "unchanged" (an empty secret).
@@ -39,6 +47,7 @@ function readControl(control, prop) {
   }
   if (prop.type === 'string' && prop.secret) return control.value === '' ? undefined : control.value;
   if (prop.type === 'string') return control.value;
+  if (isStringList(prop)) return control.value.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   try { return JSON.parse(control.value); } catch { return control.value; }
 }
 
@@ -66,9 +75,11 @@ export function buildSettingsForm(settings, onSubmit, onReset) {
                        onclick: () => onReset(key) }, 'Reset to default')
       : null;
     const label = el('label', { for: id }, key);
-    const desc = el('span', { class: 'desc', id: descId }, (prop.description || '') + defaultText + sourceText);
+    const sentence = prop.description ? prop.description.replace(/([^.!?])$/, '$1.') : '';
+    const hint = isStringList(prop) ? ' One per line.' : '';
+    const desc = el('span', { class: 'desc', id: descId }, sentence + hint + defaultText + sourceText);
     const note = isLocked
-      ? el('p', { class: 'locked-note', id: noteId }, el('span', { 'aria-hidden': 'true' }, '🔒 '), 'locked by your administrator')
+      ? el('p', { class: 'locked-note', id: noteId }, padlock(), ' locked by your administrator')
       : null;
     return prop.type === 'boolean'
       ? el('div', { class: 'field', 'data-key': key }, control, ' ', label, desc, note, reset, error)

@@ -58,9 +58,16 @@ export async function renderSettings(container) {
     get(`/v1/settings/${encodeURIComponent(p.id)}`).catch(() => null)));
   const withSettings = all.filter((s) => s && s.schema && Object.keys(s.schema.properties || {}).length);
   if (!withSettings.length) { show(container, el('p', {}, 'No plugin has settings.')); return; }
-  show(container, withSettings.map((s) => {
-    const slot = el('div', { class: 'plugin-settings' });
-    mountPlugin(slot, s);
-    return slot;
-  }));
+  const anchor = (id) => 'plugin-' + id.replace(/[^A-Za-z0-9_-]/g, '_');
+  show(container,
+    el('nav', { 'aria-label': 'Plugins with settings' },
+      el('ul', { class: 'toc' }, withSettings.map((s) => el('li', {}, el('a', { href: '#' + anchor(s.plugin),
+        // Not a #fragment change: that would switch views.
+        onclick: (e) => { e.preventDefault(); document.getElementById(anchor(s.plugin)).focus(); } },
+        s.plugin))))),
+    withSettings.map((s) => {
+      const slot = el('div', { class: 'plugin-settings', id: anchor(s.plugin), tabindex: '-1' });
+      mountPlugin(slot, s);
+      return slot;
+    }));
 }

@@ -114,6 +114,7 @@ const scenarios = {
     await greeting.waitFor();
     const note = form.locator('#setting-hello_feature-greeting-note');
     await screenshot(page, 'settings-locked.png');
+    await form.screenshot({ path: join(args.out, 'hello-locked.png') });
     return { disabled: await greeting.isDisabled(), value: await greeting.inputValue(), note: await note.textContent(),
              describedBy: await greeting.getAttribute('aria-describedby'),
              timesDisabled: await form.getByLabel('times', { exact: true }).isDisabled() };
