@@ -35,7 +35,7 @@ export async function renderBackend(container) {
   const busy = Boolean(engine.swap) || ['starting', 'stopping'].includes(engine.state);
   const rows = (backend.backends || []).map((b) => {
     const current = b.active || (!backend.active && b.chosen);
-    const button = b.supported && !b.active
+    const button = b.supported && !current
       ? el('button', { type: 'button', disabled: backend.locked || busy, 'data-backend': b.name,
                        onclick: () => act(container, 'PUT', '/v1/backend', { name: b.name }, `Use ${b.name}`) },
            `Use ${b.name}`)

@@ -25,13 +25,14 @@ export function stateBadge(state, attrs = {}) {
   return el('span', { class: 'state', 'data-state': state || 'unknown', ...attrs }, state || 'unknown');
 }
 
-// A table from column headings and rows of cells (strings or nodes).
+// A table from column headings and rows of cells (strings or nodes). Each cell carries its
+// heading, so a narrow window (or 200 % zoom) shows the rows as stacked cards instead.
 export function table(caption, headings, rows) {
   return el('div', { class: 'table-wrap' },
     el('table', {},
       el('caption', { class: 'muted' }, caption),
       el('thead', {}, el('tr', {}, headings.map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map((c) => el('td', {}, c)))))));
+      el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map((c, i) => el('td', { 'data-label': headings[i] }, c)))))));
 }
 
 // A padlock drawn as SVG (no icon font or emoji font needed), hidden from screen readers:

@@ -120,6 +120,43 @@ const scenarios = {
              timesDisabled: await form.getByLabel('times', { exact: true }).isDisabled() };
   },
 
+  // Every view, reached with the keyboard alone (Tab to its link, Enter): every control has
+  // a name a screen reader says, and at 200 % zoom (a 640 px wide window at twice the pixel
+  // density) nothing needs sideways scrolling.
+  async access() {
+    const context = await browser.newContext({ viewport: { width: 640, height: 900 }, deviceScaleFactor: 2 });
+    context.setDefaultTimeout(WAIT_MS);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageLog.push(`page error: ${e.message}`));
+    await page.goto(args.url);
+    await page.locator('#overview-body[data-loaded]').waitFor();
+    const views = [];
+    for (const [link, body] of [['Overview', 'overview'], ['Settings', 'settings'], ['Backend', 'backend'],
+                                ['Ports, events and diagnostics', 'activity']]) {
+      // From the page's first stop (the skip link), Tab until the view's link has the focus, then Enter.
+      await page.evaluate(() => { window.scrollTo(0, 0); document.querySelector('.skip').focus(); });
+      let reached = false;
+      for (let i = 0; i < 12 && !reached; ++i) {
+        await page.keyboard.press('Tab');
+        reached = await page.evaluate((name) => document.activeElement?.textContent === name, link);
+      }
+      if (reached) await page.keyboard.press('Enter');
+      await page.locator(`#${body}-body[data-loaded]`).waitFor();
+      const unnamed = await page.evaluate((id) => {
+        const named = (c) => (c.labels && c.labels.length > 0) || c.getAttribute('aria-label') ||
+                             c.getAttribute('aria-labelledby') || (c.tagName === 'BUTTON' && c.textContent.trim()) ||
+                             (c.tagName === 'A' && c.textContent.trim());
+        return [...document.querySelectorAll(`#${id} input, #${id} select, #${id} textarea, #${id} button, #${id} a, #${id} progress`)]
+          .filter((c) => !(c.tagName === 'PROGRESS' && c.closest('div')?.querySelector('label')) && !named(c))
+          .map((c) => c.outerHTML.slice(0, 120));
+      }, `view-${body}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await screenshot(page, `zoom-${body}.png`);
+      views.push({ view: body, reachedByKeyboard: reached, unnamed, overflow });
+    }
+    return { views, errors: pageLog };
+  },
+
   // A page of another origin (another port on 127.0.0.1, so the browser does send the
   // SameSite=Strict cookie) tries to read and to change things through the API.
   async foreign() {

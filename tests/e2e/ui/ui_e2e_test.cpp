@@ -100,7 +100,8 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   }
 }
 
-TEST_CASE("a greeting changed in the page is what REST returns, also after berthd restarts, and a 400 shows at its field") {
+TEST_CASE(
+    "a greeting changed in the page is what REST returns, also after berthd restarts, and a 400 shows at its field") {
   TempDir dir("berth-ui");
   DaemonProcess d(dir.path(), ui_config(dir.path(), false));
   d.start();
@@ -148,6 +149,23 @@ TEST_CASE("with the greeting locked by the admin, its input is disabled and name
   CHECK(seen["describedBy"].get<std::string>().find("setting-hello_feature-greeting-note") != std::string::npos);
   CHECK(seen["timesDisabled"] == false);  // only what the admin locked
   CHECK(fs::file_size(out / "settings-locked.png") > 10000);
+}
+
+TEST_CASE("every view works by keyboard, every control has a name, and 200 % zoom needs no sideways scrolling") {
+  TempDir dir("berth-ui");
+  DaemonProcess d(dir.path(), ui_config(dir.path(), false));
+  d.start();
+  const json seen = berth::test::run_browser(
+      "access", {{"url", berthctl_ui(d).url}, {"out", berth::test::ui_output_dir("access").string()}}, dir / "home");
+  INFO(seen.dump(2));
+  REQUIRE(seen["views"].size() == 4);
+  for (const auto& view : seen["views"]) {
+    INFO(view["view"]);
+    CHECK(view["reachedByKeyboard"] == true);
+    CHECK(view["unnamed"].empty());
+    CHECK(view["overflow"].get<int>() <= 0);
+  }
+  CHECK(seen["errors"].empty());
 }
 
 TEST_CASE("a page of another origin gets no data from the API and changes nothing") {
