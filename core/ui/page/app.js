@@ -3,7 +3,7 @@
 // the settings view is drawn once per visit so a refresh never throws away what is being typed.
 import { followEvents, onSignedOut } from './api.js';
 import { renderActivity, recordEvent } from './activity.js';
-import { renderBackend } from './backend.js';
+import { renderBackend, swapEvent } from './backend.js';
 import { el, show } from './dom.js';
 import { renderOverview } from './overview.js';
 import { renderSettings } from './settings.js';
@@ -60,6 +60,9 @@ onSignedOut(() => {
 for (const section of document.querySelectorAll('main section')) section.tabIndex = -1;
 window.addEventListener('hashchange', () => select(true));
 select(false);
-followEvents((event) => { recordEvent(event); refreshSoon(); },
+// The stream starts with what berthd retained; a swap's outcome is news only if it happens now.
+const openedAt = Date.now();
+const isNews = (event) => !event.time || Date.parse(event.time) >= openedAt - 2000;
+followEvents((event) => { recordEvent(event); if (isNews(event)) swapEvent(event); refreshSoon(); },
   (live) => { document.getElementById('connection').textContent = live ? 'Live' : 'Reconnecting…'; });
 setInterval(() => { if (views[current].live) draw(current); }, 5000);

@@ -5,11 +5,35 @@ import { call, get } from './api.js';
 import { el, show, stateBadge, table } from './dom.js';
 
 let message = '';  // what the last action said, kept across re-renders
+let swapProgress = null;  // the last engine.swap.progress payload of the swap under way
+
+// The swap's story from the event stream (docs/rest-api.md, "Backend swap"): its progress, and
+// how it ended, said in the view's status line.
+export function swapEvent(event) {
+  const p = event.payload || {};
+  switch (event.type) {
+    case 'engine.swap.started': swapProgress = null; message = ''; break;  // the progress says it
+    case 'engine.swap.progress': swapProgress = p; break;
+    case 'engine.swap.done':
+      swapProgress = null;
+      message = `Swap done: the engine runs on ${p.backend}${p.seconds ? ` (${Number(p.seconds).toFixed(1)} s)` : ''}.`;
+      break;
+    case 'engine.swap.rolled_back':
+      swapProgress = null;
+      message = `Swap to ${p.to} did not work and was rolled back: the engine runs on ${p.backend} again.${p.reason ? ` Why: ${p.reason}` : ''}`;
+      break;
+    case 'engine.swap.failed':
+      swapProgress = null;
+      message = `Swap to ${p.to} failed: ${p.reason || ''}`;
+      break;
+    default: break;
+  }
+}
 
 function progressOf(engine) {
   const busy = ['starting', 'stopping'].includes(engine.state) || engine.swap;
   if (!busy) return null;
-  const p = engine.progress;
+  const p = engine.swap && swapProgress ? swapProgress : engine.progress;
   return el('div', { id: 'backend-progress', role: 'status' },
     engine.swap ? el('p', {}, `Swapping ${engine.swap.from} → ${engine.swap.to}…`) : el('p', {}, `Engine ${engine.state}…`),
     p && typeof p.fraction === 'number'
@@ -22,7 +46,7 @@ async function act(container, method, path, body, describe) {
   message = describe + '…';
   try {
     const answer = await call(method, path, body);
-    message = answer && answer.swap ? `Swap to ${answer.swap.to} started.` : `${describe}: done.`;
+    if (!(answer && answer.swap)) message = `${describe}: done.`;  // a swap's story comes from its events
   } catch (e) {
     message = `${describe} refused (${e.status}): ${e.message}`;
   }

@@ -12,9 +12,9 @@ const WAIT_MS = 30000;
 const [scenario, argText] = process.argv.slice(2);
 const args = JSON.parse(argText || '{}');
 const deadline = setTimeout(() => {
-  console.error(`browser.mjs: ${scenario} did not finish within 90 s`);
+  console.error(`browser.mjs: ${scenario} did not finish within 110 s`);
   process.exit(124);
-}, 90000);
+}, 110000);
 
 // A fresh profile every run (playwright makes a temporary --user-data-dir), and nothing that
 // reaches for the network on its own: this machine's network is closed.
@@ -118,6 +118,32 @@ const scenarios = {
     return { disabled: await greeting.isDisabled(), value: await greeting.inputValue(), note: await note.textContent(),
              describedBy: await greeting.getAttribute('aria-describedby'),
              timesDisabled: await form.getByLabel('times', { exact: true }).isDisabled() };
+  },
+
+  // The Backend view's button moves the running engine to args.backend: the progress shows
+  // while it runs, and the view says how it ended (done, or rolled back).
+  async swap() {
+    const { page } = await signedInPage();
+    await page.getByRole('link', { name: 'Backend' }).click();
+    await page.locator('#backend-engine-state', { hasText: 'running' }).waitFor();
+    // Every progress text the view shows, however briefly.
+    await page.evaluate(() => {
+      window.seenProgress = [];
+      new MutationObserver(() => {
+        const p = document.getElementById('backend-progress');
+        if (p && window.seenProgress.at(-1) !== p.textContent) window.seenProgress.push(p.textContent);
+      }).observe(document.getElementById('backend-body'), { childList: true, subtree: true, characterData: true });
+    });
+    await page.getByRole('button', { name: `Use ${args.backend}` }).click();
+    await page.locator('#backend-progress').waitFor();
+    await screenshot(page, 'swap-progress.png');
+    const message = page.locator('#backend-message', { hasText: args.expect });
+    await message.waitFor({ timeout: 90000 });
+    await page.locator('#backend-progress').waitFor({ state: 'detached' });
+    await screenshot(page, 'swap-done.png');
+    return { message: await message.textContent(), progress: await page.evaluate(() => window.seenProgress),
+             engine: await page.locator('#backend-engine-state').textContent(),
+             buttonBack: await page.getByRole('button', { name: `Use ${args.backend}` }).isVisible() };
   },
 
   // Every view, reached with the keyboard alone (Tab to its link, Enter): every control has

@@ -42,7 +42,7 @@ nlohmann::json run_browser(const std::string& scenario, const nlohmann::json& ar
                               " XDG_CONFIG_HOME=" + quoted((home / ".config").string()) +
                               " XDG_CACHE_HOME=" + quoted((home / ".cache").string()) + " node browser.mjs " +
                               quoted(scenario) + " " + quoted(args.dump());
-  const auto r = run_command(command, std::chrono::seconds(100));
+  const auto r = run_command(command, std::chrono::seconds(120));
   INFO("browser.mjs " << scenario << " said:\n" << r.output);
   REQUIRE(r.status == 0);
   // The JSON line is the last line starting with '{' (chromium may log before it).

@@ -63,6 +63,16 @@ berth::api::Client tcp(const Link& link) {
   return berth::api::Client(berth::api::ClientEndpoint::tcp_address(link.host_port, ""));
 }
 
+// Runs a browser.mjs scenario signed in with a fresh berthctl ui link (unless args has "url"),
+// its screenshots in ui_output_dir(scenario), its HOME in the test's dir.
+json browse(const DaemonProcess& d, const std::string& scenario, json args = json::object()) {
+  if (!args.contains("url")) args["url"] = berthctl_ui(d).url;
+  args["out"] = berth::test::ui_output_dir(scenario).string();
+  const json seen = berth::test::run_browser(scenario, args, d.dir() / "home");
+  UNSCOPED_INFO("browser.mjs " << scenario << " saw: " << seen.dump(2));
+  return seen;
+}
+
 json hello_settings(const DaemonProcess& d) {
   const auto r = d.client().request("GET", "/v1/settings/hello.feature");
   REQUIRE(r.status == 200);
@@ -79,9 +89,7 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   REQUIRE(engine.wait(std::chrono::seconds(90))["state"] == "running");
 
   const Link link = berthctl_ui(d);
-  const fs::path out = berth::test::ui_output_dir("overview");
-  const json seen = berth::test::run_browser("overview", {{"url", link.url}, {"out", out.string()}}, dir / "home");
-  INFO(seen.dump(2));
+  const json seen = browse(d, "overview", {{"url", link.url}});
   CHECK(seen["status"] == 200);
   CHECK(seen["url"] == "http://" + link.host_port + "/ui/");
   CHECK(seen["engine"] == "running");
@@ -96,7 +104,7 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   CHECK(seen["replayCookies"] == 0);
   for (const char* shot : {"overview.png", "backend.png", "activity.png"}) {
     INFO(shot);
-    CHECK(fs::file_size(out / shot) > 10000);
+    CHECK(fs::file_size(berth::test::ui_output_dir("overview") / shot) > 10000);
   }
 }
 
@@ -107,11 +115,7 @@ TEST_CASE(
   d.start();
   REQUIRE(hello_settings(d)["values"]["greeting"] == "hello");
 
-  const fs::path out = berth::test::ui_output_dir("settings");
-  const json seen = berth::test::run_browser(
-      "set-greeting", {{"url", berthctl_ui(d).url}, {"out", out.string()}, {"value", "Grüezi from the page"}},
-      dir / "home");
-  INFO(seen.dump(2));
+  const json seen = browse(d, "set-greeting", {{"value", "Grüezi from the page"}});
   CHECK(seen["saved"] == "Saved greeting.");
   CHECK(seen["timesError"].get<std::string>().find("Not saved (400)") != std::string::npos);
   CHECK(seen["timesError"].get<std::string>().find("times") != std::string::npos);
@@ -129,7 +133,7 @@ TEST_CASE(
   REQUIRE(d.terminate() == 0);
   d.start();
   CHECK(hello_settings(d)["values"]["greeting"] == "Grüezi from the page");
-  CHECK(fs::file_size(out / "settings.png") > 10000);
+  CHECK(fs::file_size(berth::test::ui_output_dir("set-greeting") / "settings.png") > 10000);
 }
 
 TEST_CASE("with the greeting locked by the admin, its input is disabled and names the administrator lock") {
@@ -139,25 +143,42 @@ TEST_CASE("with the greeting locked by the admin, its input is disabled and name
   DaemonProcess d(dir.path(), config);
   d.start();
 
-  const fs::path out = berth::test::ui_output_dir("locked");
-  const json seen =
-      berth::test::run_browser("locked", {{"url", berthctl_ui(d).url}, {"out", out.string()}}, dir / "home");
-  INFO(seen.dump(2));
+  const json seen = browse(d, "locked");
   CHECK(seen["disabled"] == true);
   CHECK(seen["value"] == "hi");
   CHECK(seen["note"].get<std::string>().find("locked by your administrator") != std::string::npos);
   CHECK(seen["describedBy"].get<std::string>().find("setting-hello_feature-greeting-note") != std::string::npos);
   CHECK(seen["timesDisabled"] == false);  // only what the admin locked
-  CHECK(fs::file_size(out / "settings-locked.png") > 10000);
+  CHECK(fs::file_size(berth::test::ui_output_dir("locked") / "settings-locked.png") > 10000);
+}
+
+TEST_CASE("a swap started from the page shows its progress and how it ended: rolled back to wsl2") {
+  TempDir dir("berth-ui");
+  json config = ui_config(dir.path(), true);
+  // A backend whose environment never becomes healthy (the test double of daemon_swap_tests).
+  config["plugin_dirs"].push_back(
+      (berth::test::binary_dir() / "fixtures" / "plugins" / "failing-backend-double").string());
+  DaemonProcess d(dir.path(), config);
+  d.start();
+  REQUIRE(berth::test::EngineSession(d).wait(std::chrono::seconds(90))["state"] == "running");
+
+  const json seen = browse(d, "swap", {{"backend", "failing-backend"}, {"expect", "rolled back"}});
+  CHECK(seen["message"].get<std::string>().find("the engine runs on wsl2 again") != std::string::npos);
+  CHECK_FALSE(seen["progress"].empty());
+  CHECK(seen["progress"].dump().find("failing-backend") != std::string::npos);
+  CHECK(seen["engine"] == "running");
+  const auto engine = berth::test::EngineSession(d).status();
+  CHECK(engine["state"] == "running");
+  CHECK(engine["backend"] == "wsl2");
+  // The page's requests went through the TCP policy without one refusal.
+  CHECK(d.log().find("api: refused") == std::string::npos);
 }
 
 TEST_CASE("every view works by keyboard, every control has a name, and 200 % zoom needs no sideways scrolling") {
   TempDir dir("berth-ui");
   DaemonProcess d(dir.path(), ui_config(dir.path(), false));
   d.start();
-  const json seen = berth::test::run_browser(
-      "access", {{"url", berthctl_ui(d).url}, {"out", berth::test::ui_output_dir("access").string()}}, dir / "home");
-  INFO(seen.dump(2));
+  const json seen = browse(d, "access");
   REQUIRE(seen["views"].size() == 4);
   for (const auto& view : seen["views"]) {
     INFO(view["view"]);
@@ -173,9 +194,7 @@ TEST_CASE("a page of another origin gets no data from the API and changes nothin
   DaemonProcess d(dir.path(), ui_config(dir.path(), false));
   d.start();
 
-  const json seen = berth::test::run_browser(
-      "foreign", {{"url", berthctl_ui(d).url}, {"out", berth::test::ui_output_dir("foreign").string()}}, dir / "home");
-  INFO(seen.dump(2));
+  const json seen = browse(d, "foreign");
   REQUIRE(seen["attempts"].size() == 5);
   for (const auto& a : seen["attempts"]) {
     INFO(a.dump());
