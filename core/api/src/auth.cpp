@@ -126,6 +126,7 @@ bool is_safe_method(std::string_view method) {
 }
 
 bool is_page_request(const Request& request) {
+  // The raw target: the router matches raw segments literally, so "/ui/../v1/x" reaches no /v1 route.
   if (!is_safe_method(request.method)) return false;
   std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
   return path == "/ui" || path.rfind("/ui/", 0) == 0;

@@ -3,6 +3,7 @@
 
 #include "berth/api/auth.hpp"
 #include "berth/api/browser_sessions.hpp"
+#include "berth/api/router.hpp"
 
 using namespace berth::api;
 using Clock = BrowserSessions::Clock;
@@ -139,4 +140,17 @@ TEST_CASE("TCP policy: a bearer token never goes with an Origin, even the page's
   CHECK_FALSE(check_tcp_request(r, "tok", &sessions));
   r.headers["Origin"] = "http://127.0.0.1:7777";
   CHECK(check_tcp_request(r, "tok", &sessions)->status == 403);
+}
+
+TEST_CASE("a page request never reaches a /v1 route, however its path is spelled") {
+  // is_page_request looks at the raw target; the router matches raw segments literally, so a
+  // path that starts with /ui only ever reaches a /ui route.
+  Router router;
+  router.add("GET", "/v1/status", [](const Request&) { return Response::json(200, {}); });
+  router.add("GET", "/v1/settings/{id}", [](const Request&) { return Response::json(200, {}); });
+  for (const char* target : {"/ui/../v1/status", "/ui/%2e%2e/v1/status", "/ui//v1/status", "/ui/v1/settings/x"}) {
+    INFO(target);
+    CHECK(is_page_request(tcp_request("GET", target)));
+    CHECK(router.match("GET", std::string_view(target)).kind != Router::Match::Kind::found);
+  }
 }
