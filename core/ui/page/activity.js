@@ -1,5 +1,5 @@
-// Ports, live events and diagnostics: GET /v1/ports, the event stream berthd already sends
-// the page, GET /v1/diagnostics/checks and a link to GET /v1/diagnostics/bundle.
+// Ports, the proxy, live events and diagnostics: GET /v1/ports, GET /v1/proxy, the event stream
+// berthd already sends the page, GET /v1/diagnostics/checks and a link to GET /v1/diagnostics/bundle.
 import { get } from './api.js';
 import { el, show, stateBadge, table } from './dom.js';
 
@@ -42,8 +42,26 @@ function portRow(p) {
   return [p.proto || '', host, p.name || p.container || '', target, p.state || '', p.reason || ''];
 }
 
+// GET /v1/proxy: the proxy and trusted CAs the engine and containers get (credentials masked).
+function proxyView(proxy) {
+  if (!proxy) return el('p', {}, 'No active plugin reports a proxy configuration.');
+  const upstream = proxy.upstream || {};
+  const env = proxy.environment || {};
+  const ca = proxy.ca || {};
+  const problems = [...(proxy.problems || []), ...(ca.problems || [])];
+  return el('div', { id: 'proxy' },
+    el('p', {}, `Mode: ${proxy.mode ?? '-'} (from ${proxy.source ?? '-'})`),
+    table('Where the engine and containers send web traffic', ['Scheme', 'Upstream proxy', 'In the environment'], [
+      ['http', upstream.http || 'direct', env.http || '-'],
+      ['https', upstream.https || 'direct', env.https || '-'],
+      ['no_proxy', '', env.no_proxy || '-']]),
+    el('p', {}, `Trusted CA certificates: ${ca.count ?? 0}`),
+    problems.length ? el('ul', {}, problems.map((p) => el('li', { class: 'form-error' }, typeof p === 'string' ? p : JSON.stringify(p)))) : null);
+}
+
 export async function renderActivity(container) {
-  const { ports } = await get('/v1/ports').catch(() => ({ ports: [] }));
+  const [{ ports }, proxy] = await Promise.all([
+    get('/v1/ports').catch(() => ({ ports: [] })), get('/v1/proxy').catch(() => null)]);
   eventList = el('ol', { class: 'events', id: 'event-list', 'aria-label': 'Events, newest last', tabindex: '0' },
     recent.map(eventItem));
   if (!recent.length) eventList.append(el('li', { class: 'muted' }, 'No events yet.'));
@@ -54,6 +72,8 @@ export async function renderActivity(container) {
     ports && ports.length
       ? table('Container ports forwarded to this host', ['Proto', 'Host', 'Container', 'Target', 'State', 'Reason'], ports.map(portRow))
       : el('p', {}, 'No ports are forwarded.'),
+    el('h3', {}, 'Proxy and trusted CAs'),
+    proxyView(proxy),
     el('h3', {}, 'Events'),
     el('p', { class: 'muted' }, 'What berthd reports while this page is open.'),
     eventList,

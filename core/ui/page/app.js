@@ -24,8 +24,12 @@ function viewName() {
 
 async function draw(name) {
   const body = document.getElementById(`${name}-body`);
+  // A redraw replaces the view's elements: the one that had the focus gets it back (by its id),
+  // so a keyboard user is not thrown to the top of the page every few seconds.
+  const focused = body.contains(document.activeElement) ? document.activeElement.id : '';
   try {
     await views[name].render(body);
+    if (focused && !body.contains(document.activeElement)) document.getElementById(focused)?.focus();
     body.dataset.loaded = 'true';
   } catch (e) {
     if (e.status !== 401) show(body, el('p', { class: 'form-error', role: 'alert' }, `Could not load: ${e.message}`));

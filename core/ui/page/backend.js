@@ -60,7 +60,7 @@ export async function renderBackend(container) {
   const rows = (backend.backends || []).map((b) => {
     const current = b.active || (!backend.active && b.chosen);
     const button = b.supported && !current
-      ? el('button', { type: 'button', disabled: backend.locked || busy, 'data-backend': b.name,
+      ? el('button', { type: 'button', disabled: backend.locked || busy, id: `backend-use-${b.name}`,
                        onclick: () => act(container, 'PUT', '/v1/backend', { name: b.name }, `Use ${b.name}`) },
            `Use ${b.name}`)
       : null;
@@ -72,7 +72,7 @@ export async function renderBackend(container) {
     const inUse = engine.pack === p.version;
     const state = [inUse ? 'in use' : '', p.current ? 'chosen' : ''].filter(Boolean).join(', ');
     const button = inUse || p.current ? ''
-      : el('button', { type: 'button', class: 'secondary', disabled: busy,
+      : el('button', { type: 'button', class: 'secondary', disabled: busy, id: `pack-use-${p.version}`,
                        onclick: () => act(container, 'POST', '/v1/packs/use', { version: p.version }, `Use pack ${p.version}`) },
            `Use pack ${p.version}`);
     return [p.version, state, button];

@@ -78,6 +78,10 @@ const scenarios = {
     await page.getByRole('link', { name: 'Overview' }).click();
     result.engine = await page.locator('#engine-state').textContent();
     result.backend = await page.locator('#engine-backend').textContent();
+    await page.getByRole('button', { name: 'Restart the engine' }).click();
+    result.restart = await page.locator('#engine-message', { hasText: 'done' }).textContent();
+    await page.locator('#engine-state', { hasText: 'running' }).waitFor();
+    result.engineAfterRestart = await page.locator('#engine-state').textContent();
     const again = await browser.newContext();
     const replay = await (await again.newPage()).goto(args.url);
     result.replay = { status: replay.status(), text: await replay.text() };
@@ -115,7 +119,12 @@ const scenarios = {
     const note = form.locator('#setting-hello_feature-greeting-note');
     await screenshot(page, 'settings-locked.png');
     await form.screenshot({ path: join(args.out, 'hello-locked.png') });
-    return { disabled: await greeting.isDisabled(), value: await greeting.inputValue(), note: await note.textContent(),
+    // The admin also decided the plugin stays enabled: the page's Disable is refused, and says why.
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('button', { name: 'Disable hello.feature' }).click();
+    const refusal = await page.locator('#plugin-message', { hasText: 'refused' }).textContent();
+    await page.getByRole('link', { name: 'Settings' }).click();
+    return { refusal, disabled: await greeting.isDisabled(), value: await greeting.inputValue(), note: await note.textContent(),
              describedBy: await greeting.getAttribute('aria-describedby'),
              timesDisabled: await form.getByLabel('times', { exact: true }).isDisabled() };
   },

@@ -88,6 +88,7 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   berth::test::EngineSession engine{d};
   REQUIRE(engine.wait(std::chrono::seconds(90))["state"] == "running");
 
+  const int pid1_before = engine.plugin_status("berth.backend.wsl2").value("pid", 0);
   const Link link = berthctl_ui(d);
   const json seen = browse(d, "overview", {{"url", link.url}});
   CHECK(seen["status"] == 200);
@@ -102,6 +103,13 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   CHECK(seen["replay"]["status"] == 403);
   CHECK(seen["replay"]["text"].get<std::string>().find("does not sign you in") != std::string::npos);
   CHECK(seen["replayCookies"] == 0);
+  // The page's "Restart the engine" restarted it: running again, in a new environment.
+  CHECK(seen["restart"].get<std::string>().find("done") != std::string::npos);
+  CHECK(seen["engineAfterRestart"] == "running");
+  CHECK(engine.status()["state"] == "running");
+  const int pid1_after = engine.plugin_status("berth.backend.wsl2").value("pid", 0);
+  CHECK(pid1_after > 0);
+  CHECK(pid1_after != pid1_before);
   for (const char* shot : {"overview.png", "backend.png", "activity.png"}) {
     INFO(shot);
     CHECK(fs::file_size(berth::test::ui_output_dir("overview") / shot) > 10000);
@@ -136,10 +144,11 @@ TEST_CASE(
   CHECK(fs::file_size(berth::test::ui_output_dir("set-greeting") / "settings.png") > 10000);
 }
 
-TEST_CASE("with the greeting locked by the admin, its input is disabled and names the administrator lock") {
+TEST_CASE("with the greeting locked by the admin, its input is disabled and names the lock, and Disable is refused") {
   TempDir dir("berth-ui");
   json config = ui_config(dir.path(), false);
-  config["plugins"] = {{"hello.feature", {{"settings", {{"greeting", {{"value", "hi"}, {"locked", true}}}}}}}};
+  config["plugins"] = {
+      {"hello.feature", {{"enabled", true}, {"settings", {{"greeting", {{"value", "hi"}, {"locked", true}}}}}}}};
   DaemonProcess d(dir.path(), config);
   d.start();
 
@@ -149,6 +158,9 @@ TEST_CASE("with the greeting locked by the admin, its input is disabled and name
   CHECK(seen["note"].get<std::string>().find("locked by your administrator") != std::string::npos);
   CHECK(seen["describedBy"].get<std::string>().find("setting-hello_feature-greeting-note") != std::string::npos);
   CHECK(seen["timesDisabled"] == false);  // only what the admin locked
+  CHECK(seen["refusal"].get<std::string>().find("refused (403)") != std::string::npos);
+  CHECK(seen["refusal"].get<std::string>().find("administrator") != std::string::npos);
+  CHECK(d.client().request("GET", "/v1/plugins/hello.feature").body["state"] == "active");
   CHECK(fs::file_size(berth::test::ui_output_dir("locked") / "settings-locked.png") > 10000);
 }
 
