@@ -4,7 +4,7 @@
 // `out`, and prints one JSON line of what it saw; the C++ test (ui_e2e_test.cpp) checks it
 // and checks berthd's side over REST. Every wait has a deadline, and the whole run has one.
 import { createServer } from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -153,6 +153,18 @@ const scenarios = {
     return { message: await message.textContent(), progress: await page.evaluate(() => window.seenProgress),
              engine: await page.locator('#backend-engine-state').textContent(),
              buttonBack: await page.getByRole('button', { name: `Use ${args.backend}` }).isVisible() };
+  },
+
+  // Signed in, the page waits; berthd restarts meanwhile (the test does it once args.ready
+  // exists), which ends every session: the page must say so and how to get back in.
+  async 'session-end'() {
+    const { page } = await signedInPage();
+    await page.locator('#overview-body[data-loaded]').waitFor();
+    writeFileSync(args.ready, 'signed in\n');
+    const banner = page.locator('#banner', { hasText: 'session has ended' });
+    await banner.waitFor({ timeout: 60000 });
+    await screenshot(page, 'session-ended.png');
+    return { banner: await banner.textContent() };
   },
 
   // Every view, reached with the keyboard alone (Tab to its link, Enter): every control has

@@ -12,6 +12,7 @@
 #include "browser_run.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "loopback_port.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -281,6 +282,30 @@ TEST_CASE(
       client
           .request_raw("POST", "/v1/ui/login-code", "", {{"Cookie", cookie}, {"Origin", origin}, {"X-Berth-CSRF", "1"}})
           .status == 403);
+}
+
+TEST_CASE("when berthd restarts, an open page says the session ended and to run berthctl ui") {
+  TempDir dir("berth-ui");
+  json config = ui_config(dir.path(), false);
+  // The same port after the restart, so the page reaches the new berthd (which knows no session).
+  config["api"]["tcp"] = "127.0.0.1:" + std::to_string(berth::test::free_loopback_port());
+  DaemonProcess d(dir.path(), config);
+  d.start();
+  const fs::path ready = dir / "page-ready";
+  berth::test::BrowserRun page("session-end",
+                               {{"url", berthctl_ui(d).url},
+                                {"out", berth::test::ui_output_dir("session-end").string()},
+                                {"ready", ready.string()}},
+                               dir / "home");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(fs::exists(ready));
+  REQUIRE(d.terminate() == 0);
+  d.start();
+  const json seen = page.result();
+  INFO(seen.dump(2));
+  CHECK(seen["banner"].get<std::string>().find("berthctl ui") != std::string::npos);
 }
 
 TEST_CASE("berthctl ui --open hands the link to $BROWSER") {
