@@ -2,12 +2,11 @@
 // and everything index.html and the modules load is among them (a module added to the page but
 // not to core/ui/CMakeLists.txt would otherwise break the page at run time only).
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include "berth/ui/page.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -18,13 +17,6 @@ std::map<std::string, berth::ui::PageAsset> assets_by_path() {
   std::map<std::string, berth::ui::PageAsset> out;
   for (auto& a : berth::ui::page_assets()) out.emplace(a.path, a);
   return out;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -39,7 +31,7 @@ TEST_CASE("every file of the page is embedded as it is on disk, index.html as /u
     const std::string path = name == "index.html" ? "/ui" : "/ui/" + name;
     INFO(name);
     REQUIRE(assets.count(path) == 1);
-    CHECK(assets.at(path).body == read_file(entry.path()));
+    CHECK(assets.at(path).body == berth::test::read_text_file(entry.path()));
   }
   CHECK(assets.size() == files);
   CHECK(berth::ui::page_assets().front().path == "/ui");
