@@ -75,6 +75,12 @@ std::optional<std::string> BrowserSessions::redeem(std::string_view code, Clock:
   return session;
 }
 
+void BrowserSessions::revoke_code(std::string_view code) {
+  std::lock_guard lock(mutex_);
+  auto it = find(codes_, code);
+  if (it != codes_.end()) codes_.erase(it);
+}
+
 bool BrowserSessions::valid(std::string_view session, Clock::time_point now) const {
   if (session.empty()) return false;
   std::lock_guard lock(mutex_);

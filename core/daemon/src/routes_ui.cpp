@@ -54,9 +54,14 @@ void Daemon::add_ui_routes(api::Router& router) {
 
   router.add("GET", "/ui/login", [this](const api::Request& req) {
     if (!browser_sessions_) return login_refused(404, "The web page is not served here.");
-    // A link followed from another site must not sign the browser in (login CSRF).
-    if (api::is_cross_site_request(req)) return login_refused(403, "The link was opened from another site.");
-    const auto session = browser_sessions_->redeem(req.query_value("code").value_or(""));
+    const std::string code = req.query_value("code").value_or("");
+    // A link followed from another site must not sign the browser in (login CSRF), and is
+    // burnt: whoever put it there had it.
+    if (api::is_cross_site_request(req)) {
+      browser_sessions_->revoke_code(code);
+      return login_refused(403, "The link was opened from another site.");
+    }
+    const auto session = browser_sessions_->redeem(code);
     if (!session) return login_refused(403, "The link was already used, has expired, or is not one berthd issued.");
     spdlog::info("web page: a browser signed in from {}", req.peer.describe());
     const auto ttl = browser_sessions_->limits().session_ttl.count();

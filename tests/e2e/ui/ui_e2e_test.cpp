@@ -249,9 +249,10 @@ TEST_CASE(
   const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
   CHECK(client.request_raw("GET", link.target, "", typed).status == 403);  // the code works once
 
-  // A fresh code opened from another site does not sign in (and is used up by the try).
+  // A fresh code opened from another site does not sign in, and is burnt by the try.
   const Link other = berthctl_ui(d);
   CHECK(client.request_raw("GET", other.target, "", {{"Sec-Fetch-Site", "cross-site"}}).status == 403);
+  CHECK(client.request_raw("GET", other.target, "", typed).status == 403);
 
   CHECK(client.request("GET", "/v1/status").status == 401);  // no cookie, no token
   CHECK(client.request_raw("GET", "/v1/status", "", {{"Cookie", "berth_session=0123abcd"}}).status == 401);

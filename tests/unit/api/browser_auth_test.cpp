@@ -39,6 +39,10 @@ TEST_CASE("a one-time code signs in once, and only while it is fresh") {
   CHECK_FALSE(sessions.redeem(late, now));  // gone after the failed try too
   CHECK_FALSE(sessions.redeem("", now));
   CHECK_FALSE(sessions.redeem(code.substr(0, 63), now));
+
+  const std::string burnt = sessions.issue_code(now);
+  sessions.revoke_code(burnt);
+  CHECK_FALSE(sessions.redeem(burnt, now));
 }
 
 TEST_CASE("sessions expire, can be ended, and the oldest make room for new ones") {

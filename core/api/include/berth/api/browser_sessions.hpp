@@ -31,6 +31,8 @@ class BrowserSessions {
   // Trades a code for a new session id. nullopt when the code is unknown, expired or already
   // used; a code that matched is gone afterwards whatever happens, so it cannot be replayed.
   std::optional<std::string> redeem(std::string_view code, Clock::time_point now = Clock::now());
+  // Burns a code without signing anyone in (a link that showed up where it should not).
+  void revoke_code(std::string_view code);
   // True while the session exists and has not expired.
   bool valid(std::string_view session, Clock::time_point now = Clock::now()) const;
   // Ends a session (the page's "sign out"); unknown ids are ignored.
