@@ -6,7 +6,7 @@ import { renderActivity, recordEvent } from './activity.js';
 import { renderBackend, swapEvent } from './backend.js';
 import { el, show } from './dom.js';
 import { renderOverview } from './overview.js';
-import { renderSettings } from './settings.js';
+import { renderSettings, settingsEvent } from './settings.js';
 
 const views = {
   overview: { render: renderOverview, live: true },
@@ -67,6 +67,10 @@ select(false);
 // The stream starts with what berthd retained; a swap's outcome is news only if it happens now.
 const openedAt = Date.now();
 const isNews = (event) => !event.time || Date.parse(event.time) >= openedAt - 2000;
-followEvents((event) => { recordEvent(event); if (isNews(event)) swapEvent(event); refreshSoon(); },
+followEvents((event) => {
+  recordEvent(event);
+  if (isNews(event)) { swapEvent(event); settingsEvent(event); }
+  refreshSoon();
+},
   (live) => { document.getElementById('connection').textContent = live ? 'Live' : 'Reconnecting…'; });
 setInterval(() => { if (views[current].live) draw(current); }, 5000);

@@ -7,6 +7,22 @@ import { buildSettingsForm } from './schema_form.js';
 
 function sameValue(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
+// The forms on the page by plugin id: {slot, dirty()}, so a change made elsewhere (berthctl,
+// another browser, the admin's SIGHUP) shows up without throwing away what is being typed.
+const mounted = new Map();
+
+// The keys whose control holds something other than the value the form was drawn with.
+function changedValues(ui, settings) {
+  const patch = {};
+  for (const [key, field] of Object.entries(ui.fields)) {
+    if (field.control.disabled) continue;
+    const value = field.read();
+    if (value === undefined) continue;
+    if (!sameValue(value, settings.values ? settings.values[key] : undefined)) patch[key] = value;
+  }
+  return patch;
+}
+
 // The field a refusal is about: berthd's messages name the key ('greeting' ...).
 function fieldOfMessage(fields, keys, message) {
   return keys.find((k) => message.includes(`'${k}'`) || message.includes(`"${k}"`)) ||
@@ -37,21 +53,39 @@ function mountPlugin(slot, settings) {
   };
   const ui = buildSettingsForm(settings,
     () => {
-      const patch = {};
-      for (const [key, field] of Object.entries(ui.fields)) {
-        if (field.control.disabled) continue;
-        const value = field.read();
-        if (value === undefined) continue;
-        if (!sameValue(value, settings.values ? settings.values[key] : undefined)) patch[key] = value;
-      }
+      const patch = changedValues(ui, settings);
       if (!Object.keys(patch).length) { ui.status.textContent = 'Nothing changed.'; return; }
       send(patch, ui);
     },
     (key) => send({ [key]: null }, ui));
   show(slot, ui.form);
+  mounted.set(settings.plugin, {
+    slot,
+    settings,
+    busy: () => Object.keys(changedValues(ui, settings)).length > 0 || slot.contains(document.activeElement),
+  });
+}
+
+// settings.changed (one plugin) and config.reloaded (the admin's locks may have moved): redraw
+// the affected forms that nobody is editing right now.
+export async function settingsEvent(event) {
+  const ids = event.type === 'settings.changed' ? [event.payload && event.payload.plugin]
+    : event.type === 'config.reloaded' ? [...mounted.keys()] : [];
+  for (const id of ids) {
+    const form = mounted.get(id);
+    if (!form || !form.slot.isConnected || form.busy()) continue;
+    try {
+      const fresh = await get(`/v1/settings/${encodeURIComponent(id)}`);
+      // The page's own save is already drawn (with its "Saved" note): redraw only what differs.
+      const shown = form.settings;
+      if (sameValue([fresh.values, fresh.sources, fresh.locked], [shown.values, shown.sources, shown.locked])) continue;
+      if (!form.busy()) mountPlugin(form.slot, fresh);
+    } catch { /* gone meanwhile: the next visit draws it */ }
+  }
 }
 
 export async function renderSettings(container) {
+  mounted.clear();
   const { plugins } = await get('/v1/plugins');
   const known = plugins.filter((p) => p.state !== 'refused');
   const all = await Promise.all(known.map((p) =>

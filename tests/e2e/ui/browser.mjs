@@ -167,6 +167,20 @@ const scenarios = {
     return { banner: await banner.textContent() };
   },
 
+  // The settings view is open while the test changes the greeting with berthctl (once
+  // args.ready exists): the open form shows the new value without a reload.
+  async 'live-settings'() {
+    const { page } = await signedInPage();
+    const form = await openSettings(page);
+    const greeting = form.getByLabel('greeting', { exact: true });
+    const before = await greeting.inputValue();
+    writeFileSync(args.ready, 'form open\n');
+    await page.waitForFunction((value) =>
+      document.getElementById('setting-hello_feature-greeting')?.value === value, args.value, { timeout: 30000 });
+    return { before, after: await greeting.inputValue(),
+             source: await form.locator('#setting-hello_feature-greeting-desc').textContent() };
+  },
+
   // Every view, reached with the keyboard alone (Tab to its link, Enter): every control has
   // a name a screen reader says, and at 200 % zoom (a 640 px wide window at twice the pixel
   // density) nothing needs sideways scrolling.

@@ -74,6 +74,14 @@ json browse(const DaemonProcess& d, const std::string& scenario, json args = jso
   return seen;
 }
 
+// A background scenario writes a file when the page is where the test wants it.
+bool appears_within(const fs::path& file, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return fs::exists(file);
+}
+
 json hello_settings(const DaemonProcess& d) {
   const auto r = d.client().request("GET", "/v1/settings/hello.feature");
   REQUIRE(r.status == 200);
@@ -298,15 +306,34 @@ TEST_CASE("when berthd restarts, an open page says the session ended and to run 
                                 {"out", berth::test::ui_output_dir("session-end").string()},
                                 {"ready", ready.string()}},
                                dir / "home");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(fs::exists(ready));
+  REQUIRE(appears_within(ready, std::chrono::seconds(60)));
   REQUIRE(d.terminate() == 0);
   d.start();
   const json seen = page.result();
   INFO(seen.dump(2));
   CHECK(seen["banner"].get<std::string>().find("berthctl ui") != std::string::npos);
+}
+
+TEST_CASE("a greeting changed with berthctl shows up in the open settings form") {
+  TempDir dir("berth-ui");
+  DaemonProcess d(dir.path(), ui_config(dir.path(), false));
+  d.start();
+  const fs::path ready = dir / "page-ready";
+  berth::test::BrowserRun page("live-settings",
+                               {{"url", berthctl_ui(d).url},
+                                {"out", berth::test::ui_output_dir("live-settings").string()},
+                                {"ready", ready.string()},
+                                {"value", "changed on the command line"}},
+                               dir / "home");
+  REQUIRE(appears_within(ready, std::chrono::seconds(60)));
+  const auto set = berthctl(d, "settings set hello.feature 'greeting=changed on the command line'");
+  INFO(set.output);
+  REQUIRE(set.status == 0);
+  const json seen = page.result();
+  INFO(seen.dump(2));
+  CHECK(seen["before"] == "hello");
+  CHECK(seen["after"] == "changed on the command line");
+  CHECK(seen["source"].get<std::string>().find("Now: your value.") != std::string::npos);
 }
 
 TEST_CASE("berthctl ui --open hands the link to $BROWSER") {
@@ -320,10 +347,7 @@ TEST_CASE("berthctl ui --open hands the link to $BROWSER") {
   const auto r = berthctl(d, "ui --open", "BROWSER='" + browser.string() + "' ");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!fs::exists(opened) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  REQUIRE(fs::exists(opened));
+  REQUIRE(appears_within(opened, std::chrono::seconds(10)));
   std::ifstream in(opened);
   std::string url;
   std::getline(in, url);
