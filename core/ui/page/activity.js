@@ -75,7 +75,7 @@ export async function renderActivity(container) {
     el('h3', {}, 'Proxy and trusted CAs'),
     proxyView(proxy),
     el('h3', {}, 'Events'),
-    el('p', { class: 'muted' }, 'What berthd reports while this page is open.'),
+    el('p', { class: 'muted' }, 'What berthd kept of its recent events, then new ones as they happen (newest last).'),
     eventList,
     el('h3', {}, 'Diagnostics'),
     el('p', {}, button, ' ',
