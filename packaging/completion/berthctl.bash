@@ -46,11 +46,12 @@ _berthctl() {
     local options="--help --json --socket"
     [[ ${args[0]} == logs ]] && options+=" --follow --source --since --lines --list-sources"
     [[ ${args[*]} == "diagnose gather" ]] && options+=" --output --preview"
+    [[ ${args[0]} == ui ]] && options+=" --open"
     COMPREPLY=($(compgen -W "$options" -- "$cur"))
     return
   fi
 
-  local commands="audit backend diagnose engine events help logs pack plugins ports proxy settings status version"
+  local commands="audit backend diagnose engine events help logs pack plugins ports proxy settings status ui version"
   local words=""
   case "${args[*]}" in
     "" | help) words=$commands ;;

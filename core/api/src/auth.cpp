@@ -103,15 +103,79 @@ bool is_loopback_host(std::string_view host) {
   return iequals(name, "localhost") || name == "127.0.0.1" || name == "[::1]";
 }
 
-std::optional<Response> check_tcp_request(const Request& request, std::string_view token) {
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const auto semi = header.find(';');
+    std::string_view pair = trim(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
+    const auto eq = pair.find('=');
+    if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) return trim(pair.substr(eq + 1));
+  }
+  return {};
+}
+
+bool is_same_origin(std::string_view origin, std::string_view host) {
+  constexpr std::string_view scheme = "http://";
+  origin = trim(origin);
+  return origin.size() > scheme.size() && iequals(origin.substr(0, scheme.size()), scheme) &&
+         iequals(origin.substr(scheme.size()), trim(host));
+}
+
+bool is_safe_method(std::string_view method) {
+  return method == "GET" || method == "HEAD";
+}
+
+bool is_page_request(const Request& request) {
+  // The raw target: the router matches raw segments literally, so "/ui/../v1/x" reaches no /v1 route.
+  if (!is_safe_method(request.method)) return false;
+  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+  return path == "/ui" || path.rfind("/ui/", 0) == 0;
+}
+
+bool is_cross_site_request(const Request& request) {
+  const std::string* site = request.header("Sec-Fetch-Site");
+  return site != nullptr && trim(*site) != "same-origin" && trim(*site) != "none";
+}
+
+std::optional<Response> check_session_request(const Request& request, const BrowserSessions& sessions) {
+  const std::string* cookies = request.header("Cookie");
+  if (cookies == nullptr || !sessions.valid(cookie_value(*cookies, kSessionCookie))) {
+    return Response::error(401, "the web page's session has expired or is unknown: run berthctl ui for a new link");
+  }
+  // Only the page itself (or the user typing a URL) may use the session.
+  if (is_cross_site_request(request)) return Response::error(403, "cross-site requests are not allowed");
+  if (!is_safe_method(request.method)) {
+    // check_tcp_request already refused a foreign Origin; here it must be present at all.
+    if (request.header("Origin") == nullptr) {
+      return Response::error(403, "a change made with the session cookie needs the page's Origin header");
+    }
+    if (request.header(kCsrfHeader) == nullptr) {
+      return Response::error(403,
+                             "a change made with the session cookie needs the " + std::string(kCsrfHeader) + " header");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> check_tcp_request(const Request& request, std::string_view token,
+                                          const BrowserSessions* sessions) {
   const std::string* host = request.header("Host");
   if (host == nullptr || !is_loopback_host(trim(*host))) {
     return Response::error(403, "the Host header must name a loopback address (localhost, 127.0.0.1 or [::1])");
   }
-  if (request.header("Origin") != nullptr) {
+  const std::string* origin = request.header("Origin");
+  if (origin != nullptr && !is_same_origin(*origin, *host)) {
     return Response::error(403, "cross-origin requests are not allowed");
   }
+  if (is_page_request(request)) return std::nullopt;
   const std::string* auth = request.header("Authorization");
+  const std::string* cookies = request.header("Cookie");
+  if (auth == nullptr && sessions != nullptr && cookies != nullptr && !cookie_value(*cookies, kSessionCookie).empty()) {
+    return check_session_request(request, *sessions);
+  }
+  if (origin != nullptr) {
+    return Response::error(403, "cross-origin requests are not allowed");
+  }
   std::string_view presented;
   if (auth != nullptr) {
     std::string_view value = trim(*auth);

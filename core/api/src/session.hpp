@@ -170,7 +170,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     keep_alive_ = message.keep_alive();
 
     if constexpr (kTcp) {
-      if (auto refusal = check_tcp_request(request, ctx_->token)) {
+      if (auto refusal = check_tcp_request(request, ctx_->token, ctx_->options.browser_sessions.get())) {
         spdlog::warn("api: refused {} {} from {}: {}", request.method, request.target, peer_.describe(),
                      refusal->status);
         return write_response(std::move(*refusal));

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include "berth/api/auth.hpp"
 #include "berth/api/router.hpp"
 #include "berth/api/server.hpp"
 #include "berth/host_facts/host_facts.hpp"
@@ -42,6 +43,12 @@ spdlog::level::level_enum to_spdlog(berth_log_level level) {
 void make_dir(const fs::path& dir, fs::perms perms) {
   fs::create_directories(dir);
   fs::permissions(dir, perms);
+}
+
+// Where the page is: an IPv6 address goes in brackets.
+std::string ui_origin(const std::string& address, std::uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -163,6 +170,7 @@ void Daemon::start() {
   add_engine_routes(router);
   add_log_routes(router);
   add_diagnostics_routes(router);
+  add_ui_routes(router);
   router.set_observer([metrics = metrics_.get()](const std::string& method, const std::string& route, int status) {
     metrics->count_request(method, route, status);
   });
@@ -171,8 +179,13 @@ void Daemon::start() {
   options.socket_group = cfg->api.socket_group;
   options.tcp = cfg->api.tcp;
   options.token_file = cfg->api.token_file;
+  if (cfg->api.tcp) {
+    browser_sessions_ = std::make_shared<api::BrowserSessions>();
+    options.browser_sessions = browser_sessions_;
+  }
   server_ = std::make_unique<api::Server>(std::move(router), options);
   server_->start();
+  if (cfg->api.tcp) ui_origin_ = ui_origin(api::parse_loopback_address(*cfg->api.tcp).address, server_->tcp_port());
   spdlog::info("control API on unix:{}{}", cfg->api.socket.string(), cfg->api.tcp ? " and tcp:" + *cfg->api.tcp : "");
   bus_.publish("daemon.started", "core", {{"version", kVersion}, {"pid", ::getpid()}});
 }

@@ -18,6 +18,7 @@
 #include "event_streams.hpp"
 
 namespace berth::api {
+class BrowserSessions;
 class Router;
 class Server;
 class Request;
@@ -64,6 +65,8 @@ class Daemon {
   void add_engine_routes(api::Router& router);
   void add_log_routes(api::Router& router);
   void add_diagnostics_routes(api::Router& router);
+  // The web page: /ui files, login codes and the code -> cookie exchange (routes_ui.cpp).
+  void add_ui_routes(api::Router& router);
   // GET /v1/diagnostics/bundle (routes_bundle.cpp), registered by add_diagnostics_routes.
   void add_bundle_route(api::Router& router);
   // The self-check's checks that need the daemon: {checks: [...], failed: N} (routes_diagnostics.cpp).
@@ -100,6 +103,10 @@ class Daemon {
   std::unique_ptr<EngineManager> engine_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<api::Server> server_;
+  // The web page's sessions, and the origin it is served on ("http://127.0.0.1:PORT"); both
+  // only when the TCP listener is on.
+  std::shared_ptr<api::BrowserSessions> browser_sessions_;
+  std::string ui_origin_;
   EventStreams event_streams_;
   std::unique_ptr<LogStreams> log_streams_;
   std::unique_ptr<logs::EnvLogMirror> env_logs_;

@@ -232,12 +232,37 @@ TEST_CASE("berthctl cli: every command's --help exits 0 with CLI11's usage and o
       todo.push_back(next);
     }
   }
-  for (const char* expected : {"status",         "version",         "plugins",        "plugins ls",    "plugins show",
-                               "plugins enable", "plugins disable", "plugins reload", "settings",      "settings get",
-                               "settings set",   "audit",           "events",         "engine",        "engine start",
-                               "engine stop",    "engine restart",  "engine wait",    "pack",          "pack ls",
-                               "pack build",     "pack use",        "backend",        "backend ls",    "backend use",
-                               "ports",          "proxy",           "proxy show",     "proxy explain", "help"}) {
+  for (const char* expected : {"status",
+                               "version",
+                               "plugins",
+                               "plugins ls",
+                               "plugins show",
+                               "plugins enable",
+                               "plugins disable",
+                               "plugins reload",
+                               "settings",
+                               "settings get",
+                               "settings set",
+                               "audit",
+                               "events",
+                               "engine",
+                               "engine start",
+                               "engine stop",
+                               "engine restart",
+                               "engine wait",
+                               "pack",
+                               "pack ls",
+                               "pack build",
+                               "pack use",
+                               "backend",
+                               "backend ls",
+                               "backend use",
+                               "ports",
+                               "proxy",
+                               "proxy show",
+                               "proxy explain",
+                               "ui",
+                               "help"}) {
     INFO(expected);
     CHECK(seen.count(expected) == 1);
   }
@@ -256,6 +281,7 @@ TEST_CASE("berthctl cli: every command's --help exits 0 with CLI11's usage and o
                                                       Catch::Contains("  use NAME  ") && Catch::Contains("rolls back"));
   CHECK_THAT(berthctl({"backend", "use", "--help"}).out, Catch::Contains("rolls back"));
   CHECK_THAT(top.out, Catch::Contains("plugins ls|show|enable|disable|reload"));
+  CHECK_THAT(berthctl({"ui", "--help"}).out, Catch::Contains("--open") && Catch::Contains("works once"));
 }
 
 TEST_CASE("berthctl cli: usage errors exit 2 naming what is wrong, without contacting the daemon") {

@@ -33,6 +33,8 @@ TEST_CASE("openapi: the embedded document is valid JSON describing every endpoin
       {"/v1/diagnostics/checks", "get"},
       {"/v1/diagnostics/bundle", "get"},
       {"/v1/proxy", "get"},
+      {"/v1/ui/login-code", "post"},
+      {"/ui/login", "get"},
   };
   for (const auto& [path, method] : endpoints) {
     INFO(method << " " << path);

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "berth/api/browser_sessions.hpp"
 #include "berth/api/router.hpp"
 
 namespace berth::api {
@@ -27,6 +28,9 @@ struct ServerOptions {
   std::optional<std::string> tcp;
   std::optional<std::filesystem::path> token_file;
   std::optional<std::string> token;
+  // The web page's sessions: with them, the TCP listener also accepts the session cookie
+  // (check_session_request). Shared with the routes that issue and redeem login codes.
+  std::shared_ptr<BrowserSessions> browser_sessions;
 
   unsigned io_threads = 2;
   unsigned worker_threads = 4;
