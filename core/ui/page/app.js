@@ -22,7 +22,22 @@ function viewName() {
   return views[name] ? name : 'overview';
 }
 
+// One render of a view at a time: renders fetch and then draw, so two that overlap could
+// finish out of order and leave the older answer on screen (a restart's "starting" after
+// its "running"). A draw asked for meanwhile runs once more when the current one ends.
+const drawing = {};
 async function draw(name) {
+  const d = drawing[name] || (drawing[name] = { busy: false, again: false });
+  if (d.busy) { d.again = true; return; }
+  d.busy = true;
+  try {
+    do { d.again = false; await drawOnce(name); } while (d.again);
+  } finally {
+    d.busy = false;
+  }
+}
+
+async function drawOnce(name) {
   const body = document.getElementById(`${name}-body`);
   // A redraw replaces the view's elements: the one that had the focus gets it back (by its id),
   // so a keyboard user is not thrown to the top of the page every few seconds.

@@ -3,6 +3,9 @@
 // outbound traffic through a userspace stack on the host. How it reaches the
 // environment comes from the capability the plugin host hands it (env_network.hpp).
 #include <berth/sdk/sdk.hpp>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,6 +13,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "engine_watcher.hpp"
 #include "env_forwards.hpp"
@@ -59,6 +63,7 @@ struct PortEntry {
   std::string state;  // forwarding | failed
   std::string reason;
   std::string setting;  // an env forward: its env_forwards entry
+  bool retry = false;   // failed because the host port is in use: tried again until it frees up
 };
 
 constexpr const char* kEnvironmentName = "(environment)";  // the CONTAINER column of an env forward
@@ -314,6 +319,56 @@ class VpnkitFeature : public berth::Feature {
       if (!p.empty()) host().warn("vpnkit: " + p);
     };
     watcher_ = std::make_unique<EngineWatcher>(engine_conn, std::move(cb));
+    start_retrying();
+  }
+
+  // A published port whose host port was in use is opened as soon as it frees up,
+  // without restarting the container: tried again every second while it fails.
+  void start_retrying() {
+    {
+      std::lock_guard lock(retry_mutex_);
+      retry_stop_ = false;
+    }
+    retrier_ = std::thread([this] {
+      std::unique_lock lock(retry_mutex_);
+      while (!retry_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return retry_stop_; })) {
+        lock.unlock();
+        retry_failed_ports();
+        lock.lock();
+      }
+    });
+  }
+
+  void stop_retrying() {
+    {
+      std::lock_guard lock(retry_mutex_);
+      retry_stop_ = true;
+    }
+    retry_cv_.notify_all();
+    if (retrier_.joinable()) retrier_.join();
+  }
+
+  void retry_failed_ports() {
+    std::lock_guard ops(port_ops_);  // no upsert or gone in between: the entry stays as read
+    std::shared_ptr<PortOpener> fwd;
+    std::vector<PortEntry> waiting;
+    {
+      std::lock_guard lock(mutex_);
+      fwd = opener_;
+      for (const auto& [k, e] : ports_)
+        if (e.state == "failed" && e.retry) waiting.push_back(e);
+    }
+    if (!fwd) return;
+    for (auto e : waiting) {
+      if (!held_by_env_forward(e.spec.key()).empty()) continue;
+      open_entry(*fwd, e);
+      if (e.state != "forwarding") continue;
+      {
+        std::lock_guard lock(mutex_);
+        ports_[e.spec.key()] = e;
+      }
+      announce(e);
+    }
   }
 
   void detach_ports() {
@@ -321,6 +376,7 @@ class VpnkitFeature : public berth::Feature {
       watcher_->stop();
       watcher_.reset();
     }
+    stop_retrying();
     std::shared_ptr<PortOpener> fwd;
     std::map<std::string, PortEntry> closed;
     std::map<std::string, PortEntry> closed_env;
@@ -364,6 +420,7 @@ class VpnkitFeature : public berth::Feature {
     } catch (const std::system_error& ex) {
       e.state = "failed";
       e.reason = bind_failure(e.spec, ex);
+      e.retry = ex.code().value() == EADDRINUSE;
     } catch (const std::exception& ex) {
       e.state = "failed";
       e.reason = ex.what();
@@ -392,6 +449,7 @@ class VpnkitFeature : public berth::Feature {
   }
 
   void upsert(const ContainerPorts& c) {
+    std::lock_guard ops(port_ops_);
     const bool allow = current().allow_non_loopback;
     const EnvNetwork net = network();
     std::map<std::string, PortEntry> want;
@@ -458,6 +516,7 @@ class VpnkitFeature : public berth::Feature {
   }
 
   void gone(const std::string& id) {
+    std::lock_guard ops(port_ops_);
     std::shared_ptr<PortOpener> fwd;
     std::vector<PortEntry> entries;
     {
@@ -690,6 +749,11 @@ class VpnkitFeature : public berth::Feature {
   std::string qmp_problem_;
   json outbound_note_;  // the outbound status when outbound_ does not carry it (net.hostfwd, cannot start)
   std::unique_ptr<EngineWatcher> watcher_;
+  std::mutex port_ops_;  // upsert, gone and the retry of failed ports, one at a time
+  std::thread retrier_;
+  std::mutex retry_mutex_;
+  std::condition_variable retry_cv_;
+  bool retry_stop_ = false;
   std::map<std::string, PortEntry> ports_;      // published container ports, by ForwardSpec::key()
   std::map<std::string, PortEntry> env_ports_;  // env_forwards entries, by key
   std::string watch_problem_;

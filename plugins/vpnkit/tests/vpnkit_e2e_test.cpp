@@ -209,7 +209,19 @@ TEST_CASE(
       return !event;
     });
     CHECK(event);
+
+    INFO("5b. the port frees up: it is forwarded within seconds, the container untouched");
     ::close(squatter);
+    CHECK(eventually([&] { return engine.port(taken)["state"] == "forwarding"; }, 5s, 100ms));
+    CHECK(roundtrip(taken, "after-retry") == "after-retry");
+    bool opened = false;
+    daemon.client().stream("/v1/events?since=0", [&](const std::string& line) {
+      const auto e = json::parse(line);
+      opened = e["type"] == "vpnkit.port.opened" && e["payload"]["port"] == taken;
+      return !opened;
+    });
+    CHECK(opened);
+    CHECK(engine.docker("rm -f busy").status == 0);
   }
 
   INFO("1b. docker stop closes the host port within 2 s");

@@ -80,7 +80,13 @@ const scenarios = {
     result.backend = await page.locator('#engine-backend').textContent();
     await page.getByRole('button', { name: 'Restart the engine' }).click();
     result.restart = await page.locator('#engine-message', { hasText: 'done' }).textContent();
-    await page.locator('#engine-state', { hasText: 'running' }).waitFor();
+    // The restart goes on after its request returned ("starting"): wait until berthd says
+    // running, then until the page shows it (the page may still show the state before).
+    await page.waitForFunction(async () =>
+      (await (await fetch('/v1/status', { credentials: 'same-origin' })).json()).engine.state === 'running',
+    null, { timeout: 90000, polling: 250 });
+    await page.waitForFunction(() => document.getElementById('engine-state')?.textContent === 'running',
+      null, { timeout: 15000 });
     result.engineAfterRestart = await page.locator('#engine-state').textContent();
     const again = await browser.newContext();
     const replay = await (await again.newPage()).goto(args.url);
@@ -174,6 +180,8 @@ const scenarios = {
     const form = await openSettings(page);
     const greeting = form.getByLabel('greeting', { exact: true });
     const before = await greeting.inputValue();
+    // The change must find the page following the event stream, not still connecting.
+    await page.locator('#connection', { hasText: 'Live' }).waitFor();
     writeFileSync(args.ready, 'form open\n');
     await page.waitForFunction((value) =>
       document.getElementById('setting-hello_feature-greeting')?.value === value, args.value, { timeout: 30000 });
