@@ -1,0 +1,243 @@
+// Issue 13's must-shows on the wsl2 backend, as one scenario with one berthd (an engine start
+// is too dear to repeat): a pack built by berth-pack --kubernetes with the API server double
+// where k3s would go, Debian's kubectl on the host, a kubeconfig with two other contexts.
+// Enable -> ready and kubectl works; reset -> new cluster, images kept; disable -> the
+// kubeconfig as it was; never ready -> failed at the deadline naming the check; slow -> a
+// disable in the middle of the start ends it within 5 s.
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <berth/feature_agent/env_agent.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "bounded.hpp"
+#include "daemon_process.hpp"
+#include "engine_session.hpp"
+#include "loopback_port.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using berth::test::DaemonProcess;
+using berth::test::TempDir;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kUserKubeconfig = R"(apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://prod.example:6443
+- name: other
+  cluster:
+    server: https://other.example:6443
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: alice
+- name: other
+  context:
+    cluster: other
+    user: alice
+current-context: other
+users:
+- name: alice
+  user:
+    token: "12345"
+)";
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return st.st_mode & 07777;
+}
+
+// berth-init's agent socket of the running environment (for the test's own writes inside).
+fs::path agent_socket(const fs::path& run_dir) {
+  for (const auto& e : fs::recursive_directory_iterator(run_dir, fs::directory_options::skip_permission_denied))
+    if (e.path().filename() == "agent.sock") return e.path();
+  throw std::runtime_error("no agent.sock under " + run_dir.string());
+}
+
+struct Cluster {
+  berth::test::EngineSession& engine;
+  fs::path kubeconfig;
+
+  json k8s() const { return engine.plugin_status("berth.feature.k8s")["kubernetes"]; }
+  std::string phase() const { return k8s().value("phase", ""); }
+  // Waits for one of `phases`; returns the status then.
+  json wait_for(const std::set<std::string>& phases, std::chrono::seconds limit) const {
+    json st;
+    const bool ok = berth::test::eventually_within(
+        [&] {
+          st = k8s();
+          return phases.count(st.value("phase", "")) > 0;
+        },
+        limit, 100ms);
+    INFO(st.dump(2));
+    REQUIRE(ok);
+    return st;
+  }
+  berth::test::CommandResult kubectl(const std::string& args) const {
+    return berth::test::run_command(
+        "KUBECONFIG='" + kubeconfig.string() + "' kubectl --context berth " + args + " 2>&1", 30s);
+  }
+  void berthctl(const std::string& args) const {
+    const auto r = engine.berthctl(args);
+    INFO("berthctl " << args << "\n" << r.output);
+    REQUIRE(r.status == 0);
+  }
+  // The cluster's identity as the server reports it (a namespace's uid).
+  std::string cluster_uid() const {
+    const auto r = kubectl("get --raw /api/v1/namespaces");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return json::parse(r.output)["items"][0]["metadata"]["uid"].get<std::string>();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed, never-ready and slow starts") {
+  TempDir dir("berth-k8s-e2e");
+  const fs::path state = dir / "berth" / "state";
+  fs::create_directories(state);
+
+  INFO("a pack with the API server double where k3s goes");
+  const fs::path k8s_dir = dir / "k3s-release";
+  fs::create_directories(k8s_dir);
+  fs::copy_file(berth::test::binary_dir() / "fixtures" / "k8s_api_double" / "k3s", k8s_dir / "k3s");
+  const auto t_pack = std::chrono::steady_clock::now();
+  const auto pack = berth::test::run_command((berth::test::binary_dir() / "bin" / "berth-pack").string() +
+                                                 " build --out '" + state.string() + "' --init '" +
+                                                 (berth::test::binary_dir() / "bin" / "berth-init").string() +
+                                                 "' --kubernetes '" + k8s_dir.string() + "' 2>&1",
+                                             300s);
+  INFO(pack.output);
+  REQUIRE(pack.status == 0);
+  WARN("pack with Kubernetes built in "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pack).count() << " s");
+
+  const fs::path kube = dir / "kube";
+  fs::create_directories(kube);
+  const fs::path kubeconfig = kube / "config";
+  std::ofstream(kubeconfig) << kUserKubeconfig;
+  fs::permissions(kubeconfig, fs::perms::owner_read | fs::perms::owner_write);
+  const uint16_t api_port = berth::test::free_loopback_port();
+
+  DaemonProcess daemon(
+      dir / "berth", {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                      {"engine", {{"autostart", true}}},
+                      {"plugins",
+                       {{"berth.feature.k8s",
+                         {{"enabled", true},
+                          {"settings", {{"api_port", {{"value", api_port}}}, {"start_timeout", {{"value", 60}}}}}}}}}});
+  daemon.seed_pack(false);
+  daemon.set_env("HOME", (dir / "home").string());
+  daemon.set_env("KUBECONFIG", kubeconfig.string());
+  berth::test::EngineSession engine{daemon};
+  daemon.start();
+  REQUIRE(engine.wait()["state"] == "running");
+  const Cluster cluster{engine, kubeconfig};
+  CHECK(cluster.phase() == "disabled");
+  engine.import_busybox("k8s-e2e-keep");
+
+  INFO("berthctl pack ls shows the pack's Kubernetes");
+  const auto packs = engine.berthctl("pack ls");
+  CHECK(packs.output.find("v1.31.4+double") != std::string::npos);
+
+  {  // enable, ready, kubectl; reset; disable
+    const auto t0 = std::chrono::steady_clock::now();
+    cluster.berthctl("k8s enable");
+    const auto ready = cluster.wait_for({"ready", "failed"}, 60s);
+    REQUIRE(ready["phase"] == "ready");
+    WARN("enable -> ready in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+    CHECK(daemon.log().find("k8s: starting-server") != std::string::npos);
+    CHECK(daemon.log().find("k8s: waiting-for-api") != std::string::npos);
+    CHECK(engine.berthctl("status").output.find("kubernetes: ready") != std::string::npos);
+
+    auto v = cluster.kubectl("version");
+    INFO(v.output);
+    CHECK(v.status == 0);
+    CHECK(v.output.find("Server Version: v1.31.4+double") != std::string::npos);
+    v = cluster.kubectl("get --raw /readyz");
+    CHECK(v.status == 0);
+    CHECK(v.output == "ok");
+
+    INFO("the kubeconfig: berth added, both other contexts and current-context other kept, mode 0600");
+    const auto doc = YAML::Load(read(kubeconfig));
+    const auto orig = YAML::Load(kUserKubeconfig);
+    CHECK(doc["current-context"].as<std::string>() == "other");
+    REQUIRE(doc["contexts"].size() == 3);
+    for (int i = 0; i < 2; ++i) CHECK(YAML::Dump(doc["contexts"][i]) == YAML::Dump(orig["contexts"][i]));
+    CHECK(YAML::Dump(doc["users"][0]) == YAML::Dump(orig["users"][0]));
+    CHECK(doc["contexts"][2]["name"].as<std::string>() == "berth");
+    CHECK(mode_of(kubeconfig) == 0600);
+
+    INFO("reset: a new cluster, the engine's images still there");
+    const std::string uid = cluster.cluster_uid();
+    cluster.berthctl("k8s reset");
+    REQUIRE(berth::test::eventually_within(
+        [&] { return cluster.phase() == "ready" && cluster.kubectl("get --raw /readyz").status == 0; }, 60s, 200ms));
+    CHECK(cluster.cluster_uid() != uid);
+    CHECK(engine.docker("image inspect k8s-e2e-keep").status == 0);
+
+    INFO("disable: the kubeconfig means what it meant before, mode kept, the server gone");
+    cluster.berthctl("k8s disable");
+    cluster.wait_for({"disabled"}, 10s);
+    CHECK(YAML::Dump(YAML::Load(read(kubeconfig))) == YAML::Dump(orig));
+    CHECK(mode_of(kubeconfig) == 0600);
+    CHECK(engine.wsl2_service_pid("k3s") == 0);
+  }
+
+  {  // never ready: failed at the deadline naming the check; slow: disable mid-start within 5 s
+    const berth::feature_agent::EnvAgent agent(agent_socket(dir / "berth" / "run").string());
+    agent.write_file("/etc/berth/service-env/kubernetes.env", "K8S_API_DOUBLE_NEVER_READY=etcd\n");
+    cluster.berthctl("settings set berth.feature.k8s start_timeout=4");
+    const auto t0 = std::chrono::steady_clock::now();
+    cluster.berthctl("k8s enable");
+    const auto failed = cluster.wait_for({"ready", "failed"}, 30s);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    INFO(failed.dump(2));
+    REQUIRE(failed["phase"] == "failed");
+    CHECK(took < 15);
+    CHECK(failed["detail"].get<std::string>().find("failing readiness checks: etcd") != std::string::npos);
+    CHECK(failed["failing_checks"] == json::array({"etcd"}));
+    CHECK(failed["log_tail"].dump().find("k8s_api_double") != std::string::npos);
+    const auto status = engine.berthctl("k8s status");
+    CHECK(status.output.find("failed") != std::string::npos);
+    CHECK(status.output.find("etcd") != std::string::npos);
+
+    cluster.berthctl("k8s disable");
+    cluster.wait_for({"disabled"}, 10s);
+    agent.write_file("/etc/berth/service-env/kubernetes.env", "K8S_API_DOUBLE_READY_AFTER_S=600\n");
+    cluster.berthctl("settings set berth.feature.k8s start_timeout=300");
+    cluster.berthctl("k8s enable");
+    cluster.wait_for({"waiting-for-api"}, 30s);
+    REQUIRE(berth::test::eventually_within([&] { return engine.wsl2_service_pid("k3s") != 0; }, 10s));
+    const auto t1 = std::chrono::steady_clock::now();
+    cluster.berthctl("k8s disable");
+    cluster.wait_for({"disabled"}, 10s);
+    REQUIRE(berth::test::eventually_within([&] { return engine.wsl2_service_pid("k3s") == 0; }, 10s));
+    const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    WARN("disable in the middle of a start: stopped in " << stop_s << " s");
+    CHECK(stop_s < 5);
+    CHECK(YAML::Dump(YAML::Load(read(kubeconfig))) == YAML::Dump(YAML::Load(kUserKubeconfig)));
+  }
+  CHECK(daemon.terminate() == 0);
+}
