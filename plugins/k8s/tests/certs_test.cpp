@@ -107,7 +107,7 @@ TEST_CASE("readiness over TLS with client certificates: ready, never ready namin
     CHECK(https_get(port, "/readyz", other.ca.cert, c.admin.cert, c.admin.key, 2s).status == 0);
   }
   SECTION("never ready, naming etcd") {
-    Double server(dir.path(), port, {{"K8S_API_DOUBLE_NEVER_READY", "etcd"}});
+    Double server(dir.path(), port, {{"K8S_API_DOUBLE_NEVER_READY", "etcd"}, {"K8S_API_DOUBLE_READY_AFTER_S", "0"}});
     ProbeResult r;
     REQUIRE(berth::test::eventually_within(
         [&] {
