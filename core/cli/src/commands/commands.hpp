@@ -18,5 +18,6 @@ void add_ports_commands(Commands& commands);     // ports
 void add_logs_commands(Commands& commands);      // logs
 void add_diagnose_commands(Commands& commands);  // diagnose check, gather
 void add_proxy_commands(Commands& commands);     // proxy show|explain
+void add_k8s_commands(Commands& commands);       // k8s enable|disable|reset|status
 
 }  // namespace berth::cli
