@@ -20,10 +20,20 @@ AgentConnection::AgentConnection(const std::string& path, std::chrono::milliseco
   if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("agent socket path too long: " + path);
   addr.sun_family = AF_UNIX;
   path.copy(addr.sun_path, path.size());
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking, so neither a connect nor a send can outlast the timeout: an agent socket that
+  // takes one client at a time (a VM's serial port) leaves further ones waiting in its backlog.
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket()");
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int e = errno;
+    if (e == EINTR) continue;
+    if ((e == EAGAIN || e == EINPROGRESS) && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, 20);
+      if (e == EINPROGRESS) break;
+      continue;
+    }
     ::close(fd_);
     throw std::system_error(e, std::generic_category(), "cannot reach the environment's agent at " + path);
   }
@@ -41,6 +51,12 @@ void AgentConnection::send(FrameType type, std::string_view payload) {
   while (n > 0) {
     const ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) {
+      pollfd out{fd_, POLLOUT, 0};
+      if (::poll(&out, 1, static_cast<int>(timeout_.count())) == 0)
+        throw std::runtime_error("agent: not taking data within " + std::to_string(timeout_.count()) + " ms");
+      continue;
+    }
     if (w <= 0) throw std::system_error(errno, std::generic_category(), "agent: send");
     p += w;
     n -= static_cast<std::size_t>(w);
@@ -65,6 +81,7 @@ bool AgentConnection::receive() {
   for (;;) {
     const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;  // nothing yet (a connection still being accepted)
     if (n <= 0) return false;
     decoder_.feed(buf, static_cast<std::size_t>(n));
     return true;

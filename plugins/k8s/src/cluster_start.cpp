@@ -82,92 +82,113 @@ void Cluster::fail(const Hooks& hooks, const std::string& reason, std::vector<st
   hooks.report(p);
 }
 
+Cluster::Step Cluster::prepare(const StartRequest& req, const Hooks& hooks, Prepared& p) {
+  auto& k = p.k;
+  auto& ca_pem = p.ca_pem;
+  auto& admin_cert = p.admin_cert;
+  auto& admin_key = p.admin_key;
+  const EnvAgent agent(req.agent_socket, kAgentTimeout);
+  const auto text = agent.read_file(std::string("/") + contracts::kPackManifestInRootfs);
+  if (!text) return fail(hooks, "the environment's version pack manifest cannot be read"), Step::failed;
+  const auto manifest = contracts::read_pack_manifest(*text);
+  if (!manifest.kubernetes)
+    return fail(hooks, "the version pack " + manifest.pack_version +
+                           " carries no Kubernetes server: build one with `berth-pack build --kubernetes DIR` "
+                           "(see docs/user-guide.md, Kubernetes) and switch to it with `berthctl pack use`"),
+           Step::failed;
+  k = *manifest.kubernetes;
+  service_ = k.service;
+  version_ = k.version;
+  if (hooks.give_up(0ms)) return Step::given_up;
+
+  // A reset wipes the server's state directory, and only that, once per request.
+  const auto applied_text = agent.read_file(in(k.data_dir, kResetApplied)).value_or("0");
+  int64_t applied = 0;
+  try {
+    applied = std::stoll(applied_text);
+  } catch (const std::exception&) {
+  }
+  const bool reset = req.reset_request > applied;
+  if (reset) {
+    hooks.report({"starting-server", "resetting the cluster's state", 0.1, {}, {}});
+    stop_service(agent, k.service);
+    std::string out;
+    if (agent.exec({"/bin/rm", "-rf", k.data_dir}, &out) != 0)
+      return fail(hooks, "cannot wipe " + k.data_dir + " inside: " + out), Step::failed;
+  }
+
+  // The certificates: kept with the cluster, made on the first start (and after a reset).
+  ca_pem = agent.read_file(in(k.data_dir, layout::kServerCaCert)).value_or("");
+  admin_cert = agent.read_file(in(k.data_dir, layout::kAdminCert)).value_or("");
+  admin_key = agent.read_file(in(k.data_dir, layout::kAdminKey)).value_or("");
+  const bool have_serving = agent.read_file(in(k.data_dir, layout::kServingCert)).has_value();
+  if (ca_pem.empty() || admin_cert.empty() || admin_key.empty() || !have_serving) {
+    hooks.report({"starting-server", "making the cluster's certificates", 0.15, {}, {}});
+    const auto certs = make_cluster_certs(
+        {"localhost", "host.berth.internal", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+        {"127.0.0.1"});
+    const std::pair<const char*, const std::string*> files[] = {
+        {layout::kServerCaCert, &certs.ca.cert},    {layout::kServerCaKey, &certs.ca.key},
+        {layout::kClientCaCert, &certs.ca.cert},    {layout::kClientCaKey, &certs.ca.key},
+        {layout::kServingCert, &certs.server.cert}, {layout::kServingKey, &certs.server.key},
+        {layout::kAdminCert, &certs.admin.cert},    {layout::kAdminKey, &certs.admin.key}};
+    for (const auto& [rel, pem] : files) {
+      const bool secret = std::string_view(rel).ends_with(".key");
+      agent.write_file(in(k.data_dir, rel), *pem, secret ? 0600 : 0644);
+    }
+    ca_pem = certs.ca.cert;
+    admin_cert = certs.admin.cert;
+    admin_key = certs.admin.key;
+  }
+  if (reset || !agent.read_file(in(k.data_dir, kResetApplied)))
+    agent.write_file(in(k.data_dir, kResetApplied), std::to_string(req.reset_request) + "\n");
+  if (hooks.give_up(0ms)) return Step::given_up;
+
+  // The kubeconfig, then the forward, then the server.
+  kubeconfig_ = {};
+  if (!req.kubeconfig.empty()) {
+    kubeconfig_ =
+        install_kubeconfig(req.kubeconfig, req.other_kubeconfigs,
+                           {"https://127.0.0.1:" + std::to_string(req.api_port), ca_pem, admin_cert, admin_key},
+                           req.switch_context, req.fallback_kubeconfig);
+  }
+  try {
+    forward_.start(static_cast<uint16_t>(req.api_port), req.agent_socket, k.api_port);
+  } catch (const std::exception& e) {
+    return fail(hooks, std::string("the API port cannot be forwarded: ") + e.what() +
+                           " (another cluster running? change the setting api_port)"),
+           Step::failed;
+  }
+  hooks.report({"starting-server", "starting " + k.service + " " + k.version, 0.2, {}, {}});
+  agent.service_start(k.service);
+  started_socket_ = req.agent_socket;
+  return Step::done;
+}
+
 bool Cluster::start(const StartRequest& req, const Hooks& hooks) {
   const auto began = std::chrono::steady_clock::now();
   const auto deadline = began + std::chrono::seconds(req.start_timeout_s);
   hooks.report({"starting-server", "reading the version pack", 0.05, {}, {}});
-  contracts::KubernetesSection k;
-  std::string ca_pem, admin_cert, admin_key;
-  try {
-    const EnvAgent agent(req.agent_socket, kAgentTimeout);
-    const auto text = agent.read_file(std::string("/") + contracts::kPackManifestInRootfs);
-    if (!text) return fail(hooks, "the environment's version pack manifest cannot be read"), true;
-    const auto manifest = contracts::read_pack_manifest(*text);
-    if (!manifest.kubernetes)
-      return fail(hooks, "the version pack " + manifest.pack_version +
-                             " carries no Kubernetes server: build one with `berth-pack build --kubernetes DIR` "
-                             "(see docs/user-guide.md, Kubernetes) and switch to it with `berthctl pack use`"),
-             true;
-    k = *manifest.kubernetes;
-    service_ = k.service;
-    version_ = k.version;
-    if (hooks.give_up(0ms)) return false;
-
-    // A reset wipes the server's state directory, and only that, once per request.
-    const auto applied_text = agent.read_file(in(k.data_dir, kResetApplied)).value_or("0");
-    int64_t applied = 0;
+  Prepared p;
+  for (;;) {
     try {
-      applied = std::stoll(applied_text);
-    } catch (const std::exception&) {
-    }
-    const bool reset = req.reset_request > applied;
-    if (reset) {
-      hooks.report({"starting-server", "resetting the cluster's state", 0.1, {}, {}});
-      stop_service(agent, k.service);
-      std::string out;
-      if (agent.exec({"/bin/rm", "-rf", k.data_dir}, &out) != 0)
-        return fail(hooks, "cannot wipe " + k.data_dir + " inside: " + out), true;
-    }
-
-    // The certificates: kept with the cluster, made on the first start (and after a reset).
-    ca_pem = agent.read_file(in(k.data_dir, layout::kServerCaCert)).value_or("");
-    admin_cert = agent.read_file(in(k.data_dir, layout::kAdminCert)).value_or("");
-    admin_key = agent.read_file(in(k.data_dir, layout::kAdminKey)).value_or("");
-    const bool have_serving = agent.read_file(in(k.data_dir, layout::kServingCert)).has_value();
-    if (ca_pem.empty() || admin_cert.empty() || admin_key.empty() || !have_serving) {
-      hooks.report({"starting-server", "making the cluster's certificates", 0.15, {}, {}});
-      const auto certs = make_cluster_certs(
-          {"localhost", "host.berth.internal", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-          {"127.0.0.1"});
-      const std::pair<const char*, const std::string*> files[] = {
-          {layout::kServerCaCert, &certs.ca.cert},    {layout::kServerCaKey, &certs.ca.key},
-          {layout::kClientCaCert, &certs.ca.cert},    {layout::kClientCaKey, &certs.ca.key},
-          {layout::kServingCert, &certs.server.cert}, {layout::kServingKey, &certs.server.key},
-          {layout::kAdminCert, &certs.admin.cert},    {layout::kAdminKey, &certs.admin.key}};
-      for (const auto& [rel, pem] : files) {
-        const bool secret = std::string_view(rel).ends_with(".key");
-        agent.write_file(in(k.data_dir, rel), *pem, secret ? 0600 : 0644);
-      }
-      ca_pem = certs.ca.cert;
-      admin_cert = certs.admin.cert;
-      admin_key = certs.admin.key;
-    }
-    if (reset || !agent.read_file(in(k.data_dir, kResetApplied)))
-      agent.write_file(in(k.data_dir, kResetApplied), std::to_string(req.reset_request) + "\n");
-    if (hooks.give_up(0ms)) return false;
-
-    // The kubeconfig, then the forward, then the server.
-    kubeconfig_ = {};
-    if (!req.kubeconfig.empty()) {
-      kubeconfig_ =
-          install_kubeconfig(req.kubeconfig, req.other_kubeconfigs,
-                             {"https://127.0.0.1:" + std::to_string(req.api_port), ca_pem, admin_cert, admin_key},
-                             req.switch_context, req.fallback_kubeconfig);
-    }
-    try {
-      forward_.start(static_cast<uint16_t>(req.api_port), req.agent_socket, k.api_port);
+      const Step step = prepare(req, hooks, p);
+      if (step == Step::given_up) return false;
+      if (step == Step::failed) return true;
+      break;
     } catch (const std::exception& e) {
-      return fail(hooks, std::string("the API port cannot be forwarded: ") + e.what() +
-                             " (another cluster running? change the setting api_port)"),
-             true;
+      // An agent that does not answer in time (a VM without KVM, busy starting its engine) is
+      // asked again until the deadline; every step is safe to repeat.
+      if (hooks.give_up(0ms)) return false;
+      if (std::chrono::steady_clock::now() >= deadline)
+        return fail(hooks, std::string("starting the server: ") + e.what()), true;
+      hooks.report({"starting-server", std::string("retrying: ") + e.what(), 0.1, {}, {}});
+      if (hooks.give_up(1000ms)) return false;
     }
-    hooks.report({"starting-server", "starting " + k.service + " " + k.version, 0.2, {}, {}});
-    agent.service_start(k.service);
-    started_socket_ = req.agent_socket;
-  } catch (const std::exception& e) {
-    if (hooks.give_up(0ms)) return false;
-    return fail(hooks, std::string("starting the server: ") + e.what()), true;
   }
+  const auto& ca_pem = p.ca_pem;
+  const auto& admin_cert = p.admin_cert;
+  const auto& admin_key = p.admin_key;
 
   // Ready when /readyz passes, through the forward and with the kubeconfig's credentials:
   // the very path kubectl takes.

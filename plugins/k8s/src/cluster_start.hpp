@@ -5,6 +5,7 @@
 // deadline or as soon as the caller says to give up (disable, detach, stop).
 #pragma once
 
+#include <berth/contracts/pack_manifest.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -64,9 +65,13 @@ class Cluster {
   uint64_t forwarded_connections() const { return forward_.connections(); }
 
  private:
-  struct Failure {
-    std::string reason;
+  enum class Step { done, failed, given_up };
+  struct Prepared {
+    contracts::KubernetesSection k;
+    std::string ca_pem, admin_cert, admin_key;
   };
+  // Everything up to the server's start; throws when the agent fails (start() retries).
+  Step prepare(const StartRequest& req, const Hooks& hooks, Prepared& p);
   void fail(const Hooks& hooks, const std::string& reason, std::vector<std::string> checks = {});
 
   PortForward forward_;

@@ -16,12 +16,14 @@
 #include <thread>
 
 #include "bounded.hpp"
-#include "daemon_process.hpp"
-#include "engine_session.hpp"
+#include "k8s_e2e_support.hpp"
 #include "loopback_port.hpp"
-#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
+using berth::k8s::test::agent_socket;
+using berth::k8s::test::Cluster;
+using berth::k8s::test::mode_of;
+using berth::k8s::test::read;
 using berth::test::DaemonProcess;
 using berth::test::TempDir;
 using nlohmann::json;
@@ -54,63 +56,6 @@ users:
     token: "12345"
 )";
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-unsigned mode_of(const fs::path& p) {
-  struct stat st {};
-  ::stat(p.c_str(), &st);
-  return st.st_mode & 07777;
-}
-
-// berth-init's agent socket of the running environment (for the test's own writes inside).
-fs::path agent_socket(const fs::path& run_dir) {
-  for (const auto& e : fs::recursive_directory_iterator(run_dir, fs::directory_options::skip_permission_denied))
-    if (e.path().filename() == "agent.sock") return e.path();
-  throw std::runtime_error("no agent.sock under " + run_dir.string());
-}
-
-struct Cluster {
-  berth::test::EngineSession& engine;
-  fs::path kubeconfig;
-
-  json k8s() const { return engine.plugin_status("berth.feature.k8s")["kubernetes"]; }
-  std::string phase() const { return k8s().value("phase", ""); }
-  // Waits for one of `phases`; returns the status then.
-  json wait_for(const std::set<std::string>& phases, std::chrono::seconds limit) const {
-    json st;
-    const bool ok = berth::test::eventually_within(
-        [&] {
-          st = k8s();
-          return phases.count(st.value("phase", "")) > 0;
-        },
-        limit, 100ms);
-    INFO(st.dump(2));
-    REQUIRE(ok);
-    return st;
-  }
-  berth::test::CommandResult kubectl(const std::string& args) const {
-    return berth::test::run_command(
-        "KUBECONFIG='" + kubeconfig.string() + "' kubectl --context berth " + args + " 2>&1", 30s);
-  }
-  void berthctl(const std::string& args) const {
-    const auto r = engine.berthctl(args);
-    INFO("berthctl " << args << "\n" << r.output);
-    REQUIRE(r.status == 0);
-  }
-  // The cluster's identity as the server reports it (a namespace's uid).
-  std::string cluster_uid() const {
-    const auto r = kubectl("get --raw /api/v1/namespaces");
-    INFO(r.output);
-    REQUIRE(r.status == 0);
-    return json::parse(r.output)["items"][0]["metadata"]["uid"].get<std::string>();
-  }
-};
-
 }  // namespace
 
 TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed, never-ready and slow starts") {
@@ -119,19 +64,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
   fs::create_directories(state);
 
   INFO("a pack with the API server double where k3s goes");
-  const fs::path k8s_dir = dir / "k3s-release";
-  fs::create_directories(k8s_dir);
-  fs::copy_file(berth::test::binary_dir() / "fixtures" / "k8s_api_double" / "k3s", k8s_dir / "k3s");
-  const auto t_pack = std::chrono::steady_clock::now();
-  const auto pack = berth::test::run_command((berth::test::binary_dir() / "bin" / "berth-pack").string() +
-                                                 " build --out '" + state.string() + "' --init '" +
-                                                 (berth::test::binary_dir() / "bin" / "berth-init").string() +
-                                                 "' --kubernetes '" + k8s_dir.string() + "' 2>&1",
-                                             300s);
-  INFO(pack.output);
-  REQUIRE(pack.status == 0);
-  WARN("pack with Kubernetes built in "
-       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pack).count() << " s");
+  berth::k8s::test::build_pack_with_double(dir.path(), state);
 
   const fs::path kube = dir / "kube";
   fs::create_directories(kube);
