@@ -93,6 +93,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
   INFO("berthctl pack ls shows the pack's Kubernetes");
   const auto packs = engine.berthctl("pack ls");
   CHECK(packs.output.find("v1.31.4+double") != std::string::npos);
+  WARN("berthctl pack ls:\n" << packs.output);
 
   {  // enable, ready, kubectl; reset; disable
     const auto t0 = std::chrono::steady_clock::now();
@@ -104,7 +105,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
     CHECK(daemon.log().find("k8s: waiting-for-api") != std::string::npos);
     const auto berthctl_status = engine.berthctl("status").output;
     CHECK(berthctl_status.find("kubernetes: ready") != std::string::npos);
-    WARN("berthctl status:\n" << berthctl_status);
+    WARN("berthctl status:\n" << berthctl_status << "\nberthctl k8s status:\n" << engine.berthctl("k8s status").output);
 
     auto v = cluster.kubectl("version");
     INFO(v.output);
@@ -139,6 +140,14 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
     CHECK(cluster.kubectl("get --raw /readyz").output == "ok");
     CHECK(cluster.cluster_uid() != uid);
     CHECK(engine.docker("image inspect k8s-e2e-keep").status == 0);
+
+    INFO("a restart of berthd: the same cluster comes back (its state is on the data store)");
+    const std::string uid_after_reset = cluster.cluster_uid();
+    REQUIRE(daemon.terminate() == 0);
+    daemon.start();
+    REQUIRE(engine.wait()["state"] == "running");
+    REQUIRE(cluster.wait_for({"ready", "failed"}, 60s)["phase"] == "ready");
+    CHECK(cluster.cluster_uid() == uid_after_reset);
 
     INFO("disable: the kubeconfig means what it meant before, mode kept, the server gone");
     cluster.berthctl("k8s disable");
