@@ -203,6 +203,7 @@ bool Cluster::start(const StartRequest& req, const Hooks& hooks) {
                   {}});
     last = https_get(req.api_port, "/readyz?verbose", ca_pem, admin_cert, admin_key, kProbeTimeout);
     if (last.status == 200) {
+      ready_probe_ = {req.api_port, ca_pem, admin_cert, admin_key};
       hooks.report({"ready", "https://127.0.0.1:" + std::to_string(req.api_port), 1.0, {}, {}});
       return true;
     }
@@ -221,9 +222,20 @@ bool Cluster::start(const StartRequest& req, const Hooks& hooks) {
   return true;
 }
 
+std::string Cluster::check_ready() const {
+  const auto& r = ready_probe_;
+  if (r.port == 0) return "not started";
+  const auto answer = https_get(r.port, "/readyz?verbose", r.ca, r.cert, r.key, kProbeTimeout);
+  if (answer.status == 200) return "";
+  const auto checks = failing_checks(answer.body);
+  if (!checks.empty()) return "failing readiness checks: " + joined(checks);
+  return answer.status == 0 ? answer.body : "/readyz answered " + std::to_string(answer.status);
+}
+
 std::vector<std::string> Cluster::stop(const std::string& agent_socket, const std::filesystem::path& kubeconfig,
                                        const std::filesystem::path& fallback) {
   std::vector<std::string> problems;
+  ready_probe_ = {};
   forward_.stop();
   const std::string socket = agent_socket.empty() ? started_socket_ : agent_socket;
   if (!socket.empty()) {

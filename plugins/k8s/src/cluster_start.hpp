@@ -58,7 +58,10 @@ class Cluster {
   void detach() {
     forward_.stop();
     started_socket_.clear();
+    ready_probe_ = {};
   }
+  // After ready: "" while /readyz still passes, else why not.
+  std::string check_ready() const;
 
   const std::string& version() const { return version_; }
   const KubeconfigResult& kubeconfig() const { return kubeconfig_; }
@@ -79,6 +82,10 @@ class Cluster {
   std::string service_;
   std::string version_;
   KubeconfigResult kubeconfig_;
+  struct ReadyProbe {
+    int port = 0;
+    std::string ca, cert, key;
+  } ready_probe_;
 };
 
 }  // namespace berth::k8s

@@ -20,6 +20,8 @@ using nlohmann::json;
 using namespace berth::k8s;
 namespace fs = std::filesystem;
 
+constexpr auto kWatchEvery = std::chrono::seconds(2);
+
 struct Wanted {
   bool enabled = false;
   int api_port = 6443;
@@ -135,7 +137,18 @@ class K8sFeature : public berth::Feature {
       Wanted w;
       {
         std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return quit_ || epoch_ != seen; });
+        const auto changed = [&] { return quit_ || epoch_ != seen; };
+        // A ready cluster is watched: a server that stops answering is started again.
+        bool timed_out = false;
+        if (phase_.name == "ready")
+          timed_out = !cv_.wait_for(lock, kWatchEvery, changed);
+        else
+          cv_.wait(lock, changed);
+        if (timed_out) {
+          lock.unlock();
+          watch();
+          continue;
+        }
         if (quit_) break;
         seen = epoch_;
         w = Wanted::from(settings_, agent_socket_);
@@ -143,6 +156,18 @@ class K8sFeature : public berth::Feature {
       reconcile(w, seen);
     }
     cluster_.detach();  // berthd stops or reloads the plugin: the cluster's state and kubeconfig stay
+  }
+
+  // Three failed probes in a row (about 6 s): the cluster is started again, through the phases.
+  void watch() {
+    const std::string problem = cluster_.check_ready();
+    failed_probes_ = problem.empty() ? 0 : failed_probes_ + 1;
+    if (failed_probes_ < 3) return;
+    failed_probes_ = 0;
+    host().warn("k8s: the API stopped answering (" + problem + "); starting it again");
+    applied_key_ = nullptr;
+    std::lock_guard lock(mutex_);
+    ++epoch_;
   }
 
   bool give_up(uint64_t epoch, std::chrono::milliseconds wait) {
@@ -249,6 +274,7 @@ class K8sFeature : public berth::Feature {
   // The worker's own.
   Cluster cluster_;
   json applied_key_;
+  int failed_probes_ = 0;
   fs::path installed_kubeconfig_;
   std::thread worker_;
 };

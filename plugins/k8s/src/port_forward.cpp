@@ -108,7 +108,8 @@ void PortForward::pump(int client) {
     bool inside_open = true;  // still receiving from inside
     char buf[agent::kDataChunk];
     while (client_open || inside_open) {
-      pollfd fds[3] = {{agent.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}, {client, static_cast<short>(client_open ? POLLIN : 0), 0}};
+      pollfd fds[3] = {
+          {agent.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}, {client, static_cast<short>(client_open ? POLLIN : 0), 0}};
       if (::poll(fds, 3, -1) < 0 && errno != EINTR) return;
       if (fds[1].revents != 0) return;
       if (fds[2].revents != 0) {

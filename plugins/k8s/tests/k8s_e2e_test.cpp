@@ -149,6 +149,18 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
     REQUIRE(cluster.wait_for({"ready", "failed"}, 60s)["phase"] == "ready");
     CHECK(cluster.cluster_uid() == uid_after_reset);
 
+    INFO("a server that stops answering after ready is noticed and started again");
+    const auto since_ready = cluster.k8s()["since"];
+    berth::feature_agent::EnvAgent(agent_socket(dir / "berth" / "run").string()).service_stop("kubernetes", 1);
+    REQUIRE(berth::test::eventually_within(
+        [&] {
+          const auto st = cluster.k8s();
+          return st["since"] != since_ready && st["phase"] == "ready";
+        },
+        30s, 200ms));
+    CHECK(daemon.log().find("k8s: the API stopped answering") != std::string::npos);
+    CHECK(cluster.kubectl("get --raw /readyz").output == "ok");
+
     INFO("disable: the kubeconfig means what it meant before, mode kept, the server gone");
     cluster.berthctl("k8s disable");
     cluster.wait_for({"disabled"}, 10s);
