@@ -147,10 +147,16 @@ Cluster::Step Cluster::prepare(const StartRequest& req, const Hooks& hooks, Prep
   // The kubeconfig, then the forward, then the server.
   kubeconfig_ = {};
   if (!req.kubeconfig.empty()) {
-    kubeconfig_ =
-        install_kubeconfig(req.kubeconfig, req.other_kubeconfigs,
-                           {"https://127.0.0.1:" + std::to_string(req.api_port), ca_pem, admin_cert, admin_key},
-                           req.switch_context, req.fallback_kubeconfig);
+    // A kubeconfig that cannot be written (permissions, a full disk) is a problem to report,
+    // not a reason to keep the cluster from starting.
+    try {
+      kubeconfig_ =
+          install_kubeconfig(req.kubeconfig, req.other_kubeconfigs,
+                             {"https://127.0.0.1:" + std::to_string(req.api_port), ca_pem, admin_cert, admin_key},
+                             req.switch_context, req.fallback_kubeconfig);
+    } catch (const std::exception& e) {
+      kubeconfig_.problem = std::string("the kubeconfig was not written: ") + e.what();
+    }
   }
   try {
     forward_.start(static_cast<uint16_t>(req.api_port), req.agent_socket, k.api_port);
