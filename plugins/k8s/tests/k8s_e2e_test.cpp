@@ -101,8 +101,21 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
     const auto ready = cluster.wait_for({"ready", "failed"}, 60s);
     REQUIRE(ready["phase"] == "ready");
     WARN("enable -> ready in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
-    CHECK(daemon.log().find("k8s: starting-server") != std::string::npos);
-    CHECK(daemon.log().find("k8s: waiting-for-api") != std::string::npos);
+    INFO("the phases went out as k8s.phase events, in order");
+    const auto events = berth::test::run_command("timeout 2 " + berth::test::berthctl_binary().string() + " --socket " +
+                                                     daemon.socket().string() + " --json events --since 0",
+                                                 10s);
+    std::vector<std::string> phases;
+    std::istringstream lines(events.output);
+    for (std::string line; std::getline(lines, line);) {
+      const auto e = json::parse(line, nullptr, false);
+      if (e.is_object() && e.value("type", "") == "k8s.phase") {
+        const auto payload = e["payload"].is_string() ? json::parse(e["payload"].get<std::string>()) : e["payload"];
+        if (phases.empty() || phases.back() != payload.value("phase", "")) phases.push_back(payload.value("phase", ""));
+      }
+    }
+    INFO(events.output);
+    CHECK(phases == std::vector<std::string>{"starting-server", "waiting-for-api", "ready"});
     const auto berthctl_status = engine.berthctl("status").output;
     CHECK(berthctl_status.find("kubernetes: ready") != std::string::npos);
     WARN("berthctl status:\n" << berthctl_status << "\nberthctl k8s status:\n" << engine.berthctl("k8s status").output);
