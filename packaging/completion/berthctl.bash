@@ -51,7 +51,7 @@ _berthctl() {
     return
   fi
 
-  local commands="audit backend diagnose engine events help logs pack plugins ports proxy settings status ui version"
+  local commands="audit backend diagnose engine events help k8s logs pack plugins ports proxy settings status ui version"
   local words=""
   case "${args[*]}" in
     "" | help) words=$commands ;;
@@ -59,6 +59,7 @@ _berthctl() {
     "backend use") words=$(_berthctl_json backend ls | _berthctl_values_of name) ;;
     diagnose) words="check gather" ;;
     engine) words="start stop restart wait" ;;
+    k8s) words="enable disable reset status" ;;
     pack) words="ls build use" ;;
     "pack use") words=$(_berthctl_json pack ls | _berthctl_values_of version) ;;
     plugins) words="ls show enable disable reload" ;;
@@ -83,6 +84,7 @@ _berthctl() {
     help\ *)
       case ${args[1]} in
         backend) words="ls use" ;; diagnose) words="check gather" ;; engine) words="start stop restart wait" ;;
+        k8s) words="enable disable reset status" ;;
         pack) words="ls build use" ;; plugins) words="ls show enable disable reload" ;;
         proxy) words="show explain" ;; settings) words="get set" ;;
       esac

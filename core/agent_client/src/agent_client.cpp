@@ -229,6 +229,14 @@ void AgentClient::shutdown() {
   simple_call({{"op", "shutdown"}});
 }
 
+json AgentClient::service_start(const std::string& name) {
+  return simple_call({{"op", "service_start"}, {"name", name}});
+}
+
+json AgentClient::service_stop(const std::string& name, int grace_s) {
+  return simple_call({{"op", "service_stop"}, {"name", name}, {"grace_s", grace_s}});
+}
+
 ExecResult AgentClient::exec(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                              std::optional<std::string> stdin_data, const std::string& cwd,
                              std::chrono::milliseconds timeout) {

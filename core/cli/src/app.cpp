@@ -269,9 +269,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       "`berthctl COMMAND --help` shows a command's help.\n\n"
       "Example:\n  berthctl plugins ls\n");
   Commands commands(app);
-  for (auto* add : {add_status_commands, add_plugins_commands, add_settings_commands, add_audit_commands,
-                    add_events_commands, add_engine_commands, add_pack_commands, add_backend_commands,
-                    add_ports_commands, add_logs_commands, add_diagnose_commands, add_proxy_commands, add_ui_commands})
+  for (auto* add :
+       {add_status_commands, add_plugins_commands, add_settings_commands, add_audit_commands, add_events_commands,
+        add_engine_commands, add_pack_commands, add_backend_commands, add_ports_commands, add_logs_commands,
+        add_diagnose_commands, add_proxy_commands, add_ui_commands, add_k8s_commands})
     add(commands);
   add_help_command(commands);
 

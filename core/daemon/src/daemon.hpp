@@ -87,6 +87,9 @@ class Daemon {
   nlohmann::json status_json() const;
   // Each active feature plugin's own status() ({id, status}), for /v1/ports and status problems.
   std::vector<std::pair<std::string, nlohmann::json>> feature_statuses() const;
+  // The "kubernetes" object of the first feature status that has one (the k8s feature's).
+  static std::optional<nlohmann::json> kubernetes_view(
+      const std::vector<std::pair<std::string, nlohmann::json>>& statuses);
   nlohmann::json engine_status_json() const;
   // Tells a plugin its effective settings changed (after PATCH or SIGHUP).
   void notify_plugin_settings(const std::string& id);

@@ -57,6 +57,15 @@ void Daemon::add_core_routes(api::Router& router) {
                          "enable berth.feature.proxy)");
   });
 
+  // The Kubernetes feature's view (its status' "kubernetes" object): phase, reason, failing
+  // readiness checks, the server's last log lines, the kubeconfig it wrote.
+  router.add("GET", "/v1/kubernetes", [this](const api::Request&) {
+    if (auto view = kubernetes_view(feature_statuses())) return api::Response::json(200, *view);
+    throw api::HttpError(404,
+                         "no active feature plugin reports Kubernetes (enable it: berthctl plugins enable "
+                         "berth.feature.k8s)");
+  });
+
   router.add("GET", "/v1/host-facts", [this](const api::Request&) { return api::Response::json(200, host_facts()); });
 
   router.add("GET", "/v1/openapi.json", [](const api::Request&) {
@@ -88,7 +97,8 @@ nlohmann::json Daemon::status_json() const {
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
   // Problems the active features report in their status ("problems": ["..."] or [{"message": ..}]).
   nlohmann::json problems = nlohmann::json::array();
-  for (const auto& [id, status] : feature_statuses()) {
+  const auto statuses = feature_statuses();
+  for (const auto& [id, status] : statuses) {
     if (status.contains("error") && status["error"].is_string())
       problems.push_back({{"plugin", id}, {"message", "status() failed: " + status["error"].get<std::string>()}});
     if (!status.contains("problems") || !status["problems"].is_array()) continue;
@@ -99,12 +109,25 @@ nlohmann::json Daemon::status_json() const {
       problems.push_back(std::move(entry));
     }
   }
-  return {{"version", kVersion},
-          {"pid", ::getpid()},
-          {"uptime_s", uptime.count()},
-          {"plugins", counts},
-          {"engine", engine_status_json()},
-          {"problems", problems}};
+  nlohmann::json st = {{"version", kVersion},
+                       {"pid", ::getpid()},
+                       {"uptime_s", uptime.count()},
+                       {"plugins", counts},
+                       {"engine", engine_status_json()},
+                       {"problems", problems}};
+  if (auto k = kubernetes_view(statuses)) st["kubernetes"] = {{"phase", (*k)["phase"]}, {"detail", (*k)["detail"]}};
+  return st;
+}
+
+std::optional<nlohmann::json> Daemon::kubernetes_view(
+    const std::vector<std::pair<std::string, nlohmann::json>>& statuses) {
+  for (const auto& [id, status] : statuses) {
+    if (!status.contains("kubernetes") || !status["kubernetes"].is_object()) continue;
+    auto view = status["kubernetes"];
+    view["plugin"] = id;
+    return view;
+  }
+  return std::nullopt;
 }
 
 std::vector<std::pair<std::string, nlohmann::json>> Daemon::feature_statuses() const {

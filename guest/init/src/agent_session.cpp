@@ -264,14 +264,14 @@ void AgentSession::handle_open(uint32_t id, const std::string& payload) {
     if (req.contains("protocol") && req["protocol"] != agent::kProtocolVersion)
       return send_error(id, "protocol " + req["protocol"].dump() + " is not supported; berth-init speaks protocol " +
                                 std::to_string(agent::kProtocolVersion));
-    return send_json(
-        id, FrameType::reply,
-        {{"protocol", agent::kProtocolVersion},
-         {"agent", "berth-init"},
-         {"version", BERTH_INIT_VERSION},
-         {"max_frame", agent::kMaxFrameSize},
-         {"ops",
-          {"hello", "health", "exec", "write_file", "read_file", "open_stream", "log_tail", "events", "shutdown"}}});
+    return send_json(id, FrameType::reply,
+                     {{"protocol", agent::kProtocolVersion},
+                      {"agent", "berth-init"},
+                      {"version", BERTH_INIT_VERSION},
+                      {"max_frame", agent::kMaxFrameSize},
+                      {"ops",
+                       {"hello", "health", "exec", "write_file", "read_file", "open_stream", "log_tail", "events",
+                        "shutdown", "service_start", "service_stop"}}});
   }
   if (op == agent::op::health) {
     auto up = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ctx_.started).count();
@@ -299,6 +299,7 @@ void AgentSession::handle_open(uint32_t id, const std::string& payload) {
   if (op == agent::op::read_file) return op_read_file(id, req);
   if (op == agent::op::open_stream) return op_open_stream(id, req);
   if (op == agent::op::log_tail) return op_log_tail(id, req);
+  if (op == agent::op::service_start || op == agent::op::service_stop) return op_service(id, op, req);
   send_error(id, "unknown op \"" + op + "\"");
 }
 
@@ -665,6 +666,22 @@ void AgentSession::op_log_tail(uint32_t id, const json& req) {
   c->sink = sink;
   c->follower = sink->follow([this, id](std::string_view line) { send(id, FrameType::data, line); });
   channels_[id] = std::move(c);
+}
+
+void AgentSession::op_service(uint32_t id, const std::string& op, const json& req) {
+  if (!req.contains("name") || !req["name"].is_string()) return send_error(id, op + " needs \"name\"");
+  const std::string name = req["name"].get<std::string>();
+  std::string state = "starting";
+  std::string problem;
+  if (op == agent::op::service_start) {
+    problem = ctx_.supervisor.start_service(name);
+  } else {
+    const int grace = req.contains("grace_s") && req["grace_s"].is_number_integer() ? req["grace_s"].get<int>()
+                                                                                    : Supervisor::kStopGraceSeconds;
+    problem = ctx_.supervisor.stop_service(name, grace, &state);
+  }
+  if (!problem.empty()) return send_error(id, problem);
+  send_json(id, FrameType::reply, {{"state", state}});
 }
 
 }  // namespace berth::init

@@ -59,6 +59,7 @@ class AgentSession {
   void op_read_file(uint32_t id, const nlohmann::json& req);
   void op_open_stream(uint32_t id, const nlohmann::json& req);
   void op_log_tail(uint32_t id, const nlohmann::json& req);
+  void op_service(uint32_t id, const std::string& op, const nlohmann::json& req);
 
   // per-kind frame handling
   void channel_input(Channel& c, agent::Frame& f);

@@ -98,7 +98,72 @@ void Supervisor::start(std::vector<ServiceSpec> services) {
   start_next();
 }
 
+bool Supervisor::wanted(const Service& s) const {
+  return s.spec.start == contracts::StartPolicy::always || s.requested;
+}
+
+Supervisor::Service* Supervisor::find(const std::string& name) {
+  for (auto& s : services_)
+    if (s.spec.name == name) return &s;
+  return nullptr;
+}
+
+std::string Supervisor::start_service(const std::string& name) {
+  Service* s = find(name);
+  if (s == nullptr) return "no service \"" + name + "\" in the pack";
+  if (stopping_) return "berth-init is shutting down";
+  if (s->spec.start != contracts::StartPolicy::on_request) return "service " + name + " always runs";
+  s->requested = true;
+  // Running already, or still stopping (on_child_exit launches it again, since it is requested).
+  if (s->pid > 0) return "";
+  cancel_timers(*s);
+  s->backoff_s = kBackoffStart;
+  log_info("starting service " + name + " on request");
+  launch(static_cast<std::size_t>(s - services_.data()));
+  return "";
+}
+
+std::string Supervisor::stop_service(const std::string& name, int grace_s, std::string* state) {
+  Service* s = find(name);
+  if (s == nullptr) return "no service \"" + name + "\" in the pack";
+  if (s->spec.start != contracts::StartPolicy::on_request) return "service " + name + " always runs";
+  s->requested = false;
+  for (uint64_t* t : {&s->health_timer, &s->restart_timer, &s->order_timer}) {
+    if (*t) loop_.cancel_timer(*t);
+    *t = 0;
+  }
+  if (s->check_pid > 0) kill(s->check_pid, SIGKILL);
+  s->healthy = false;
+  if (s->pid <= 0) {
+    s->state = State::stopped;
+    *state = "stopped";
+    return "";
+  }
+  *state = "stopping";
+  if (s->state == State::stopping) return "";
+  log_info("stopping service " + name + " on request (pid " + std::to_string(s->pid) + ")");
+  s->state = State::stopping;
+  kill(s->pid, SIGTERM);
+  const std::size_t i = static_cast<std::size_t>(s - services_.data());
+  s->kill_timer = loop_.add_timer(std::chrono::seconds(std::max(grace_s, 0)), [this, i] {
+    Service& svc = services_[i];
+    svc.kill_timer = 0;
+    if (svc.pid > 0) {
+      log_error("service " + svc.spec.name + " did not stop in time; killing it");
+      kill(svc.pid, SIGKILL);
+    }
+  });
+  return "";
+}
+
 void Supervisor::start_next() {
+  // On-request services are not part of the ordered start.
+  while (!stopping_ && next_to_start_ < services_.size() &&
+         services_[next_to_start_].spec.start == contracts::StartPolicy::on_request) {
+    Service& skipped = services_[next_to_start_++];
+    skipped.ordered_wait_done = true;
+    if (!skipped.requested && skipped.pid < 0) skipped.state = State::stopped;
+  }
   if (stopping_ || next_to_start_ >= services_.size()) return;
   std::size_t i = next_to_start_;
   Service& s = services_[i];
@@ -248,6 +313,8 @@ bool Supervisor::on_child_exit(pid_t pid, int status) {
       if (stopping_ && i + 1 == stop_index_) {
         stop_index_ = i;
         stop_next();
+      } else if (!stopping_ && s.requested) {  // started again while it was stopping
+        launch(i);
       }
       return true;
     }
@@ -333,6 +400,7 @@ json Supervisor::health() const {
                     {"pid", s.pid},
                     {"restarts", s.restarts},
                     {"healthy", s.healthy},
+                    {"start", s.spec.start == contracts::StartPolicy::on_request ? "on_request" : "always"},
                     {"first_healthy_boot_s", s.first_healthy_boot_s}});
   }
   return list;
@@ -340,7 +408,8 @@ json Supervisor::health() const {
 
 bool Supervisor::all_healthy() const {
   if (services_.empty()) return false;
-  return std::all_of(services_.begin(), services_.end(), [](const Service& s) { return s.healthy; });
+  // A service that is not wanted (on request, not requested) does not count against the engine.
+  return std::all_of(services_.begin(), services_.end(), [this](const Service& s) { return s.healthy || !wanted(s); });
 }
 
 LogSink* Supervisor::log_of(const std::string& name) {

@@ -32,6 +32,12 @@ class Supervisor {
   // Stops services last to first (SIGTERM, SIGKILL after the grace period), then calls done.
   void stop_all(std::function<void()> done);
 
+  // A service started on request (the pack's "start":"on_request" ones, e.g. Kubernetes):
+  // run and kept running until stop_service. "" or why not (unknown name, shutting down).
+  std::string start_service(const std::string& name);
+  // SIGTERM now, SIGKILL after grace; no restart. "" or why not; *state = "stopping"|"stopped".
+  std::string stop_service(const std::string& name, int grace_s, std::string* state);
+
   nlohmann::json health() const;
   bool all_healthy() const;
   LogSink* log_of(const std::string& name);
@@ -54,6 +60,7 @@ class Supervisor {
     Clock::time_point start_deadline{};
     bool healthy = false;
     bool ordered_wait_done = false;
+    bool requested = false;  // on_request: between start_service and stop_service
     uint64_t health_timer = 0;
     uint64_t restart_timer = 0;
     uint64_t order_timer = 0;
@@ -75,6 +82,8 @@ class Supervisor {
   void stop_next();
   void emit(const char* type, const Service& s, const std::string& status = {});
   void cancel_timers(Service& s);
+  bool wanted(const Service& s) const;
+  Service* find(const std::string& name);
 
   EventLoop& loop_;
   std::string log_dir_;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <berth/contracts/init_config.hpp>
+#include <berth/feature_agent/env_agent.hpp>
 #include <berth/sdk/sdk.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -24,13 +25,13 @@
 
 #include "auth_forwarder.hpp"
 #include "ca_bundle.hpp"
-#include "env_agent.hpp"
 #include "proxy_config.hpp"
 
 namespace {
 
 using nlohmann::json;
 using namespace berth::proxy;
+using berth::feature_agent::EnvAgent;
 namespace fs = std::filesystem;
 
 constexpr const char* kEnvCaBundle = "/etc/ssl/certs/ca-certificates.crt";

@@ -293,6 +293,47 @@ TEST_CASE("berth-init as PID 1: services, agent operations, restart, shutdown") 
   }
 }
 
+TEST_CASE("an on-request service runs only between service_start and service_stop") {
+  std::string why;
+  if (!berth::test::can_run_sandbox(why)) {
+    WARN("skipped: " << why);
+    return;
+  }
+  json manifest = test_manifest();
+  manifest["services"].push_back({{"name", "ondemand"},
+                                  {"argv", {"/bin/httpd", "-f", "-p", "127.0.0.1:8081", "-h", "/www"}},
+                                  {"health", {{"type", "tcp"}, {"port", 8081}}},
+                                  {"start", "on_request"}});
+  InitSandbox box(test_config(), manifest);
+  box.start();
+  INFO("berth-init stderr:\n" << box.init_stderr());
+  auto client = AgentClient::connect_unix(box.host_socket(), 20s);
+  const auto ondemand = [&] { return client->health()["services"][2]; };
+
+  INFO("not started with the others, and not counted against the engine's health");
+  json h = wait_healthy(*client, 30s);
+  REQUIRE(h["engine_healthy"] == true);
+  CHECK(ondemand()["state"] == "stopped");
+  CHECK(ondemand()["start"] == "on_request");
+  CHECK(ondemand()["pid"] == -1);
+
+  CHECK(client->service_start("ondemand")["state"] == "starting");
+  REQUIRE(berth::test::eventually_within([&] { return ondemand().value("healthy", false); }, 10s));
+  const int pid = ondemand()["pid"].get<int>();
+  CHECK(pid > 0);
+  CHECK(client->service_start("ondemand")["state"] == "starting");  // already running: the same process
+  CHECK(ondemand()["pid"] == pid);
+
+  CHECK(client->service_stop("ondemand", 2)["state"] == "stopping");
+  REQUIRE(berth::test::eventually_within([&] { return ondemand()["state"] == "stopped"; }, 5s));
+  CHECK(client->health()["engine_healthy"] == true);
+  CHECK(client->service_stop("ondemand", 2)["state"] == "stopped");
+
+  INFO("services that always run, and unknown names, are refused by name");
+  CHECK_THROWS_WITH(client->service_stop("web", 2), Catch::Contains("service web always runs"));
+  CHECK_THROWS_WITH(client->service_start("nope"), Catch::Contains("no service \"nope\" in the pack"));
+}
+
 TEST_CASE("SIGTERM to PID 1 stops the services and exits 0") {
   std::string why;
   if (!berth::test::can_run_sandbox(why)) {

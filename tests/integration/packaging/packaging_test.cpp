@@ -156,6 +156,7 @@ TEST_CASE("the installed bash completion completes berthctl's commands, plugin i
   CHECK(complete("backend use", "") == std::set<std::string>{"wsl2", "hyperv"});
   CHECK(complete("diagnose", "") == std::set<std::string>{"check", "gather"});
   CHECK(complete("proxy", "") == std::set<std::string>{"show", "explain"});
+  CHECK(complete("k8s", "") == std::set<std::string>{"enable", "disable", "reset", "status"});
   CHECK(complete("logs", "--l") == std::set<std::string>{"--lines", "--list-sources"});
   // berthd has written its own log lines by now, so it is a source to offer.
   CHECK(complete("logs --source", "").count("berthd") == 1);

@@ -169,3 +169,34 @@ TEST_CASE("manifest paths are plain relative paths") {
     CHECK_FALSE(is_plain_relative_path(bad));
   }
 }
+
+TEST_CASE("an on-request service and the Kubernetes section survive write then read; a bad one is named") {
+  json doc = written_by_berth_pack();
+  doc["services"].push_back({{"name", "kubernetes"},
+                             {"argv", {"/usr/local/bin/k3s", "server"}},
+                             {"env", json::object()},
+                             {"health", {{"type", "tcp"}, {"port", 6443}}},
+                             {"start_timeout_s", 300},
+                             {"start", "on_request"}});
+  doc["kubernetes"] = {{"service", "kubernetes"},
+                       {"version", "v1.31.4+k3s1"},
+                       {"api_port", 6443},
+                       {"data_dir", "/var/lib/berth-data/kubernetes"}};
+  const PackManifest m = pack_manifest_from_json(doc);
+  CHECK(m.services[0].start == StartPolicy::always);
+  CHECK(m.services[2].start == StartPolicy::on_request);
+  REQUIRE(m.kubernetes);
+  CHECK(m.kubernetes->data_dir == "/var/lib/berth-data/kubernetes");
+  CHECK(read_pack_manifest(write_pack_manifest(m)) == m);
+  // A manifest without them writes no "start" or "kubernetes" keys (older readers stay happy).
+  const auto plain = write_pack_manifest(pack_manifest_from_json(written_by_berth_pack()));
+  CHECK(plain.find("\"start\"") == std::string::npos);
+  CHECK(plain.find("kubernetes") == std::string::npos);
+
+  CHECK(pack_error(with(doc, "/services/2/start"_json_pointer, "sometimes")) ==
+        "service kubernetes.start \"sometimes\" is not one of always, on_request");
+  CHECK(pack_error(with(doc, "/kubernetes/service"_json_pointer, "dockerd")) ==
+        "manifest.kubernetes.service \"dockerd\" is not an on_request service of the pack");
+  CHECK(pack_error(with(doc, "/kubernetes/data_dir"_json_pointer, "/var/../etc")) ==
+        "manifest.kubernetes.data_dir must be an absolute path without '.' or '..' parts");
+}

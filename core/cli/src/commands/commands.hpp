@@ -19,5 +19,6 @@ void add_logs_commands(Commands& commands);      // logs
 void add_diagnose_commands(Commands& commands);  // diagnose check, gather
 void add_proxy_commands(Commands& commands);     // proxy show|explain
 void add_ui_commands(Commands& commands);        // ui [--open]
+void add_k8s_commands(Commands& commands);       // k8s enable|disable|reset|status
 
 }  // namespace berth::cli

@@ -14,9 +14,12 @@ int list(Session& s) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : body.value("packs", json::array())) {
     bool current = p.value("current", false);
-    rows.push_back({field(p, "version"), current ? "*" : "", field(p, "created"), field(p, "path")});
+    const json components = p.value("components", json::object());
+    rows.push_back({field(p, "version"), current ? "*" : "", field(p, "created"),
+                    components.is_object() && components.contains("kubernetes") ? field(components, "kubernetes") : "-",
+                    field(p, "path")});
   }
-  print_table(s.out, {"VERSION", "CURRENT", "CREATED", "PATH"}, rows);
+  print_table(s.out, {"VERSION", "CURRENT", "CREATED", "KUBERNETES", "PATH"}, rows);
   return kOk;
 }
 

@@ -24,6 +24,12 @@ int status(Session& s) {
   }
   if (e.contains("swap") && e["swap"].is_object())
     s.out << "  swapping: " << field(e["swap"], "from") << " -> " << field(e["swap"], "to") << '\n';
+  if (st.contains("kubernetes") && st["kubernetes"].is_object()) {
+    const json& k = st["kubernetes"];
+    s.out << "kubernetes: " << field(k, "phase");
+    if (k.value("detail", "") != "") s.out << " (" << field(k, "detail") << ")";
+    s.out << '\n';
+  }
   for (const auto& problem : st.value("problems", json::array()))
     s.out << "problem: " << field(problem, "plugin") << ": " << field(problem, "message") << '\n';
   return kOk;

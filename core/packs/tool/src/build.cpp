@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -19,6 +20,7 @@
 #include "berth/packs/tree_verify.hpp"
 #include "host_query.hpp"
 #include "plan.hpp"
+#include "plan_kubernetes.hpp"
 #include "tree.hpp"
 
 namespace berth::pack {
@@ -156,10 +158,18 @@ int build(const BuildOptions& options) {
   const auto docker_version = dpkg_version("docker.io");
   if (!docker_version)
     throw std::runtime_error("the Debian package docker.io is not installed (scripts/setup installs it)");
-  const std::string pack_version = *docker_version + kPackSuffix;
+  std::optional<KubernetesPlan> kubernetes;
+  if (!options.kubernetes.empty()) kubernetes = plan_kubernetes(options.kubernetes);
+  // A pack with Kubernetes is another pack than the same engine without it.
+  const std::string pack_version =
+      *docker_version + kPackSuffix + (kubernetes ? "+k8s-" + kubernetes->version : std::string());
 
   progress.report(0.01, "resolving the engine's programs and libraries");
-  const Plan pack_plan = plan_version_pack();
+  Plan pack_plan = plan_version_pack();
+  if (kubernetes) {
+    pack_plan.files.insert(kubernetes->plan.files.begin(), kubernetes->plan.files.end());
+    pack_plan.symlinks.insert(kubernetes->plan.symlinks.begin(), kubernetes->plan.symlinks.end());
+  }
   const Plan base_plan = plan_base_image(options.init);
   const std::uintmax_t pack_bytes = pack_plan.bytes();
   const std::uintmax_t total = pack_bytes + base_plan.bytes();
@@ -206,6 +216,12 @@ int build(const BuildOptions& options) {
     for (std::size_t i = 0; i < services.size(); ++i) {
       manifest.services.push_back(
           contracts::service_from_json(nlohmann::json(services[i]), "services[" + std::to_string(i) + "]"));
+    }
+    if (kubernetes) {
+      manifest.components["kubernetes"] = kubernetes->version;
+      manifest.reported["kubernetes"] = kubernetes->reported;
+      manifest.services.push_back(kubernetes->service);
+      manifest.kubernetes = kubernetes->section;
     }
     const std::string text = checked_text(manifest, contracts::write_pack_manifest, contracts::read_pack_manifest);
     write_raw(tmp / contracts::kManifestFileName, text);

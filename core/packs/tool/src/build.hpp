@@ -7,9 +7,10 @@
 namespace berth::pack {
 
 struct BuildOptions {
-  std::filesystem::path out;   // state_dir
-  std::filesystem::path init;  // the berth-init executable
-  bool progress = false;       // "progress <fraction> <message>" lines on stdout
+  std::filesystem::path out;         // state_dir
+  std::filesystem::path init;        // the berth-init executable
+  bool progress = false;             // "progress <fraction> <message>" lines on stdout
+  std::filesystem::path kubernetes;  // a directory with a k3s server binary to carry ("" = none)
 };
 
 int build(const BuildOptions& options);

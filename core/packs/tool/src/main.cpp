@@ -18,7 +18,7 @@ constexpr const char* kUsage =
     "usage: berth-pack <command> [options]\n"
     "\n"
     "commands:\n"
-    "  build --out STATE_DIR --init BERTH_INIT [--progress]\n"
+    "  build --out STATE_DIR --init BERTH_INIT [--kubernetes DIR] [--progress]\n"
     "        build the version pack (STATE_DIR/packs/<version>) and the base image\n"
     "        (STATE_DIR/base/<version>) from the installed docker.io; an installed pack\n"
     "        of the same version that verifies is kept\n"
@@ -28,9 +28,12 @@ constexpr const char* kUsage =
     "  --help              this text (also: berth-pack <command> --help)\n";
 
 constexpr const char* kBuildUsage =
-    "usage: berth-pack build --out STATE_DIR --init BERTH_INIT [--progress]\n"
+    "usage: berth-pack build --out STATE_DIR --init BERTH_INIT [--kubernetes DIR] [--progress]\n"
     "  --out DIR     state directory (packs/ and base/ are created in it)\n"
     "  --init PATH   the berth-init executable to put at /sbin/berth-init in the base image\n"
+    "  --kubernetes DIR  carry the k3s server binary in DIR (checked against DIR/sha256sum-amd64.txt\n"
+    "                when present); its version goes into the pack's version and components, and\n"
+    "                its service starts only when the k8s feature is enabled\n"
     "  --progress    print 'progress <0..1> <message>' lines on stdout\n"
     "The last line on stdout is 'done pack=<version> base=<version> reused=<0|1>'.\n";
 
@@ -62,6 +65,8 @@ int cmd_build(const std::vector<std::string>& args) {
     } else if ((args[i] == "--out" || args[i] == "--init") && i + 1 < args.size()) {
       (args[i] == "--out" ? options.out : options.init) = args[i + 1];
       ++i;
+    } else if (args[i] == "--kubernetes" && i + 1 < args.size()) {
+      options.kubernetes = args[++i];
     } else {
       return usage_error("build: unexpected argument '" + args[i] + "'", kBuildUsage);
     }

@@ -18,6 +18,8 @@ struct Plan {
 
 // Engine programs from docker.io/containerd/runc/tini/iptables plus every library they load.
 Plan plan_version_pack();
+// Every shared object `elf` loads, added to the plan at its own path (nothing for a static program).
+void add_elf_dependencies(Plan& plan, const std::filesystem::path& elf);
 // Components and Debian package versions for the pack manifest.
 nlohmann::ordered_json pack_components();
 // The services berth-init starts, in order.

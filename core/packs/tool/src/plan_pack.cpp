@@ -59,9 +59,7 @@ void add_path(Plan& plan, const fs::path& path) {
   const fs::path where = resolved_dir(path);
   if (!fs::is_regular_file(where, ec)) throw std::runtime_error(path.string() + " is not a regular file");
   plan.files.emplace(rel_of(where), where);
-  if (is_elf(where)) {
-    for (const auto& so : shared_objects(where)) add_library(plan, so);
-  }
+  add_elf_dependencies(plan, where);
 }
 
 fs::path require(const fs::path& path, const std::string& package) {
@@ -84,6 +82,11 @@ std::string first_line(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
+
+void add_elf_dependencies(Plan& plan, const fs::path& elf) {
+  if (is_elf(elf))
+    for (const auto& so : shared_objects(elf)) add_library(plan, so);
+}
 
 std::uintmax_t Plan::bytes() const {
   std::uintmax_t total = 0;

@@ -37,6 +37,12 @@
 //               {"type":"service.started|service.healthy|service.unhealthy|service.died|
 //                 service.restarted|service.stopped|init.shutdown","service":"..","pid":N,
 //                 "restarts":N,"status":"exited 1|killed by signal 9","time_ms":N}
+//   service_start {"op":"service_start","name":"kubernetes"}
+//               -> reply {"state":"starting"}: runs a service of the pack ("start":"on_request" ones
+//               are only run this way), restarting it when it dies, until service_stop.
+//   service_stop  {"op":"service_stop","name":"kubernetes","grace_s":5}
+//               -> reply {"state":"stopping"|"stopped"} at once: SIGTERM, SIGKILL after grace_s
+//               (default 10); health shows "stopped" once it is gone.
 //   shutdown    -> reply {"ok":true}; berth-init stops services in reverse order and exits 0.
 // Any op may end with an error frame {"error":"message"} instead of its reply. Either side
 // may send close on a channel to abandon it (exec: the process is killed).
@@ -213,6 +219,8 @@ inline constexpr std::string_view open_stream = "open_stream";
 inline constexpr std::string_view log_tail = "log_tail";
 inline constexpr std::string_view events = "events";
 inline constexpr std::string_view shutdown = "shutdown";
+inline constexpr std::string_view service_start = "service_start";
+inline constexpr std::string_view service_stop = "service_stop";
 }  // namespace op
 
 }  // namespace berth::agent

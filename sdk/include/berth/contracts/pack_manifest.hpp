@@ -18,8 +18,15 @@
 //       {"name": "containerd", "argv": ["/usr/bin/containerd"], "env": {"PATH": "..."},
 //        "cwd": "/", "health": {"type": "unix_socket", "path": "/run/containerd/containerd.sock"},
 //        "start_timeout_s": 30}, ...],
-//     "upgrade_scripts": []
+//     "upgrade_scripts": [],
+//     "kubernetes": {"service": "kubernetes", "version": "v1.31.4+k3s1",    optional: the pack
+//                    "api_port": 6443, "data_dir": "/var/lib/berth-data/kubernetes"}  carries a server
 //   }
+// A service may say "start": "on_request" (default "always"): berth-init then leaves it out of the
+// ordered start and of engine health, and runs it only between the agent's service_start and
+// service_stop (the Kubernetes server runs only while the k8s feature is enabled).
+// "kubernetes" names that service, the upstream version, the API's TCP port inside and the
+// server's state directory on the data store (its file layout: contracts/kubernetes_layout.hpp).
 // Health checks: {"type": "none"} | unix_socket {path} | http_unix {socket, path} | tcp {port}
 // | exec {argv}. ${NAME} in argv, env values and health path/socket/argv is replaced by the
 // environment's variables (init config "vars") when berth-init starts the service.
@@ -37,6 +44,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +59,7 @@ inline constexpr const char* kManifestFileName = "manifest.json";
 inline constexpr const char* kPackManifestInRootfs = "usr/share/berth/pack/manifest.json";
 
 enum class HealthType { none, unix_socket, http_unix, tcp, exec };
+enum class StartPolicy { always, on_request };
 
 struct HealthCheck {
   HealthType type = HealthType::none;
@@ -68,7 +77,17 @@ struct Service {
   std::string cwd = "/";
   HealthCheck health;
   int start_timeout_s = 30;  // the next service starts once this one is healthy, or after this
+  StartPolicy start = StartPolicy::always;
   bool operator==(const Service&) const = default;
+};
+
+// The Kubernetes server a pack carries (berth-pack --kubernetes DIR).
+struct KubernetesSection {
+  std::string service;   // the on_request service that runs it
+  std::string version;   // upstream, e.g. "v1.31.4+k3s1"
+  int api_port = 6443;   // the API's TCP port on 127.0.0.1 inside
+  std::string data_dir;  // absolute; on the data store, so it survives restarts and swaps
+  bool operator==(const KubernetesSection&) const = default;
 };
 
 // A step run inside the environment when it first starts on this pack. berth-pack writes
@@ -97,6 +116,7 @@ struct PackManifest {
   TreeListing tree;
   std::vector<Service> services;
   std::vector<UpgradeScript> upgrade_scripts;
+  std::optional<KubernetesSection> kubernetes;
   bool operator==(const PackManifest&) const = default;
 };
 
@@ -213,7 +233,7 @@ inline HealthCheck read_health(const nlohmann::json& h, const std::string& where
 
 inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
   if (!s.is_object()) throw ContractError(at + " must be an object");
-  fields::only_keys(s, {"name", "argv", "env", "cwd", "health", "start_timeout_s"}, at);
+  fields::only_keys(s, {"name", "argv", "env", "cwd", "health", "start_timeout_s", "start"}, at);
   Service svc;
   svc.name = fields::required_string(s, "name", at);
   if (svc.name.empty() || svc.name.find('/') != std::string::npos || svc.name == "init" || svc.name[0] == '.')
@@ -225,7 +245,25 @@ inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
   svc.cwd = fields::string(s, "cwd", where, "/");
   svc.start_timeout_s = static_cast<int>(fields::integer(s, "start_timeout_s", where, 30, 1, 3600));
   if (const auto* h = fields::find(s, "health")) svc.health = read_health(*h, where + ".health");
+  const std::string start = fields::string(s, "start", where, "always");
+  if (start == "on_request")
+    svc.start = StartPolicy::on_request;
+  else if (start != "always")
+    throw ContractError(where + ".start \"" + start + "\" is not one of always, on_request");
   return svc;
+}
+
+inline KubernetesSection read_kubernetes(const nlohmann::json& k, const std::string& where) {
+  if (!k.is_object()) throw ContractError(where + " must be an object");
+  fields::only_keys(k, {"service", "version", "api_port", "data_dir"}, where);
+  KubernetesSection out;
+  out.service = fields::required_string(k, "service", where);
+  out.version = fields::required_string(k, "version", where);
+  out.api_port = static_cast<int>(fields::integer(k, "api_port", where, 6443, 1, 65535));
+  out.data_dir = fields::required_string(k, "data_dir", where);
+  if (out.data_dir.size() < 2 || out.data_dir[0] != '/' || !is_plain_relative_path(out.data_dir.substr(1)))
+    throw ContractError(where + ".data_dir must be an absolute path without '.' or '..' parts");
+  return out;
 }
 
 template <class J>
@@ -268,7 +306,7 @@ inline PackManifest pack_manifest_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ContractError(where + " must be a JSON object");
   fields::only_keys(j,
                     {"format", "pack_version", "created", "components", "debian_packages", "reported", "files",
-                     "symlinks", "services", "upgrade_scripts"},
+                     "symlinks", "services", "upgrade_scripts", "kubernetes"},
                     where);
   PackManifest m;
   m.format = d::read_format(j, where);
@@ -297,6 +335,13 @@ inline PackManifest pack_manifest_from_json(const nlohmann::json& j) {
       m.upgrade_scripts.push_back(std::move(script));
     }
   }
+  if (const auto* k = fields::find(j, "kubernetes")) {
+    m.kubernetes = d::read_kubernetes(*k, where + ".kubernetes");
+    const auto& name = m.kubernetes->service;
+    if (std::none_of(m.services.begin(), m.services.end(),
+                     [&](const Service& s) { return s.name == name && s.start == StartPolicy::on_request; }))
+      throw ContractError(where + ".kubernetes.service \"" + name + "\" is not an on_request service of the pack");
+  }
   return m;
 }
 
@@ -323,10 +368,14 @@ inline nlohmann::ordered_json to_json(const PackManifest& m) {
     if (!s.health.argv.empty()) health["argv"] = s.health.argv;
     svc["health"] = std::move(health);
     svc["start_timeout_s"] = s.start_timeout_s;
+    if (s.start == StartPolicy::on_request) svc["start"] = "on_request";
     j["services"].push_back(std::move(svc));
   }
   j["upgrade_scripts"] = J::array();
   for (const auto& u : m.upgrade_scripts) j["upgrade_scripts"].push_back({{"name", u.name}, {"argv", u.argv}});
+  if (const auto& k = m.kubernetes)
+    j["kubernetes"] = {
+        {"service", k->service}, {"version", k->version}, {"api_port", k->api_port}, {"data_dir", k->data_dir}};
   return j;
 }
 

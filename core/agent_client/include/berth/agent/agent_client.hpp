@@ -81,6 +81,9 @@ class AgentClient {
   int open_stream(const nlohmann::json& target);
   // Asks berth-init to stop its services and exit. Returns once the request is accepted.
   void shutdown();
+  // An on-request service of the pack: {"state":"starting"} / {"state":"stopping"|"stopped"}.
+  nlohmann::json service_start(const std::string& name);
+  nlohmann::json service_stop(const std::string& name, int grace_s);
 
   // Stream pump threads this client holds (running, or finished and not yet joined).
   // A pump ends with its stream and leaves nothing behind, so this is the number of

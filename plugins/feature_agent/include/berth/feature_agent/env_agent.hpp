@@ -1,5 +1,6 @@
-// What the proxy feature does inside the environment, through berth-init's agent protocol
-// (sdk/include/berth/contracts/agent_protocol.hpp): write a file, read one, run a command.
+// What a feature does inside the environment, through berth-init's agent protocol
+// (sdk/include/berth/contracts/agent_protocol.hpp): write a file, read one, run a command,
+// start or stop an on-request service, read a service's last log lines.
 // One short connection per call, blocking, with a deadline on every read.
 #pragma once
 
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace berth::proxy {
+namespace berth::feature_agent {
 
 class EnvAgent {
  public:
@@ -22,10 +23,17 @@ class EnvAgent {
   std::string health() const;
   // The exit code; stdout+stderr into *output when given.
   int exec(const std::vector<std::string>& argv, std::string* output = nullptr) const;
+  // service_start / service_stop; the reply's "state". Throw with berth-init's reason.
+  std::string service_start(const std::string& name) const;
+  std::string service_stop(const std::string& name, int grace_s) const;
+  // The last `lines` lines of a service's log ("" when it has none).
+  std::string log_tail(const std::string& service, int lines) const;
+
+  const std::string& socket_path() const { return path_; }
 
  private:
   std::string path_;
   std::chrono::milliseconds timeout_;
 };
 
-}  // namespace berth::proxy
+}  // namespace berth::feature_agent
