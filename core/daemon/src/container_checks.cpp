@@ -226,15 +226,25 @@ std::string get_from_host(const std::string& port, std::chrono::steady_clock::ti
   }
 }
 
+// A port free on the host's loopback now. The engine would pick one free inside the
+// environment, which the host may be using (a busy host's ephemeral ports), and the
+// forward to the host would then fail for a reason that is not the network's.
+unsigned short free_host_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return probe.local_endpoint().port();
+}
+
 json published_port_check(const std::filesystem::path& socket, const std::string& image, std::chrono::seconds limit) {
   const std::string token = random_token();
+  const std::string wanted = std::to_string(free_host_port());
   const std::string serve = "mkdir -p /tmp/www && echo " + token + " > /tmp/www/t && exec httpd -f -p 8080 -h /tmp/www";
   ThrowawayContainer c(
       socket, limit,
       {{"Image", image},
        {"Cmd", {"sh", "-c", serve}},
        {"ExposedPorts", {{"8080/tcp", json::object()}}},
-       {"HostConfig", {{"PortBindings", {{"8080/tcp", {{{"HostIp", "127.0.0.1"}, {"HostPort", ""}}}}}}}}});
+       {"HostConfig", {{"PortBindings", {{"8080/tcp", {{{"HostIp", "127.0.0.1"}, {"HostPort", wanted}}}}}}}}});
   const std::string port = c.host_port("8080/tcp");
   const std::string body = get_from_host(port, std::chrono::steady_clock::now() + limit);
   if (body.find(token) != std::string::npos)
