@@ -58,6 +58,41 @@ function backendCard(engine, backend) {
     el('p', {}, 'Version pack: ', el('strong', { id: 'engine-pack' }, engine.pack || 'none yet')));
 }
 
+// Kubernetes (when the k8s feature is loaded): its phase, and enable / disable / reset through
+// the feature's settings, the same PATCH /v1/settings/berth.feature.k8s that berthctl k8s makes.
+let kubernetesMessage = '';
+const kK8s = 'berth.feature.k8s';
+
+async function changeKubernetes(container, describe, patchFor, say) {
+  say(`${describe}…`);
+  try {
+    const current = await get(`/v1/settings/${kK8s}`);
+    await call('PATCH', `/v1/settings/${kK8s}`, patchFor(current.values || {}));
+    say(`${describe}: asked.`);
+  } catch (e) {
+    say(`${describe} refused (${e.status}): ${e.message}`);
+  }
+  await renderOverview(container);
+}
+
+function kubernetesCard(container, k8s) {
+  if (!k8s) return null;
+  const say = (text) => { kubernetesMessage = text; const m = document.getElementById('kubernetes-message'); if (m) m.textContent = text; };
+  const button = (id, label, patchFor) => el('button', { type: 'button', class: 'secondary', id,
+    onclick: () => changeKubernetes(container, label, patchFor, say) }, label);
+  const off = k8s.phase === 'disabled';
+  return el('div', { class: 'card' },
+    el('h3', {}, 'Kubernetes'),
+    el('p', {}, 'Phase: ', stateBadge(k8s.phase, { id: 'kubernetes-phase' })),
+    k8s.detail ? el('p', { id: 'kubernetes-detail' }, k8s.detail) : null,
+    el('p', { class: 'actions' },
+      off ? button('kubernetes-enable', 'Enable Kubernetes', () => ({ enabled: true }))
+        : button('kubernetes-disable', 'Disable Kubernetes', () => ({ enabled: false })), ' ',
+      off ? null : button('kubernetes-reset', 'Reset the cluster',
+        (values) => ({ reset_request: (values.reset_request || 0) + 1 }))),
+    el('p', { id: 'kubernetes-message', role: 'status' }, kubernetesMessage));
+}
+
 // Every plugin with its state and reason, and a button to enable or disable it (persisted;
 // the administrator's choice wins, and the refusal says so).
 function plugins(container, list) {
@@ -92,7 +127,8 @@ export async function renderOverview(container) {
       el('div', { class: 'card' }, el('h3', {}, 'Daemon'),
         el('p', {}, `berthd ${status.version}, pid ${status.pid}`),
         el('p', {}, `Plugins: ${status.plugins.active} active, ${status.plugins.failed} failed, ` +
-                    `${status.plugins.refused} refused, ${status.plugins.disabled} disabled`))),
+                    `${status.plugins.refused} refused, ${status.plugins.disabled} disabled`)),
+      kubernetesCard(container, status.kubernetes)),
     plugins(container, pluginList.plugins || []),
     problems(status.problems || []));
 }

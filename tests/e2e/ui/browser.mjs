@@ -175,6 +175,18 @@ const scenarios = {
 
   // The settings view is open while the test changes the greeting with berthctl (once
   // args.ready exists): the open form shows the new value without a reload.
+  // The Kubernetes card: its phase, and Enable goes through the k8s feature's settings; once
+  // the feature took it up, the card offers Disable.
+  async kubernetes() {
+    const { page } = await signedInPage();
+    const phase = await page.locator('#kubernetes-phase').textContent();
+    await page.getByRole('button', { name: 'Enable Kubernetes' }).click();
+    const message = await page.locator('#kubernetes-message', { hasText: 'asked' }).textContent();
+    await page.getByRole('button', { name: 'Disable Kubernetes' }).waitFor();
+    await screenshot(page, 'kubernetes.png');
+    return { phase, message, after: await page.locator('#kubernetes-phase').textContent() };
+  },
+
   async 'live-settings'() {
     const { page } = await signedInPage();
     const form = await openSettings(page);

@@ -125,6 +125,24 @@ TEST_CASE("berthctl ui prints a one-time link, and chromium opening it reaches t
   }
 }
 
+TEST_CASE("the Kubernetes card shows the phase, and its Enable goes through the k8s feature's settings") {
+  TempDir dir("berth-ui");
+  DaemonProcess d(dir.path(), ui_config(dir.path(), false));
+  d.start();
+  // Never the user's kubeconfig, whatever the feature does once enabled.
+  REQUIRE(d.client()
+              .request("PATCH", "/v1/settings/berth.feature.k8s",
+                       json{{"kubeconfig", (dir.path() / "kubeconfig").string()}})
+              .ok());
+  const json seen = browse(d, "kubernetes");
+  CHECK(seen["phase"] == "disabled");
+  CHECK(seen["message"].get<std::string>().find("asked") != std::string::npos);
+  CHECK(seen["after"] != "disabled");  // the engine is not running: it waits for it
+  const auto k8s = d.client().request("GET", "/v1/settings/berth.feature.k8s").body;
+  CHECK(k8s["values"]["enabled"] == true);
+  CHECK(k8s["sources"]["enabled"] == "user");
+}
+
 TEST_CASE(
     "a greeting changed in the page is what REST returns, also after berthd restarts, and a 400 shows at its field") {
   TempDir dir("berth-ui");
