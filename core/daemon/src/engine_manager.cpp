@@ -646,8 +646,12 @@ void EngineManager::start_proxy() {
   proxy_ = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
   proxy_->start();
   spdlog::info("engine API on unix:{}", cfg.engine_socket.string());
-  if (cfg.engine_docker_context)
-    spdlog::info("docker context: {}", engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string()));
+  if (cfg.engine_docker_context) {
+    engine_proxy::DockerContextOptions context;
+    context.group = cfg.api.socket_group;  // whoever may use the engine socket gets the context
+    spdlog::info("docker context: {}",
+                 engine_proxy::ensure_docker_context("berth", cfg.engine_socket.string(), context));
+  }
 }
 
 void EngineManager::serve_default_socket(engine_proxy::EngineProxyOptions options) {

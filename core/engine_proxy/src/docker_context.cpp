@@ -40,27 +40,47 @@ struct Identity {
   std::string name;
 };
 
-Identity invoking_user() {
-  Identity id;
-  const char* sudo_user = std::getenv("SUDO_USER");
-  if (::geteuid() != 0 || sudo_user == nullptr || *sudo_user == '\0' || std::strcmp(sudo_user, "root") == 0) return id;
+// The user `name` as the CLI would run for them (root switches to them), or nullopt when
+// there is no such user.
+std::optional<Identity> user_identity(const char* name) {
   std::vector<char> buf(16384);
   passwd pw{};
   passwd* found = nullptr;
-  if (::getpwnam_r(sudo_user, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return id;
+  if (::getpwnam_r(name, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
+  Identity id;
   id.switch_user = true;
   id.uid = found->pw_uid;
   id.gid = found->pw_gid;
   id.home = found->pw_dir;
-  id.name = sudo_user;
+  id.name = name;
   int n = 64;
   id.groups.resize(static_cast<std::size_t>(n));
-  if (::getgrouplist(sudo_user, id.gid, id.groups.data(), &n) < 0) {
+  if (::getgrouplist(name, id.gid, id.groups.data(), &n) < 0) {
     id.groups.resize(static_cast<std::size_t>(n));
-    ::getgrouplist(sudo_user, id.gid, id.groups.data(), &n);
+    ::getgrouplist(name, id.gid, id.groups.data(), &n);
   }
   id.groups.resize(static_cast<std::size_t>(n));
   return id;
+}
+
+Identity invoking_user() {
+  const char* sudo_user = std::getenv("SUDO_USER");
+  if (::geteuid() != 0 || sudo_user == nullptr || *sudo_user == '\0' || std::strcmp(sudo_user, "root") == 0) return {};
+  return user_identity(sudo_user).value_or(Identity{});
+}
+
+// The members of `group` (its member list; root aside: it is the invoking user already).
+std::vector<Identity> group_members(const std::string& group) {
+  std::vector<Identity> out;
+  std::vector<char> buf(65536);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) return out;
+  for (char** m = found->gr_mem; m != nullptr && *m != nullptr; ++m) {
+    if (std::strcmp(*m, "root") == 0) continue;
+    if (auto id = user_identity(*m)) out.push_back(std::move(*id));
+  }
+  return out;
 }
 
 // Whether something listens on the unix socket at `path` (a connect succeeds).
@@ -173,8 +193,10 @@ RunResult run(const std::vector<std::string>& argv, const Identity& id, const st
 
 }  // namespace
 
-std::string ensure_docker_context(const std::string& name, const std::string& socket_path,
-                                  const DockerContextOptions& options) {
+namespace {
+
+std::string ensure_for(const std::string& name, const std::string& socket_path, const DockerContextOptions& options,
+                       const Identity& id) {
   try {
     std::string docker = options.docker_binary;
     if (docker.empty()) {
@@ -184,7 +206,6 @@ std::string ensure_docker_context(const std::string& name, const std::string& so
     } else if (::access(docker.c_str(), X_OK) != 0) {
       return "docker CLI " + docker + " not found; skipped creating the docker context '" + name + "'";
     }
-    const Identity id = invoking_user();
     const std::string host = "unix://" + socket_path;
     const std::string who = id.switch_user ? " for user " + id.name : "";
 
@@ -210,6 +231,23 @@ std::string ensure_docker_context(const std::string& name, const std::string& so
   } catch (const std::exception& e) {
     return "could not set up docker context '" + name + "': " + e.what();
   }
+}
+
+}  // namespace
+
+std::string ensure_docker_context(const std::string& name, const std::string& socket_path,
+                                  const DockerContextOptions& options) {
+  const Identity invoker = invoking_user();
+  std::string said = ensure_for(name, socket_path, options, invoker);
+  // Everyone in the socket's group may use the engine: each gets the context in their own
+  // ~/.docker, made as them (so it is theirs), unless one config dir was given for all.
+  if (::geteuid() == 0 && !options.group.empty() && options.docker_config_dir.empty()) {
+    for (const Identity& member : group_members(options.group)) {
+      if (invoker.switch_user && member.uid == invoker.uid) continue;
+      said += "; " + ensure_for(name, socket_path, options, member);
+    }
+  }
+  return said;
 }
 
 }  // namespace berth::engine_proxy

@@ -290,3 +290,33 @@ TEST_CASE("ensure_docker_context creates and keeps and repoints the context") {
   missing.docker_binary = "/nonexistent/docker";
   CHECK(ensure_docker_context("berth-test", "/x.sock", missing).find("not found") != std::string::npos);
 }
+
+TEST_CASE("ensure_docker_context gives every member of the engine socket's group the context, as their own") {
+  // A throwaway group and user (home in a temporary directory), removed however the test ends.
+  TempDir tmp{"bep-group"};
+  const std::string tag = std::to_string(::getpid());
+  const std::string group = "bctx" + tag, user = "bctxu" + tag;
+  const fs::path home = tmp.path() / "home";
+  struct Remove {
+    std::string user, group;
+    ~Remove() { sh("userdel " + user + " 2>/dev/null; groupdel " + group + " 2>/dev/null"); }
+  } remove{user, group};
+  REQUIRE(sh("groupadd " + group).exit_code == 0);
+  REQUIRE(sh("useradd -M -d " + quote(home.string()) + " -G " + group + " " + user).exit_code == 0);
+  fs::create_directories(home);
+  fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  REQUIRE(sh("chown " + user + " " + quote(home.string())).exit_code == 0);
+
+  DockerContextOptions o;
+  o.group = group;
+  const auto said = ensure_docker_context("berth-test", "/run/berth-test/docker.sock", o);
+  INFO(said);
+  CHECK(said.find("for user " + user) != std::string::npos);
+  // The member's own CLI sees it, and the files are theirs.
+  auto seen = sh("su -s /bin/sh " + user + " -c \"HOME=" + home.string() +
+                 " docker context inspect berth-test --format '{{.Endpoints.docker.Host}}'\"");
+  INFO(seen.output);
+  CHECK(seen.output == "unix:///run/berth-test/docker.sock");
+  auto owner = sh("stat -c %U " + quote((home / ".docker").string()));
+  CHECK(owner.output == user);
+}
