@@ -730,7 +730,12 @@ void EngineManager::tell_features_attached() {
   if (backend) {
     try {
       const auto agent = backend->agent_endpoint();
-      if (agent.contains("unix")) engine["agent_socket"] = agent["unix"];
+      // A backend whose agent port serves one client at a time (hyperv) offers features a
+      // socket of their own that serves many ("features_unix"); else they share "unix".
+      if (agent.contains("features_unix"))
+        engine["agent_socket"] = agent["features_unix"];
+      else if (agent.contains("unix"))
+        engine["agent_socket"] = agent["unix"];
       engine["env"] = backend->env_status();
     } catch (const std::exception& e) {
       spdlog::warn("engine: cannot describe the environment to features: {}", e.what());

@@ -22,6 +22,9 @@ struct EnvConfig : backend_support::EnvCommon {
   // <run_dir>/hyperv: runtime files of the one VM (and the lifecycle's env.json).
   std::filesystem::path agent_socket() const override { return runtime_dir() / "agent.sock"; }
   std::filesystem::path control_socket() const { return runtime_dir() / "control.sock"; }
+  // QEMU's end of the features' agent port, and the mux that shares it (agent_mux.hpp).
+  std::filesystem::path features_port_socket() const { return runtime_dir() / "features-port.sock"; }
+  std::filesystem::path features_socket() const { return runtime_dir() / "agent-features.sock"; }
   std::filesystem::path console_log() const { return runtime_dir() / "console.log"; }
   std::filesystem::path qmp_socket() const { return runtime_dir() / "qmp.sock"; }
   std::filesystem::path qmp_features_socket() const { return runtime_dir() / "qmp-features.sock"; }

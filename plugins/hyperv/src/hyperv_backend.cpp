@@ -14,6 +14,7 @@
 
 #include "accel.hpp"
 #include "agent_client.hpp"
+#include "agent_mux.hpp"
 #include "capabilities.hpp"
 #include "env_config.hpp"
 #include "probe.hpp"
@@ -126,6 +127,7 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
       give_up_at_deadline("the engine did not become healthy");
       const auto health = agent->call({{"op", "health"}}, std::min(ctx.deadline(), Clock::now() + 2s));
       if (health && health->value("engine_healthy", false)) {
+        share_features_port(cfg);  // takes mu_ itself
         std::lock_guard lock(mu_);
         boot_["engine_s"] = seconds_since(t_spawn_);
         boot_["guest_uptime_s"] = health->value("boot_uptime_s", json());
@@ -143,6 +145,7 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
   // a few seconds: nothing in it is worth waiting longer for.
   std::chrono::milliseconds request_stop(const EnvCommon& common, const Machine&) override {
     const EnvConfig& cfg = config_of(common);
+    stop_sharing_features_port();
     if (agent_shutdown(cfg)) return std::chrono::seconds(cfg.stop_timeout_s);
     if (qmp_command(cfg.qmp_socket(), qmp_ctrl_alt_delete(), 2s)) return 5s;
     return 0ms;
@@ -150,9 +153,11 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
 
   std::vector<std::string> clean_up(const EnvCommon& common, bool /*stale*/) override {
     const EnvConfig& cfg = config_of(common);
+    stop_sharing_features_port();
     std::error_code ec;
     const bool sockets = fs::exists(cfg.agent_socket(), ec) || fs::exists(cfg.qmp_socket(), ec);
-    for (const fs::path& p : {cfg.agent_socket(), cfg.control_socket(), cfg.qmp_socket(), cfg.qmp_features_socket()})
+    for (const fs::path& p : {cfg.agent_socket(), cfg.control_socket(), cfg.features_port_socket(),
+                              cfg.features_socket(), cfg.qmp_socket(), cfg.qmp_features_socket()})
       fs::remove(p, ec);
     return sockets ? std::vector<std::string>{"stale sockets"} : std::vector<std::string>{};
   }
@@ -163,6 +168,7 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
       const EnvConfig& cfg = config_of(*common);
       s["data_store"] = cfg.data_store.string();
       s["agent_socket"] = cfg.agent_socket().string();
+      if (const auto features = features_endpoint()) s["features_agent_socket"] = features->string();
       s["console_log"] = cfg.console_log().string();
       s["memory_mb"] = cfg.memory_mb;
       s["cpus"] = cfg.cpus;
@@ -188,8 +194,38 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
     return out;
   }
 
+  // Where features reach the agent: the mux on the features' port while the VM runs.
+  std::optional<fs::path> features_endpoint() const {
+    std::lock_guard lock(mu_);
+    return features_path_;
+  }
+
  private:
-  KernelTree kernel_;  // what prepare() made ready for launch()
+  // berthd holds the agent port and this plugin the control port; features get the third,
+  // shared among them all (agent_mux.hpp). Without it they would queue behind berthd.
+  void share_features_port(const EnvConfig& cfg) {
+    try {
+      features_.start(cfg.features_socket(), cfg.features_port_socket());
+      std::lock_guard lock(mu_);
+      features_path_ = cfg.features_socket();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mu_);
+      features_path_.reset();
+      boot_["features_agent"] = e.what();  // features then share the agent port, one at a time
+    }
+  }
+
+  void stop_sharing_features_port() {
+    {
+      std::lock_guard lock(mu_);
+      features_path_.reset();
+    }
+    features_.stop();
+  }
+
+  AgentMux features_;
+  std::optional<fs::path> features_path_;  // under mu_
+  KernelTree kernel_;                      // what prepare() made ready for launch()
   AccelChoice accel_choice_;
   Initramfs initrd_;
   pid_t qemu_pid_ = 0;
@@ -215,6 +251,13 @@ class HypervBackend final : public backend_support::EnvironmentBackend {
 
   // dockerd's socket inside the VM, reached as a stream through the agent.
   std::string engine_endpoint() override { return json{{"agent_unix", kGuestEngineSocket}}.dump(); }
+
+  // The agent port is berthd's (QEMU serves one client at a time); features get the mux.
+  std::string agent_endpoint() override {
+    json e = json::parse(EnvironmentBackend::agent_endpoint());
+    if (const auto features = driver_.features_endpoint()) e["features_unix"] = features->string();
+    return e.dump();
+  }
 
  private:
   HypervBackend(berth::Host host, HypervDriver* driver)

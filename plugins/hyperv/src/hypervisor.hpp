@@ -26,6 +26,7 @@ struct VmSpec {
   std::vector<VmShare> shares;
   std::filesystem::path agent_socket;         // host end of the guest's agent port (the daemon's)
   std::filesystem::path control_socket;       // host end of a second agent port, this plugin's own
+  std::filesystem::path features_socket;      // host end of a third, the features' (through a mux)
   std::filesystem::path console_log;          // guest serial console
   std::filesystem::path qmp_socket;           // control socket (QEMU: QMP), for an orderly power-down
   std::filesystem::path qmp_features_socket;  // a second one for feature plugins (vpnkit: hostfwd_add)

@@ -74,6 +74,10 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
     a.insert(a.end(),
              {"-chardev", "socket,id=control,path=" + opt_escape(s.control_socket.string()) + ",server=on,wait=off",
               "-device", std::string("virtserialport,bus=vser0.0,nr=2,chardev=control,name=") + kControlPortName});
+  if (!s.features_socket.empty())
+    a.insert(a.end(),
+             {"-chardev", "socket,id=features,path=" + opt_escape(s.features_socket.string()) + ",server=on,wait=off",
+              "-device", std::string("virtserialport,bus=vser0.0,nr=3,chardev=features,name=") + kFeaturesPortName});
   // QEMU takes a lock on the image (file.locking), so a second user (the
   // other backend's loop mount does not lock, but another QEMU does) is refused.
   a.insert(a.end(),

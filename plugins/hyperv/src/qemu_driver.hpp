@@ -38,5 +38,8 @@ inline constexpr const char* kAgentPortName = "berth.agent";
 inline constexpr const char* kGuestAgentDevice = "/dev/virtio-ports/berth.agent";
 inline constexpr const char* kControlPortName = "berth.control";
 inline constexpr const char* kGuestControlDevice = "/dev/virtio-ports/berth.control";
+// The features' port: the host end is shared by many clients through AgentMux.
+inline constexpr const char* kFeaturesPortName = "berth.features";
+inline constexpr const char* kGuestFeaturesDevice = "/dev/virtio-ports/berth.features";
 
 }  // namespace berth::hyperv

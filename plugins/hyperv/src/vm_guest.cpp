@@ -51,7 +51,7 @@ json init_config(const EnvConfig& cfg) {
   return json{
       {"hostname", "berth"},
       {"root", "overlay"},
-      {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice}}}},
+      {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice, kGuestFeaturesDevice}}}},
       {"dev", "auto"},
       {"mounts", mounts},
       {"network", {{"interface", "eth0"}, {"address", kGuestCidr}, {"gateway", kHostAlias}, {"dns", {kGuestDns}}}},
@@ -85,6 +85,7 @@ VmSpec vm_spec(const EnvConfig& cfg, const KernelTree& kernel, const std::filesy
     vm.shares.push_back({cfg.shares[i].host, i == 0 ? kShareTag : std::string(kShareTag) + std::to_string(i)});
   vm.agent_socket = cfg.agent_socket();
   vm.control_socket = cfg.control_socket();
+  vm.features_socket = cfg.features_port_socket();
   vm.qmp_socket = cfg.qmp_socket();
   vm.qmp_features_socket = cfg.qmp_features_socket();
   vm.netdev_id = kNetdevId;

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "berth/agent/agent_client.hpp"
 #include "bounded.hpp"
 #include "command_check.hpp"
 #include "daemon_process.hpp"
@@ -352,6 +353,20 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     const auto v = engine.docker("run --rm -v '" + user.path.string() + "':/src busybox cat /src/f");
     CHECK_RUN(v);
     CHECK(v.output == "from the host\n");
+  }
+
+  INFO("features reach the agent on a socket of their own, many at once, while berthd holds the agent port");
+  {
+    const std::string features = engine.backend_status().value("features_agent_socket", "");
+    REQUIRE(!features.empty());
+    auto one = berth::agent::AgentClient::connect_unix(features, 5s);
+    auto other = berth::agent::AgentClient::connect_unix(features, 5s);
+    one->set_timeout(10s);
+    other->set_timeout(10s);
+    CHECK(one->hello().value("agent", "") == "berth-init");
+    CHECK(other->hello().value("agent", "") == "berth-init");
+    CHECK(one->health().value("engine_healthy", false));
+    CHECK(other->exec({"/bin/sh", "-c", "echo through-the-mux"}).std_out == "through-the-mux\n");
   }
 
   INFO("boot 1, vpnkit on the same VM");
