@@ -63,6 +63,14 @@ fs::path agent_socket(const fs::path& run_dir) {
   throw std::runtime_error("no agent.sock under " + run_dir.string());
 }
 
+// berthd on the pack build_pack_with_double made (not the shared one), with the test's own
+// HOME and KUBECONFIG, so the user's kubeconfig is never touched.
+inline void keep_to_the_test(berth::test::DaemonProcess& daemon, const fs::path& dir, const fs::path& kubeconfig) {
+  daemon.seed_pack(false);
+  daemon.set_env("HOME", (dir / "home").string());
+  daemon.set_env("KUBECONFIG", kubeconfig.string());
+}
+
 struct Cluster {
   berth::test::EngineSession& engine;
   fs::path kubeconfig;

@@ -80,9 +80,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
                        {{"berth.feature.k8s",
                          {{"enabled", true},
                           {"settings", {{"api_port", {{"value", api_port}}}, {"start_timeout", {{"value", 60}}}}}}}}}});
-  daemon.seed_pack(false);
-  daemon.set_env("HOME", (dir / "home").string());
-  daemon.set_env("KUBECONFIG", kubeconfig.string());
+  berth::k8s::test::keep_to_the_test(daemon, dir.path(), kubeconfig);
   berth::test::EngineSession engine{daemon};
   daemon.start();
   REQUIRE(engine.wait()["state"] == "running");
