@@ -448,6 +448,12 @@ void configure_network(const NetworkSpec& net) {
     out << conf;
     if (!out) log_error("network: cannot write /etc/resolv.conf");
   }
+  if (!net.hosts.empty()) {
+    mkdir_p("/etc");
+    std::ofstream out("/etc/hosts", std::ios::app);
+    for (const auto& [name, address] : net.hosts) out << address << '\t' << name << '\n';
+    if (!out) log_error("network: cannot write /etc/hosts");
+  }
   log_info("network: " + ifname + " " + net.address + (net.gateway.empty() ? "" : " via " + net.gateway) +
            (net.dns.empty() ? "" : ", dns " + net.dns.front()));
 }

@@ -48,16 +48,22 @@ json init_config(const EnvConfig& cfg) {
                       {"type", "9p"},
                       {"options", "trans=virtio,version=9p2000.L,msize=262144,access=client,cache=none"}});
   }
-  return json{
-      {"hostname", "berth"},
-      {"root", "overlay"},
-      {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice, kGuestFeaturesDevice}}}},
-      {"dev", "auto"},
-      {"mounts", mounts},
-      {"network", {{"interface", "eth0"}, {"address", kGuestCidr}, {"gateway", kHostAlias}, {"dns", {kGuestDns}}}},
-      {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
-      {"vars", {{"ENGINE_SOCKET", kGuestEngineSocket}}},
-      {"log_dir", "/var/log/berth"}};
+  return json{{"hostname", "berth"},
+              {"root", "overlay"},
+              {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice, kGuestFeaturesDevice}}}},
+              {"dev", "auto"},
+              {"mounts", mounts},
+              // host.berth.internal for the VM itself (dockerd's proxy URL names it); containers get it
+              // from vpnkit's create filter.
+              {"network",
+               {{"interface", "eth0"},
+                {"address", kGuestCidr},
+                {"gateway", kHostAlias},
+                {"dns", {kGuestDns}},
+                {"hosts", {{"host.berth.internal", kHostAlias}}}}},
+              {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
+              {"vars", {{"ENGINE_SOCKET", kGuestEngineSocket}}},
+              {"log_dir", "/var/log/berth"}};
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "proxy_e2e_support.hpp"
 #include "squid_fixture.hpp"
 #include "temp_dir.hpp"
 
@@ -24,95 +25,21 @@ using berth::test::DaemonProcess;
 using berth::test::TempDir;
 using nlohmann::json;
 using namespace std::chrono_literals;
+using berth::proxy::test::Engine;
+using berth::proxy::test::make_registry_pki;
+using berth::proxy::test::read;
+using berth::proxy::test::Registry;
 
 namespace {
 
 // A unique password planted in the proxy URL: it must show up nowhere berth writes.
 const std::string kPassword = "pw-" + std::to_string(::getpid()) + "-c0ffee5eed";
 
-void run(const std::string& cmd) {
-  const auto r = berth::test::run_command(cmd + " 2>&1", 60s);
-  INFO(cmd << "\n" << r.output);
-  REQUIRE(r.status == 0);
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Debian's docker-registry on 127.0.0.1:port, TLS with the given certificate; killed by pid.
-class Registry {
- public:
-  Registry(const fs::path& dir, uint16_t port) : port_(port) {
-    std::ofstream(dir / "registry.yml") << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                                        << "    rootdirectory: " << (dir / "registry-data").string() << "\n"
-                                        << "http:\n  addr: 127.0.0.1:" << port << "\n  tls:\n"
-                                        << "    certificate: " << (dir / "server-chain.pem").string() << "\n"
-                                        << "    key: " << (dir / "server.key").string() << "\n";
-    const std::string log = (dir / "registry.log").string();
-    const std::string cfg = (dir / "registry.yml").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::freopen(log.c_str(), "w", stderr);
-      std::freopen(log.c_str(), "a", stdout);
-      ::execl("/usr/bin/docker-registry", "docker-registry", "serve", cfg.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    if (!berth::test::eventually_within([&] { return berth::proxy::test::loopback_connectable(port_); }, 15s))
-      throw std::runtime_error("docker-registry did not listen within 15 s:\n" + read(log));
-  }
-  ~Registry() {
-    ::kill(pid_, SIGTERM);
-    try {
-      berth::test::wait_pid_within(pid_, 10s, "docker-registry to stop");
-    } catch (const std::exception&) {
-    }
-  }
-  Registry(const Registry&) = delete;
-  Registry& operator=(const Registry&) = delete;
-
- private:
-  uint16_t port_;
-  pid_t pid_ = -1;
-};
-
-struct Engine : berth::test::EngineSession {
-  using EngineSession::EngineSession;
-  json proxy() const { return plugin_status("berth.feature.proxy")["proxy"]; }
-  // The docker CLI, retried while dockerd restarts (berth-init brings it back in about a second).
-  berth::test::CommandResult docker_settled(const std::string& args) const {
-    berth::test::CommandResult r;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    do {
-      r = docker(args);
-      if (r.status == 0 ||
-          (r.output.find("Cannot connect") == std::string::npos &&
-           r.output.find("connection refused") == std::string::npos && r.output.find("EOF") == std::string::npos))
-        return r;
-      std::this_thread::sleep_for(200ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return r;
-  }
-};
-
 }  // namespace
 
 TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA dropped in while running, no leak") {
   TempDir dir("berth-proxy-e2e");
-  const auto pki = dir / "pki";
-  fs::create_directories(pki);
-  const std::string q = "cd '" + pki.string() + "' && ";
-  run(q +
-      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=berth e2e corp "
-      "root' -addext basicConstraints=critical,CA:TRUE");
-  run(q +
-      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=registry.berth.test' && "
-      "printf 'subjectAltName=DNS:registry.berth.test\\n' > san.cnf && openssl x509 -req -in server.csr -CA "
-      "ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.cnf && cat server.pem > "
-      "server-chain.pem");
+  const auto pki = make_registry_pki(dir / "pki");
   const uint16_t reg_port = berth::proxy::test::free_loopback_port();
   Registry registry(pki, reg_port);
   berth::proxy::test::Squid squid({{"alice", kPassword}}, {{"registry.berth.test", "127.0.0.1"}});

@@ -40,7 +40,7 @@ TEST_CASE("every field survives write then read") {
   c.mounts = {InitMount{"/dev/vda", "/data", "ext4", "", {"noatime"}, false},
               InitMount{"/data/docker", "/var/lib/docker", "", "", {"ro", "nosuid"}, true},
               InitMount{"tag", "/mnt/host", "9p", "trans=virtio", {}, false}};
-  c.network = InitNetwork{"eth0", "10.0.2.15/24", "10.0.2.2", {"10.0.2.3"}};
+  c.network = InitNetwork{"eth0", "10.0.2.15/24", "10.0.2.2", {"10.0.2.3"}, {}};
   c.agent = InitAgent{"", {"/dev/virtio-ports/berth.agent", "/dev/virtio-ports/berth.control"}};
   c.pack_manifest = "/p/manifest.json";
   c.vars = {{"ENGINE_SOCKET", "/run/docker.sock"}, {"X_1", ""}};
@@ -92,7 +92,12 @@ TEST_CASE("the contract expresses everything hyperv writes today") {
          {"target", "/mnt/host"},
          {"type", "9p"},
          {"options", "trans=virtio,version=9p2000.L,msize=262144,access=client,cache=none"}}}},
-      {"network", {{"interface", "eth0"}, {"address", "10.0.2.15/24"}, {"gateway", "10.0.2.2"}, {"dns", {"10.0.2.3"}}}},
+      {"network",
+       {{"interface", "eth0"},
+        {"address", "10.0.2.15/24"},
+        {"gateway", "10.0.2.2"},
+        {"dns", {"10.0.2.3"}},
+        {"hosts", {{"host.berth.internal", "10.0.2.2"}}}}},
       {"pack_manifest", "/usr/share/berth/pack/manifest.json"},
       {"vars", {{"ENGINE_SOCKET", "/run/docker.sock"}}},
       {"log_dir", "/var/log/berth"},
@@ -109,7 +114,8 @@ TEST_CASE("the contract expresses everything hyperv writes today") {
   CHECK(c.mounts[3].type == "9p");
   CHECK(c.mounts[3].options == "trans=virtio,version=9p2000.L,msize=262144,access=client,cache=none");
   REQUIRE(c.network.has_value());
-  CHECK(*c.network == InitNetwork{"eth0", "10.0.2.15/24", "10.0.2.2", {"10.0.2.3"}});
+  CHECK(*c.network ==
+        InitNetwork{"eth0", "10.0.2.15/24", "10.0.2.2", {"10.0.2.3"}, {{"host.berth.internal", "10.0.2.2"}}});
   CHECK(c.modules.size() == 1);
   CHECK(c.vars.at("ENGINE_SOCKET") == "/run/docker.sock");
 

@@ -14,7 +14,9 @@
 //                 "options": "", "flags": ["noatime"]},
 //                {"source": "/a", "target": "/b", "bind": true, "flags": ["ro"]}],
 //     "network": {"interface": "eth0", "address": "10.0.2.15/24", "gateway": "10.0.2.2",
-//                 "dns": ["10.0.2.3"]},           optional: static IPv4 of one NIC
+//                 "dns": ["10.0.2.3"],
+//                 "hosts": {"host.berth.internal": "10.0.2.2"}},  optional: static IPv4 of one NIC,
+//                                                   and names added to /etc/hosts
 //     "agent": {"listen_unix": "/.berth-host/agent.sock"}        one of these two: a unix
 //           or {"devices": ["/dev/virtio-ports/berth.agent"]}    socket, or byte-stream devices
 //                                                 ("device": "x" is read as "devices": ["x"])
@@ -65,6 +67,9 @@ struct InitNetwork {
   std::string address;           // IPv4 CIDR, e.g. "10.0.2.15/24"
   std::string gateway;           // default route via; empty: none
   std::vector<std::string> dns;  // written to /etc/resolv.conf when non-empty
+  // name -> address, added to /etc/hosts: names the environment itself must resolve
+  // (host.berth.internal for dockerd's proxy), not only its containers.
+  std::map<std::string, std::string> hosts;
   bool operator==(const InitNetwork&) const = default;
 };
 
@@ -140,12 +145,13 @@ inline InitMount read_mount(const nlohmann::json& m, const std::string& where) {
 }
 
 inline InitNetwork read_network(const nlohmann::json& n, const std::string& where) {
-  fields::only_keys(n, {"interface", "address", "gateway", "dns"}, where);
+  fields::only_keys(n, {"interface", "address", "gateway", "dns", "hosts"}, where);
   InitNetwork net;
   net.interface = fields::string(n, "interface", where);
   net.address = fields::required_string(n, "address", where);
   net.gateway = fields::string(n, "gateway", where);
   net.dns = fields::string_list(n, "dns", where);
+  net.hosts = fields::string_map(n, "hosts", where);
   if (net.address.find('/') == std::string::npos)
     throw ContractError(where + ".address must be an IPv4 address with a prefix length, e.g. 10.0.2.15/24");
   return net;
@@ -236,6 +242,7 @@ inline nlohmann::ordered_json to_json(const InitConfig& c) {
     if (!c.network->interface.empty()) n["interface"] = c.network->interface;
     if (!c.network->gateway.empty()) n["gateway"] = c.network->gateway;
     if (!c.network->dns.empty()) n["dns"] = c.network->dns;
+    if (!c.network->hosts.empty()) n["hosts"] = c.network->hosts;
     j["network"] = std::move(n);
   }
   if (c.agent) {

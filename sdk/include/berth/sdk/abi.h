@@ -143,9 +143,7 @@ typedef struct berth_backend_api {
   berth_status (*env_stop)(berth_plugin_ctx* self, berth_out* err);
   /* {"state":"stopped|starting|running|failed","reason":..,"pid":..} */
   berth_status (*env_status)(berth_plugin_ctx* self, berth_out* out_json);
-  /* The agent byte stream: {"unix":"/path/to/agent.sock"}, and optionally
-   * "features_unix": a socket for features that serves many clients at once, when
-   * "unix" serves one at a time (the daemon holds that one). */
+  /* The agent byte stream: {"unix":"/path/to/agent.sock"} */
   berth_status (*agent_endpoint)(berth_plugin_ctx* self, berth_out* out_json);
   /* How the host reaches dockerd: {"unix":"/host/path/docker.sock"} or
    * {"agent_unix":"/run/docker.sock"} (a stream opened through the agent). */
