@@ -662,10 +662,12 @@ void EngineManager::serve_default_socket(engine_proxy::EngineProxyOptions option
     // two engines never fight over it, and its socket file is left alone.
     auto proxy = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
     proxy->start();
+    std::lock_guard lock(mutex_);  // status_json reads both under it
     default_proxy_ = std::move(proxy);
     default_socket_outcome_ = "served";
     spdlog::info("engine API also on unix:{} (engine.default_socket)", path);
   } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
     default_socket_outcome_ = std::string("not served: ") + e.what();
     spdlog::warn("engine: not serving the engine API on {} (engine.default_socket): {}", path, e.what());
   }
