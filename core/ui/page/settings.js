@@ -79,7 +79,13 @@ export async function settingsEvent(event) {
       // The page's own save is already drawn (with its "Saved" note): redraw only what differs.
       const shown = form.settings;
       if (sameValue([fresh.values, fresh.sources, fresh.locked], [shown.values, shown.sources, shown.locked])) continue;
-      if (!form.busy()) mountPlugin(form.slot, fresh);
+      if (form.busy()) continue;
+      // The redraw keeps what the form last said ("Saved greeting."): the event of the page's
+      // own save may come after its answer, and its note must not vanish with the old form.
+      const note = form.slot.querySelector('.form-status')?.textContent || '';
+      mountPlugin(form.slot, fresh);
+      const status = form.slot.querySelector('.form-status');
+      if (status && note) status.textContent = note;
     } catch { /* gone meanwhile: the next visit draws it */ }
   }
 }
