@@ -104,7 +104,14 @@ const scenarios = {
     await greeting.fill(args.value);
     await greeting.press('Enter');
     const status = form.locator('.form-status', { hasText: 'Saved' });
-    await status.waitFor();
+    try {
+      await status.waitFor();
+    } catch (e) {
+      // What the page showed instead, for whoever reads the failure.
+      await screenshot(page, 'set-greeting-failed.png');
+      const shown = await form.innerText().catch(() => '(no form)');
+      throw new Error(`${e.message}\nthe form said:\n${shown}`);
+    }
     const saved = await status.textContent();
     const times = form.getByLabel('times', { exact: true });
     await times.fill('99');
