@@ -67,7 +67,9 @@ function select(focus) {
 // Many events arrive in bursts (a start sends dozens): redraw at most every 300 ms.
 function refreshSoon() {
   if (pending || !views[current].live) return;
-  pending = setTimeout(() => { pending = null; draw(current); }, 300);
+  // The view may have changed meanwhile: a view that is not live (Settings) is never redrawn
+  // under the user's hands.
+  pending = setTimeout(() => { pending = null; if (views[current].live) draw(current); }, 300);
 }
 
 onSignedOut(() => {
