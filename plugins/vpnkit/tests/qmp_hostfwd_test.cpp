@@ -70,7 +70,17 @@ TEST_CASE("hostfwd over QMP: add opens the host port in QEMU, remove closes it, 
   Qemu qemu;
   REQUIRE(fs::exists(qemu.qmp));
   auto qmp = std::make_shared<QmpClient>(qemu.qmp.string());
-  qmp->open();
+  // QEMU binds the socket file before it listens: a connect in between is refused (seen
+  // under the sanitizers' load), so the first one is retried for up to 2 s.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      qmp->open();
+      break;
+    } catch (const std::exception&) {
+      if (attempt >= 100) throw;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
   HostfwdForwarder fwd(qmp, "net0");
 
   ForwardSpec spec;
