@@ -159,6 +159,13 @@ bool alive(pid_t pid) {
   return ::kill(pid, 0) == 0 && bs::proc_start_time(pid).has_value();
 }
 
+// What the process runs now (its comm): a script's `exec` shows here once done.
+std::string running(pid_t pid) {
+  std::string comm;
+  std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+  return comm;
+}
+
 }  // namespace
 
 TEST_CASE("a start runs the driver's steps, records the machine, and a stop asks it first") {
@@ -203,6 +210,9 @@ TEST_CASE("a machine that ignores SIGTERM is killed after the waits") {
   fx.driver.ask_grace = 300ms;
   fx.start();
   const pid_t pid = fx.driver.machine_pid;
+  // The shell ignores TERM only once its trap ran: wait for its exec, which
+  // comes after (a SIGTERM before the trap ended it at once under load).
+  REQUIRE(berth::test::eventually_within([&] { return running(pid) == "sleep"; }, 5s));
   const auto t0 = bs::Clock::now();
   fx.env.stop();
   const auto took = bs::Clock::now() - t0;
