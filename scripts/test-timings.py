@@ -54,6 +54,8 @@ def main() -> int:
         failed = [t for t in tests if t[3]]
         print()
         print(f"{len(tests)} tests run, {len(failed)} failed")
+        for secs, preset, name, _ in failed:
+            print(f"  FAILED  {preset:<7}  {name}")
     return 0
 
 

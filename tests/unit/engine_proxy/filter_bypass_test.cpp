@@ -12,14 +12,14 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-const PathTranslator kT("/", "/mnt/host");
-const ProtectedPaths kProtect({"/run/berth", "/var/lib/berth"});
+const PathTranslator kBypassTranslator("/", "/mnt/host");
+const ProtectedPaths kBypassProtected({"/run/berth", "/var/lib/berth"});
 
 // The status the create rewrite answers `text` with; 0 when it lets the body through.
-int container_status(const std::string& text, const ProtectedPaths& protect = kProtect) {
+int container_status(const std::string& text, const ProtectedPaths& protect = kBypassProtected) {
   json body = json::parse(text);
   try {
-    rewrite_container_create(body, kT, protect);
+    rewrite_container_create(body, kBypassTranslator, protect);
     return 0;
   } catch (const RequestRejected& e) {
     return e.status();
@@ -29,16 +29,16 @@ int container_status(const std::string& text, const ProtectedPaths& protect = kP
 int volume_status(const std::string& text) {
   json body = json::parse(text);
   try {
-    rewrite_volume_create(body, kT, kProtect);
+    rewrite_volume_create(body, kBypassTranslator, kBypassProtected);
     return 0;
   } catch (const RequestRejected& e) {
     return e.status();
   }
 }
 
-int bind_status(const std::string& spec, const ProtectedPaths& protect = kProtect) {
+int bind_status(const std::string& spec, const ProtectedPaths& protect = kBypassProtected) {
   try {
-    rewrite_bind(spec, kT, protect);
+    rewrite_bind(spec, kBypassTranslator, protect);
     return 0;
   } catch (const RequestRejected& e) {
     return e.status();
@@ -57,7 +57,7 @@ TEST_CASE("keys in any letter case are checked and translated as dockerd reads t
 
   json body = json::parse(
       R"({"hostconfig":{"binds":["/srv/a:/a"],"mounts":[{"type":"bind","source":"/srv/b","target":"/b"}]}})");
-  CHECK(rewrite_container_create(body, kT, kProtect) == 2);
+  CHECK(rewrite_container_create(body, kBypassTranslator, kBypassProtected) == 2);
   CHECK(body["hostconfig"]["binds"][0] == "/mnt/host/srv/a:/a");
   CHECK(body["hostconfig"]["mounts"][0]["source"] == "/mnt/host/srv/b");
 }
@@ -66,7 +66,7 @@ TEST_CASE("Binds and Mounts at the top level of a create body (dockerd's depreca
   CHECK(container_status(R"({"Image":"x","Binds":["/run/berth:/s"]})") == 403);
   CHECK(container_status(R"({"Image":"x","mounts":[{"Type":"bind","Source":"/run/berth","Target":"/s"}]})") == 403);
   json body = json::parse(R"({"Image":"x","Binds":["/srv:/s"]})");
-  CHECK(rewrite_container_create(body, kT, kProtect) == 1);
+  CHECK(rewrite_container_create(body, kBypassTranslator, kBypassProtected) == 1);
   CHECK(body["Binds"][0] == "/mnt/host/srv:/s");
 }
 
@@ -83,7 +83,7 @@ TEST_CASE("volume create reads its fields in any letter case") {
   CHECK(volume_status(R"({"name":"v","driveropts":{"type":"none","o":"bind","device":"/run/berth"}})") == 403);
   CHECK(volume_status(R"({"DRIVER":"local","DriverOpts":{"type":"none","o":"bind","device":"/run/berth/x"}})") == 403);
   json body = json::parse(R"({"name":"v","driver":"local","driveropts":{"type":"none","o":"bind","device":"/srv"}})");
-  CHECK(rewrite_volume_create(body, kT, kProtect) == 1);
+  CHECK(rewrite_volume_create(body, kBypassTranslator, kBypassProtected) == 1);
   CHECK(body["driveropts"]["device"] == "/mnt/host/srv");
 }
 
@@ -155,7 +155,7 @@ TEST_CASE("swarm service mounts are translated and checked like a container's") 
   const auto status = [](const std::string& text) {
     json body = json::parse(text);
     try {
-      rewrite_service_spec(body, kT, kProtect);
+      rewrite_service_spec(body, kBypassTranslator, kBypassProtected);
       return 0;
     } catch (const RequestRejected& e) {
       return e.status();
@@ -168,10 +168,10 @@ TEST_CASE("swarm service mounts are translated and checked like a container's") 
       "target":"/s"}]}}})") == 403);
   json body = json::parse(R"({"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x",
       "Mounts":[{"Type":"bind","Source":"/srv/www","Target":"/www"}]}}})");
-  CHECK(rewrite_service_spec(body, kT, kProtect) == 1);
+  CHECK(rewrite_service_spec(body, kBypassTranslator, kBypassProtected) == 1);
   CHECK(body["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"] == "/mnt/host/srv/www");
   json none = json::parse(R"({"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}}})");
-  CHECK(rewrite_service_spec(none, kT, kProtect) == 0);
+  CHECK(rewrite_service_spec(none, kBypassTranslator, kBypassProtected) == 0);
 }
 
 TEST_CASE("a local overlay volume's directories are host paths: translated and checked like a bind's") {
@@ -186,9 +186,9 @@ TEST_CASE("a local overlay volume's directories are host paths: translated and c
         403);
   json body = json::parse(R"({"Name":"ov","DriverOpts":{"type":"overlay","device":"overlay",
       "o":"ro,lowerdir=/srv/a:/srv/b,upperdir=/srv/up,workdir=/srv/work,index=off"}})");
-  CHECK(rewrite_volume_create(body, kT, kProtect) == 1);
+  CHECK(rewrite_volume_create(body, kBypassTranslator, kBypassProtected) == 1);
   CHECK(body["DriverOpts"]["o"] ==
         "ro,lowerdir=/mnt/host/srv/a:/mnt/host/srv/b,upperdir=/mnt/host/srv/up,workdir=/mnt/host/srv/work,index=off");
   json tmpfs = json::parse(R"({"Name":"t","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m"}})");
-  CHECK(rewrite_volume_create(tmpfs, kT, kProtect) == 0);
+  CHECK(rewrite_volume_create(tmpfs, kBypassTranslator, kBypassProtected) == 0);
 }

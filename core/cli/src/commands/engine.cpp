@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-int change(Session& s, const std::string& verb) {
+int change_engine(Session& s, const std::string& verb) {
   json e = s.call("POST", "/v1/engine/" + verb);
   if (s.print_json(e)) return kOk;
   s.out << "engine: " << state_and_reason(e) << '\n';
@@ -20,7 +20,7 @@ int change(Session& s, const std::string& verb) {
 
 // Follows GET /v1/status until the engine runs (exit 0) or fails (exit 1),
 // printing each new progress step, so a script can wait with something to show.
-int wait(Session& s, long long timeout_s) {
+int wait_for_engine(Session& s, long long timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   std::string last;
   for (;;) {
@@ -66,7 +66,7 @@ void add_engine_commands(Commands& commands) {
   };
   for (const auto& c : changes) {
     const std::string verb = c.verb;
-    commands.command(*engine, verb, c.description, c.footer, [verb](Session& s) { return change(s, verb); });
+    commands.command(*engine, verb, c.description, c.footer, [verb](Session& s) { return change_engine(s, verb); });
   }
 
   auto timeout = std::make_shared<long long>(600);
@@ -75,7 +75,7 @@ void add_engine_commands(Commands& commands) {
       "Exit 0 when the engine runs; 1 when it failed or stopped (with the reason) or the timeout passed.\n"
       "With --json: the engine's status once it runs.\n\n"
       "Example:\n  berthctl engine wait --timeout 120\n",
-      [timeout](Session& s) { return wait(s, *timeout); });
+      [timeout](Session& s) { return wait_for_engine(s, *timeout); });
   wait_cmd->add_option("--timeout", *timeout, "give up after SECONDS (default 600)")
       ->type_name("SECONDS")
       ->check(non_negative_count());

@@ -15,7 +15,7 @@ json patch_settings(Session& s, const json& patch) {
   return s.call("PATCH", std::string("/v1/settings/") + kPlugin, patch);
 }
 
-int enable(Session& s) {
+int enable_k8s(Session& s) {
   const json p = s.call("GET", std::string("/v1/plugins/") + kPlugin);
   if (p.value("state", "") != "active") s.call("POST", std::string("/v1/plugins/") + kPlugin + "/enable");
   const json doc = patch_settings(s, {{"enabled", true}});
@@ -24,14 +24,14 @@ int enable(Session& s) {
   return kOk;
 }
 
-int disable(Session& s) {
+int disable_k8s(Session& s) {
   const json doc = patch_settings(s, {{"enabled", false}});
   if (s.print_json(doc)) return kOk;
   s.out << "Kubernetes disabled: the server stops and the berth context leaves the kubeconfig\n";
   return kOk;
 }
 
-int reset(Session& s) {
+int reset_k8s(Session& s) {
   const json doc = s.call("GET", std::string("/v1/settings/") + kPlugin);
   const json values = doc.value("values", json::object());
   const int64_t next = values.value("reset_request", int64_t{0}) + 1;
@@ -50,7 +50,7 @@ std::string list_of(const json& v) {
   return out.empty() ? "-" : out;
 }
 
-int status(Session& s) {
+int show_k8s(Session& s) {
   const json v = s.call("GET", "/v1/kubernetes");
   if (s.print_json(v)) return kOk;
   print_table(s.out, {"WHAT", "VALUE"},
@@ -80,19 +80,19 @@ void add_k8s_commands(Commands& commands) {
                    "waiting-for-api and ready (or failed, with the reason); the context berth is merged into\n"
                    "the kubeconfig and the API is on 127.0.0.1:<api_port>.\n\n"
                    "Example:\n  berthctl k8s enable\n",
-                   enable);
+                   enable_k8s);
   commands.command(*k8s, "disable", "stop Kubernetes (also in the middle of a start)",
                    "Sets enabled=false: the server stops, the port forward closes and the context, cluster\n"
                    "and user named berth leave the kubeconfig. The cluster's state stays for the next enable.\n\n"
                    "Example:\n  berthctl k8s disable\n",
-                   disable);
+                   disable_k8s);
   commands.command(*k8s, "reset", "wipe the cluster's state and start it fresh",
                    "Only the cluster's state goes (its data directory and certificates on the data store);\n"
                    "the engine's images and containers stay.\n\n"
                    "Example:\n  berthctl k8s reset\n",
-                   reset);
+                   reset_k8s);
   commands.command(*k8s, "status", "the phase, the reason of a failure and the server's last log lines",
-                   "Example:\n  berthctl k8s status\n", status);
+                   "Example:\n  berthctl k8s status\n", show_k8s);
 }
 
 }  // namespace berth::cli

@@ -8,7 +8,7 @@ using nlohmann::json;
 
 namespace {
 
-int list(Session& s) {
+int list_packs(Session& s) {
   json body = s.call("GET", "/v1/packs");
   if (s.print_json(body)) return kOk;
   std::vector<std::vector<std::string>> rows;
@@ -23,7 +23,7 @@ int list(Session& s) {
   return kOk;
 }
 
-int build(Session& s) {
+int build_pack(Session& s) {
   json p = s.call("POST", "/v1/packs/build");
   if (s.print_json(p)) return kOk;
   s.out << (p.value("reused", false) ? "pack already installed: " : "built pack ") << field(p, "pack") << " (base "
@@ -31,7 +31,7 @@ int build(Session& s) {
   return kOk;
 }
 
-int use(Session& s, const std::string& version) {
+int use_pack(Session& s, const std::string& version) {
   json p = s.call("POST", "/v1/packs/use", json{{"version", version}});
   if (s.print_json(p)) return kOk;
   s.out << "using pack " << field(p, "current") << '\n';
@@ -47,18 +47,18 @@ void add_pack_commands(Commands& commands) {
                      "Examples:\n  berthctl pack ls\n  berthctl pack use 20.10.24\n");
   commands
       .command(*pack, "ls", "installed engine version packs (* marks the current one)",
-               "Example:\n  berthctl pack ls\n", list)
+               "Example:\n  berthctl pack ls\n", list_packs)
       ->alias("list");
   commands.command(*pack, "build", "build a version pack from the engine installed on this machine",
                    "Reuses an installed pack of the same version; progress shows as pack.progress events.\n\n"
                    "Example:\n  berthctl pack build\n",
-                   build);
+                   build_pack);
   auto version = std::make_shared<std::string>();
   commands
       .command(*pack, "use", "switch to an installed pack (an upgrade with rollback)",
                "A running engine restarts on it, and rolls back to the previous pack if it does not come up.\n\n"
                "Example:\n  berthctl pack use 20.10.24\n",
-               [version](Session& s) { return use(s, *version); })
+               [version](Session& s) { return use_pack(s, *version); })
       ->add_option("VERSION", *version, "the pack's version (berthctl pack ls)")
       ->required();
 }

@@ -9,7 +9,7 @@ using nlohmann::json;
 
 namespace {
 
-int list(Session& s) {
+int list_plugins(Session& s) {
   json body = s.call("GET", "/v1/plugins");
   if (s.print_json(body)) return kOk;
   std::vector<std::vector<std::string>> rows;
@@ -21,7 +21,7 @@ int list(Session& s) {
   return kOk;
 }
 
-int show(Session& s, const std::string& id) {
+int show_plugin(Session& s, const std::string& id) {
   json p = s.call("GET", "/v1/plugins/" + api::percent_encode(id));
   if (s.print_json(p)) return kOk;
   for (const char* key : {"id", "kind", "version", "abi", "state", "reason", "library"}) {
@@ -38,7 +38,7 @@ int show(Session& s, const std::string& id) {
 }
 
 // enable, disable, reload: POST /v1/plugins/{id}/{verb}, then the plugin's new state.
-int change(Session& s, const std::string& verb, const std::string& id) {
+int change_plugin(Session& s, const std::string& verb, const std::string& id) {
   json p = s.call("POST", "/v1/plugins/" + api::percent_encode(id) + "/" + verb);
   if (s.print_json(p)) return kOk;
   s.out << "plugin " << field(p, "id") << ": " << state_and_reason(p) << '\n';
@@ -54,13 +54,14 @@ void add_plugins_commands(Commands& commands) {
       .command(*plugins, "ls", "table of every plugin: ID, KIND, VERSION, ABI, STATE, REASON",
                "States: refused (not loaded, see REASON), disabled, enabled (waiting for what it requires),\n"
                "active, failed.\n\nExample:\n  berthctl plugins ls\n",
-               list)
+               list_plugins)
       ->alias("list");
 
   auto id = std::make_shared<std::string>();
   commands
       .command(*plugins, "show", "one plugin with its manifest and its own status",
-               "Example:\n  berthctl plugins show berth.feature.vpnkit\n", [id](Session& s) { return show(s, *id); })
+               "Example:\n  berthctl plugins show berth.feature.vpnkit\n",
+               [id](Session& s) { return show_plugin(s, *id); })
       ->add_option("ID", *id, "the plugin's id (berthctl plugins ls)")
       ->required();
 
@@ -81,7 +82,9 @@ void add_plugins_commands(Commands& commands) {
   };
   for (const auto& c : changes) {
     const std::string verb = c.verb;
-    commands.command(*plugins, verb, c.description, c.footer, [verb, id](Session& s) { return change(s, verb, *id); })
+    commands
+        .command(*plugins, verb, c.description, c.footer,
+                 [verb, id](Session& s) { return change_plugin(s, verb, *id); })
         ->add_option("ID", *id, "the plugin's id (berthctl plugins ls)")
         ->required();
   }

@@ -26,7 +26,7 @@ std::string joined(const std::vector<std::string>& v) {
   return out.empty() ? "-" : out;
 }
 
-int show(Session& s) {
+int show_proxy(Session& s) {
   const json v = s.call("GET", "/v1/proxy");
   if (s.print_json(v)) return kOk;
   const json up = v.value("upstream", json::object());
@@ -49,7 +49,7 @@ int show(Session& s) {
   return kOk;
 }
 
-int explain(Session& s, const std::string& url) {
+int explain_url(Session& s, const std::string& url) {
   const json v = s.call("GET", "/v1/proxy");
   const json env = v.value("environment", json::object());
   const auto r = contracts::proxy::route(url, env.value("http", ""), env.value("https", ""),
@@ -74,7 +74,7 @@ void add_proxy_commands(Commands& commands) {
                    "becomes berthd's forwarder), NO_PROXY inside, and the number of trusted CAs.\n"
                    "Change it with: berthctl settings set berth.feature.proxy mode=manual http=http://proxy:3128\n\n"
                    "Example:\n  berthctl proxy show\n",
-                   show);
+                   show_proxy);
   auto url = std::make_shared<std::string>();
   CLI::App* explain_cmd = commands.command(
       *proxy, "explain", "whether a request to URL from a container goes through the proxy, and why",
@@ -83,7 +83,7 @@ void add_proxy_commands(Commands& commands) {
       "\"host:port\" only that port. Prints the proxy used (or direct) and the rule that decided.\n\n"
       "Examples:\n  berthctl proxy explain https://registry.berth.test:5000/v2/\n"
       "  berthctl proxy explain http://host.berth.internal:8080/\n",
-      [url](Session& s) { return explain(s, *url); });
+      [url](Session& s) { return explain_url(s, *url); });
   explain_cmd->add_option("URL", *url, "http:// or https:// URL as a container would request it")->required();
 }
 

@@ -27,7 +27,7 @@ struct GetArgs {
   std::string key;  // empty: every setting
 };
 
-int get(Session& s, const GetArgs& a) {
+int get_settings(Session& s, const GetArgs& a) {
   json doc = s.call("GET", "/v1/settings/" + api::percent_encode(a.id));
   if (!a.key.empty()) {
     if (!doc.contains("values") || !doc["values"].contains(a.key))
@@ -49,7 +49,7 @@ struct SetArgs {
   std::vector<std::string> assignments;  // KEY=VALUE, checked by the parser
 };
 
-int set(Session& s, const SetArgs& a) {
+int set_settings(Session& s, const SetArgs& a) {
   json patch = json::object();
   std::set<std::string> keys;
   for (const std::string& assignment : a.assignments) {
@@ -90,7 +90,7 @@ void add_settings_commands(Commands& commands) {
       "The source is one of: locked (set by the administrator, cannot be changed), user (yours),\n"
       "admin (the administrator's default), default (the plugin's). Secret values show as ***.\n\n"
       "Examples:\n  berthctl settings get hello.feature\n  berthctl settings get hello.feature greeting\n",
-      [g](Session& s) { return get(s, *g); });
+      [g](Session& s) { return get_settings(s, *g); });
   get_cmd->add_option("ID", g->id, "the plugin's id (berthctl plugins ls)")->required();
   get_cmd->add_option("KEY", g->key, "only this setting");
 
@@ -101,7 +101,7 @@ void add_settings_commands(Commands& commands) {
       "string. KEY=null removes your value, so the administrator's default or the plugin's applies again.\n"
       "A setting the administrator locked is refused (exit 1, naming the key).\n\n"
       "Example:\n  berthctl settings set hello.feature greeting=hello times=3\n",
-      [a](Session& s) { return set(s, *a); });
+      [a](Session& s) { return set_settings(s, *a); });
   set_cmd->add_option("ID", a->id, "the plugin's id (berthctl plugins ls)")->required();
   set_cmd->add_option("KEY=VALUE", a->assignments, "one or more settings to change")->required()->check(assignment());
 }

@@ -8,7 +8,7 @@ using nlohmann::json;
 
 namespace {
 
-int status(Session& s) {
+int show_status(Session& s) {
   json st = s.call("GET", "/v1/status");
   if (s.print_json(st)) return kOk;
   s.out << "berthd " << field(st, "version") << " (pid " << field(st, "pid") << ", up "
@@ -35,7 +35,7 @@ int status(Session& s) {
   return kOk;
 }
 
-int version(Session& s) {
+int show_version(Session& s) {
   json v = s.call("GET", "/v1/version");
   if (s.json_output()) {
     s.out << json{{"client", BERTH_VERSION}, {"daemon", v}}.dump(2) << '\n';
@@ -54,11 +54,11 @@ void add_status_commands(Commands& commands) {
                    "Shows the daemon's version, pid and uptime, plugin counts by state, the engine's state\n"
                    "(backend, pack, socket) and the problems active plugins report.\n\n"
                    "Example:\n  berthctl status\n",
-                   status);
+                   show_status);
   commands.command(commands.root(), "version", "versions of berthctl and berthd",
                    "Prints the version of berthctl and of the running berthd (API and plugin ABI versions).\n\n"
                    "Example:\n  berthctl version\n",
-                   version);
+                   show_version);
 }
 
 }  // namespace berth::cli
