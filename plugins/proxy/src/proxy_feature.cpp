@@ -142,6 +142,7 @@ class ProxyFeature : public berth::Feature {
     apply_cv_.notify_all();
     if (applier_.joinable()) applier_.join();
     std::lock_guard life(lifecycle_);
+    withdraw_locked();
     http_forwarder_.stop();
     https_forwarder_.stop();
     std::lock_guard lock(mutex_);
@@ -369,6 +370,28 @@ class ProxyFeature : public berth::Feature {
     return apply_stop_;
   }
 
+  // Disabled (or reloaded) while the engine runs: the environment and the docker CLI config
+  // lose what they were given, since the forwarders they point at are about to end. Without
+  // this, dockerd kept a proxy env to nothing and a pull failed with a proxyconnect error
+  // instead of the plain one of a machine without a proxy. At berthd's shutdown the engine
+  // is detached before the features stop: nothing is attached, and the values stay for the
+  // next start (no dockerd restart then).
+  void withdraw_locked() {
+    json settings;
+    {
+      std::lock_guard lock(mutex_);
+      if (agent_socket_.empty() || !attached_applied_) return;
+      resolved_ = Resolved{};
+      resolved_.mode = "off";
+      resolved_.source = "none";
+      settings = settings_;
+    }
+    apply_to_environment(/*wait_while_stopping=*/true);
+    const std::string cli = update_docker_cli_config(settings, Resolved{});
+    if (!cli.empty()) host().warn("proxy: " + cli);
+    host().info("proxy: stopped; the environment and the docker CLI config no longer name a proxy");
+  }
+
   void apply_loop() {
     for (;;) {
       {
@@ -385,7 +408,7 @@ class ProxyFeature : public berth::Feature {
   // live-restore. dockerd is restarted (through berth-init; live-restore keeps containers
   // running) only when its proxy env changed, or the bundle changed after it was first
   // written (Go reads the system roots once, at a process's first TLS handshake).
-  void apply_to_environment() {
+  void apply_to_environment(bool wait_while_stopping = false) {
     std::string socket, env_file, bundle, ca_digest;
     bool first = false;
     {
@@ -429,7 +452,7 @@ class ProxyFeature : public berth::Feature {
         // Applied means dockerd runs with the new values: wait until berth-init restarted it
         // and it answers its health check again.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (restarted && std::chrono::steady_clock::now() < deadline && !stopping()) {
+        while (restarted && std::chrono::steady_clock::now() < deadline && (wait_while_stopping || !stopping())) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
           if (dockerd_back(agent, before)) break;
         }

@@ -52,9 +52,8 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
       dir / "berth", {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                       {"engine", {{"autostart", true}}},
                       {"plugins",
-                       {{"berth.feature.proxy",
-                         {{"enabled", true},
-                          {"settings",
+                       {{"berth.feature.proxy",  // enabled by default, so a user may disable it
+                         {{"settings",
                            {{"mode", {{"value", "manual"}, {"locked", true}}},
                             {"http", {{"value", upstream}}},
                             {"https", {{"value", upstream}}},
@@ -200,5 +199,25 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
   const auto env_file =
       berth::test::run_command("grep -rh --include=dockerd.env -- 'HTTP_PROXY=' '" + (dir / "berth").string() + "'");
   CHECK(env_file.output == "HTTP_PROXY=" + inside + "\n");
+
+  INFO("disabled, the proxy is withdrawn: dockerd's env and the CLI config lose it, the pull fails plainly");
+  const auto disabled = daemon.client().request("POST", "/v1/plugins/berth.feature.proxy/disable");
+  INFO(disabled.body.dump());
+  REQUIRE(disabled.status == 200);
+  CHECK_FALSE(json::parse(read(dir / "berth" / "docker-cli" / "config.json")).contains("proxies"));
+  CHECK(berth::test::run_command("grep -rh --include=dockerd.env -- 'PROXY=' '" + (dir / "berth").string() + "'")
+            .status == 1);
+  CHECK(daemon.log().find("proxy: stopped; the environment and the docker CLI config no longer name a proxy") !=
+        std::string::npos);
+  // The name resolves only through squid: without the proxy, the engine's own lookup fails
+  // (registry.berth.test is under the reserved .test domain), not a connect to a proxy
+  // that is gone.
+  const auto unproxied = engine.docker_settled("pull " + image);
+  INFO(unproxied.output);
+  CHECK(unproxied.status != 0);
+  CHECK(unproxied.output.find("registry.berth.test") != std::string::npos);
+  CHECK(unproxied.output.find("proxyconnect") == std::string::npos);
+  WARN("the pull without the proxy: " << unproxied.output);
+  CHECK(engine.docker("inspect -f '{{.State.Running}}' keep").output == "true\n");  // live-restore kept it
   CHECK(engine.docker("rm -f keep").status == 0);
 }
