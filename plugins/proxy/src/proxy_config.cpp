@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <berth/contracts/proxy_rules.hpp>
 #include <cctype>
+#include <set>
 #include <stdexcept>
 
 namespace berth::proxy {
@@ -187,7 +188,35 @@ ProxySettings ProxySettings::from_json(const json& j) {
   str("http", s.http);
   str("https", s.https);
   str("no_proxy", s.no_proxy);
+  str("environment_file", s.environment_file);
   return s;
+}
+
+std::map<std::string, std::string> parse_proxy_environment_file(std::string_view text) {
+  static const std::set<std::string, std::less<>> kKeys = {"HTTP_PROXY",  "http_proxy", "HTTPS_PROXY",
+                                                           "https_proxy", "NO_PROXY",   "no_proxy"};
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+    return v;
+  };
+  std::map<std::string, std::string> env;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string_view line = trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+    if (line.starts_with("export ")) line = trim(line.substr(7));
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = trim(line.substr(0, eq));
+    if (!kKeys.contains(key)) continue;
+    std::string_view value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    env[std::string(key)] = std::string(value);
+  }
+  return env;
 }
 
 std::string Resolved::no_proxy_joined() const {

@@ -3,8 +3,9 @@
 // given. Pure functions (no I/O), so every rule is unit-tested.
 //
 // Rules (docs/user-guide.md, "HTTP proxy and trusted CAs"):
-//  * mode "system": HTTP(S)_PROXY / NO_PROXY of berthd's environment (upper case wins over
-//    lower case); "manual": the http, https, no_proxy settings; "off": no proxy.
+//  * mode "system": HTTP(S)_PROXY / NO_PROXY of berthd's environment, or of the settings'
+//    environment_file when it exists (upper case wins over lower case); "manual": the http, https, no_proxy settings;
+//    "off": no proxy.
 //  * A proxy on a loopback address of the host is unreachable from inside: its host becomes
 //    host.berth.internal (the host's loopback as the environment sees it, on both backends).
 //  * A proxy URL with credentials never enters the environment: the environment is given the
@@ -50,11 +51,21 @@ ProxyUrl parse_proxy_url(std::string_view text);
 // True for 127.0.0.0/8, ::1, localhost (and *.localhost).
 bool is_loopback_host(std::string_view host);
 
+// The proxy variables (HTTP_PROXY, http_proxy, HTTPS_PROXY, https_proxy, NO_PROXY,
+// no_proxy) of an environment file: KEY=VALUE lines as systemd's EnvironmentFile= reads
+// them (berth.service reads /etc/default/berth), with an optional "export ", values in
+// single or double quotes or bare; "#" and ";" lines are comments. Other keys and lines
+// that are none of these are skipped.
+std::map<std::string, std::string> parse_proxy_environment_file(std::string_view text);
+
 struct ProxySettings {
   std::string mode = "system";  // system | manual | off
   std::string http;
   std::string https;
   std::string no_proxy;
+  // mode "system": when this file exists, its proxy variables stand for berthd's
+  // environment (parse_proxy_environment_file); re-read at every refresh.
+  std::string environment_file;
   static ProxySettings from_json(const nlohmann::json& settings);
 };
 

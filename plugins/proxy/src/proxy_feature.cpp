@@ -20,6 +20,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -40,7 +41,19 @@ constexpr const char* kDaemonJson = "/etc/docker/daemon.json";
 // talk to each other directly, never through the proxy.
 constexpr const char* kEngineNetworks[] = {"172.17.0.0/16", "172.18.0.0/16"};
 
-std::map<std::string, std::string> proxy_environment() {
+// mode system's source: the environment file when it exists (berth.service gives berthd
+// the same file as EnvironmentFile=, and an edit followed by `systemctl reload berth`
+// reaches here, since SIGHUP tells every plugin its settings again), else berthd's own
+// environment, which cannot change while it runs.
+std::map<std::string, std::string> proxy_environment(const std::string& environment_file) {
+  if (!environment_file.empty()) {
+    std::ifstream in(environment_file);
+    if (in) {
+      std::ostringstream text;
+      text << in.rdbuf();
+      return parse_proxy_environment_file(text.str());
+    }
+  }
   std::map<std::string, std::string> env;
   for (const char* k : {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"})
     if (const char* v = std::getenv(k)) env[k] = v;
@@ -250,7 +263,7 @@ class ProxyFeature : public berth::Feature {
     for (const char* n : kEngineNetworks) networks.push_back(n);
     ResolveInput in;
     in.settings = ProxySettings::from_json(settings);
-    in.host_env = proxy_environment();
+    in.host_env = proxy_environment(in.settings.environment_file);
     in.env_networks = networks;
     in.env_names = {"berth"};
     // First pass: which upstreams need a forwarder.

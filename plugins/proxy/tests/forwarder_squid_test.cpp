@@ -12,67 +12,16 @@
 #include <thread>
 
 #include "auth_forwarder.hpp"
+#include "origin_server.hpp"
 #include "squid_fixture.hpp"
 
 using namespace berth::proxy;
+using berth::proxy::test::Origin;
 using berth::proxy::test::Squid;
 
 namespace {
 
 constexpr const char* kPassword = "pw-5b1e0c9d7a";  // a unique string to look for everywhere
-
-// A one-page HTTP server on 127.0.0.1 (the "origin" behind the proxy).
-class Origin {
- public:
-  Origin() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) {
-          if (stop_) return;
-          continue;
-        }
-        const int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) continue;
-        std::string req;
-        char buf[4096];
-        while (req.find("\r\n\r\n") == std::string::npos) {
-          pollfd q{c, POLLIN, 0};
-          if (::poll(&q, 1, 5000) <= 0) break;
-          const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          req.append(buf, static_cast<std::size_t>(n));
-        }
-        const std::string body = "origin says hello\n";
-        const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                                 "\r\nConnection: close\r\n\r\n" + body;
-        (void)!::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
-        ::close(c);
-      }
-    });
-  }
-  ~Origin() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // Sends `request` to 127.0.0.1:port; then, if `then` is set and the first answer is complete
 // (a CONNECT's 200), sends it on the same connection. Everything received, within 10 s.

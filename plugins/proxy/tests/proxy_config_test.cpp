@@ -188,3 +188,21 @@ TEST_CASE("the docker CLI config gets berth's proxies section, other keys and th
   CHECK_FALSE(merge_docker_cli_config(users, resolve(ResolveInput{})));
   CHECK_FALSE(merge_docker_cli_config(json::object(), resolve(ResolveInput{})));
 }
+
+TEST_CASE("an environment file gives its proxy variables, as systemd's EnvironmentFile= reads them") {
+  const auto env = parse_proxy_environment_file(
+      "# /etc/default/berth\n"
+      "; also a comment\n"
+      "\n"
+      "HTTP_PROXY=http://127.0.0.1:3128\n"
+      "export https_proxy='http://proxy.corp:8080'\n"
+      "  NO_PROXY = \"localhost,.corp\"  \r\n"
+      "LANG=C\n"
+      "not a line\n"
+      "no_proxy\n");
+  CHECK(env == std::map<std::string, std::string>{{"HTTP_PROXY", "http://127.0.0.1:3128"},
+                                                  {"https_proxy", "http://proxy.corp:8080"},
+                                                  {"NO_PROXY", "localhost,.corp"}});
+  CHECK(parse_proxy_environment_file("").empty());
+  CHECK(parse_proxy_environment_file("HTTP_PROXY=").at("HTTP_PROXY").empty());  // set, to nothing
+}

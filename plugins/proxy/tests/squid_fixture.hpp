@@ -1,5 +1,5 @@
 // A real squid (Debian's) on the host's loopback for the proxy tests: basic authentication
-// through basic_ncsa_auth with an htpasswd file made here (htpasswd from apache2-utils),
+// (unless no user is given) through basic_ncsa_auth with an htpasswd file made here (htpasswd from apache2-utils),
 // names from its own hosts_file, every request in access.log. Stopped (by its pid) and its
 // files removed with the object, also when the test fails.
 #pragma once
@@ -52,7 +52,8 @@ inline bool loopback_connectable(uint16_t port) {
 
 class Squid {
  public:
-  // users: name -> password. hosts: name -> address, squid's own resolution.
+  // users: name -> password (none: no authentication). hosts: name -> address, squid's own
+  // resolution.
   Squid(const std::map<std::string, std::string>& users, const std::map<std::string, std::string>& hosts)
       : dir_("proxy-squid") {
     namespace fs = std::filesystem;
@@ -80,12 +81,14 @@ class Squid {
         << "cache deny all\n"
         << "hosts_file " << d << "/hosts\n"
         << "dns_nameservers 127.0.0.1\n"  // never ask a real resolver: names come from hosts_file
-        << "auth_param basic program /usr/lib/squid/basic_ncsa_auth " << d << "/htpasswd\n"
-        << "auth_param basic realm berth-test\n"
-        << "auth_param basic children 2\n"
-        << "acl authed proxy_auth REQUIRED\n"
+        << (users.empty() ? std::string()
+                          : "auth_param basic program /usr/lib/squid/basic_ncsa_auth " + d +
+                                "/htpasswd\n"
+                                "auth_param basic realm berth-test\n"
+                                "auth_param basic children 2\n"
+                                "acl authed proxy_auth REQUIRED\n"
+                                "http_access deny !authed\n")
         << "acl to_loopback dst 127.0.0.0/8\n"
-        << "http_access deny !authed\n"
         << "http_access allow to_loopback\n"  // everything on loopback, nowhere else
         << "http_access deny all\n"
         << "shutdown_lifetime 0 seconds\n"
