@@ -54,12 +54,6 @@ std::string probe_script(uint16_t api_port) {
          "echo probed";
 }
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 }  // namespace
 
 TEST_CASE("the engine API and berth's control API cannot be used from a container, on any network") {
@@ -82,8 +76,8 @@ TEST_CASE("the engine API and berth's control API cannot be used from a containe
 
   for (const std::string network : {"bridge", "reach-net", "host"}) {
     INFO("from a container with --network " << network);
-    const auto probe =
-        engine.docker("run --rm --network " + network + " reach/busybox sh -c " + quote(probe_script(api_port)));
+    const auto probe = engine.docker("run --rm --network " + network + " reach/busybox sh -c " +
+                                     berth::test::shell_quote(probe_script(api_port)));
     INFO(probe.output);
     REQUIRE(probe.status == 0);
     CHECK(probe.output.find("probed\n") != std::string::npos);

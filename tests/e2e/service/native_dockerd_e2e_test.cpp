@@ -38,12 +38,6 @@ namespace {
 
 constexpr const char* kNativeSocket = "/var/run/docker.sock";
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // The machine's iptables rules (v4 and v6) without the dump's timestamp comments.
 std::string iptables_rules() {
   return berth::test::run_command("{ iptables-save; ip6tables-save; } 2>&1 | grep -v '^#'").output;
@@ -63,11 +57,12 @@ class NativeDockerd {
     fs::create_directories(dir_ / "data");
     fs::create_directories(dir_ / "exec");
     std::ofstream(dir_ / "daemon.json") << "{}\n";  // the defaults, whatever /etc/docker says
-    const std::string script = "exec /usr/sbin/dockerd --config-file " + quote((dir_ / "daemon.json").string()) +
-                               " --data-root " + quote((dir_ / "data").string()) + " --exec-root " +
-                               quote((dir_ / "exec").string()) + " --pidfile " +
-                               quote((dir_ / "dockerd.pid").string()) + " -H unix://" + kNativeSocket + " >" +
-                               quote((dir_ / "dockerd.log").string()) + " 2>&1";
+    const std::string script =
+        "exec /usr/sbin/dockerd --config-file " + berth::test::shell_quote((dir_ / "daemon.json").string()) +
+        " --data-root " + berth::test::shell_quote((dir_ / "data").string()) + " --exec-root " +
+        berth::test::shell_quote((dir_ / "exec").string()) + " --pidfile " +
+        berth::test::shell_quote((dir_ / "dockerd.pid").string()) + " -H unix://" + kNativeSocket + " >" +
+        berth::test::shell_quote((dir_ / "dockerd.log").string()) + " 2>&1";
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -90,11 +85,11 @@ class NativeDockerd {
   NativeDockerd& operator=(const NativeDockerd&) = delete;
 
   berth::test::CommandResult docker(const std::string& args) const {
-    return berth::test::run_command("DOCKER_CONFIG=" + quote((dir_ / "cli").string()) + " docker -H unix://" +
-                                    kNativeSocket + " " + args);
+    return berth::test::run_command("DOCKER_CONFIG=" + berth::test::shell_quote((dir_ / "cli").string()) +
+                                    " docker -H unix://" + kNativeSocket + " " + args);
   }
   std::string log() const {
-    return berth::test::run_command("tail -n 30 " + quote((dir_ / "dockerd.log").string())).output;
+    return berth::test::run_command("tail -n 30 " + berth::test::shell_quote((dir_ / "dockerd.log").string())).output;
   }
 
  private:
@@ -110,7 +105,8 @@ class NativeDockerd {
 
 // A busybox httpd serving `text` on the container's port 80.
 std::string httpd_serving(const std::string& text) {
-  return "sh -c " + quote("mkdir -p /www && echo " + text + " > /www/index.html && exec httpd -f -p 80 -h /www");
+  return "sh -c " + berth::test::shell_quote("mkdir -p /www && echo " + text +
+                                             " > /www/index.html && exec httpd -f -p 80 -h /www");
 }
 
 }  // namespace
@@ -132,8 +128,8 @@ TEST_CASE("a native dockerd on /var/run/docker.sock and berth at once: both publ
   auto r = native.docker("version --format '{{.Server.Version}}'");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  r = berth::test::run_command("tar -C " + quote(rootfs.string()) +
-                               " -c bin | DOCKER_CONFIG=" + quote((dir.path() / "native" / "cli").string()) +
+  r = berth::test::run_command("tar -C " + berth::test::shell_quote(rootfs.string()) + " -c bin | DOCKER_CONFIG=" +
+                               berth::test::shell_quote((dir.path() / "native" / "cli").string()) +
                                " docker -H unix://" + kNativeSocket + " import - native/busybox");
   INFO(r.output);
   REQUIRE(r.status == 0);

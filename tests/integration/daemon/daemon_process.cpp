@@ -26,12 +26,17 @@ fs::path berthctl_binary() {
   return binary_dir() / "bin" / "berthctl";
 }
 
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 CommandResult run_command(const std::string& command, std::chrono::seconds limit) {
   CommandResult r;
   // timeout(1) bounds the whole command (and, with -k, what ignores SIGTERM).
-  std::string quoted;
-  for (const char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  const std::string wrapped = "timeout -k 5 " + std::to_string(limit.count()) + " sh -c '" + quoted + "' 2>&1";
+  const std::string wrapped =
+      "timeout -k 5 " + std::to_string(limit.count()) + " sh -c " + shell_quote(command) + " 2>&1";
   FILE* p = popen(wrapped.c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf{};

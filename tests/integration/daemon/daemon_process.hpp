@@ -83,4 +83,7 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(180));
 
+// `text` as one word for /bin/sh: in single quotes, a quote inside as '\''.
+std::string shell_quote(const std::string& text);
+
 }  // namespace berth::test
