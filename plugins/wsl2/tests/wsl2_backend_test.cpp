@@ -228,6 +228,8 @@ TEST_CASE("kill -9 of PID 1 marks the environment failed and publishes backend.f
   REQUIRE(eventually([&] { return plugin.env_status()["state"] == "failed"; }));
   const json st = plugin.env_status();
   CHECK(st["reason"].get<std::string>().find("killed by signal 9 (SIGKILL)") != std::string::npos);
+  // The supervisor marks the state first and publishes the event right after.
+  REQUIRE(eventually([&] { return !plugin.host().events().empty(); }));
   const auto events = plugin.host().events();
   REQUIRE(events.size() == 1);
   CHECK(events[0].first == "backend.failed");
