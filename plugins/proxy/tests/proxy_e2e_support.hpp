@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,6 +88,19 @@ inline fs::path make_registry_pki(const fs::path& pki) {
       "server-chain.pem");
   return pki;
 }
+
+// Says on stderr, at once, which step a long scenario has reached and when: a test that
+// ctest stops at its timeout prints no Catch2 report, but what it wrote to stderr shows.
+class Steps {
+ public:
+  void operator()(const std::string& what) const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "[+%.1f s] %s\n", s, what.c_str());
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
 
 struct Engine : berth::test::EngineSession {
   using EngineSession::EngineSession;

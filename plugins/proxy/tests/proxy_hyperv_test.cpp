@@ -51,8 +51,11 @@ TEST_CASE("proxy on hyperv: push and pull through squid with basic auth and the 
        {"plugins", plugins},
        {"engine", {{"autostart", true}}}});
   Engine engine{daemon};
+  const berth::proxy::test::Steps step;
+  step("starting berthd; the VM boots");
   daemon.start();
   const auto st = engine.wait(std::chrono::seconds(240));
+  step("engine " + st.value("state", std::string("?")));
   {
     INFO(daemon.log());
     REQUIRE(st["state"] == "running");
@@ -64,16 +67,19 @@ TEST_CASE("proxy on hyperv: push and pull through squid with basic auth and the 
         return p.value("environment_applied", false) && p["ca"]["count"] == 1;
       },
       120s));
+  step("proxy and CA applied in the VM");
   const std::string fwd_port = engine.proxy()["forwarders"][0]["listen"].get<std::string>().substr(10);
   const std::string inside = "http://host.berth.internal:" + fwd_port;
 
   const std::string image = "registry.berth.test:" + std::to_string(reg_port) + "/bb";
   engine.import_busybox("local/bb");
   REQUIRE(engine.docker("tag local/bb " + image).status == 0);
+  step("push");
   const auto push = engine.docker_settled("push " + image);
   INFO(push.output);
   CHECK(push.status == 0);
   REQUIRE(engine.docker("rmi " + image).status == 0);
+  step("pull");
   const auto pull = engine.docker_settled("pull " + image);
   INFO(pull.output);
   CHECK(pull.status == 0);
@@ -85,11 +91,14 @@ TEST_CASE("proxy on hyperv: push and pull through squid with basic auth and the 
       5s));
 
   INFO("containers in the VM get the credential-free URL; the password is nowhere berth shows");
+  step("a container's env");
   const auto env = engine.docker("run --rm " + image + " env").output;
   CHECK(env.find("HTTP_PROXY=" + inside + "\n") != std::string::npos);
   std::string shown = env + daemon.log();
   for (const char* target : {"/v1/status", "/v1/proxy", "/v1/plugins/berth.feature.proxy"})
     shown += daemon.client().request("GET", target).body.dump();
   CHECK(shown.find(password) == std::string::npos);
+  step("stopping berthd");
   CHECK(daemon.terminate() == 0);
+  step("done");
 }
