@@ -303,7 +303,8 @@ awaitable<void> Session::run() {
     if (!connected) connected = co_await connect_upstream();
     if (!connected) {
       std::string state = shared_->options.engine_state ? shared_->options.engine_state() : std::string("unknown");
-      const bool running = state == "running";
+      // The state may carry its reason ("running: <why this backend>"): running all the same.
+      const bool running = state == "running" || state.starts_with("running: ");
       ++shared_->counters.upstream_failures;
       const int status = running ? 502 : 503;
       std::string message = engine_unavailable_message(state);

@@ -237,6 +237,20 @@ TEST_CASE("with the engine down the proxy answers 503 with a Docker-style messag
   CHECK(proxy.stats().upstream_failures >= 2);
 }
 
+TEST_CASE("with the engine running but unreachable the proxy answers 502, also when the state has a reason") {
+  TempDir tmp{"bep"};
+  const std::string psock = (tmp.path() / "proxy.sock").string();
+  EngineProxyOptions o;
+  o.socket_path = psock;
+  o.connector = [] { return -1; };
+  o.engine_state = [] { return std::string("running: hyperv is the highest-priority backend that can run here"); };
+  EngineProxy proxy(std::move(o));
+  proxy.start();
+  auto answer = DockerApi(psock).get("/v1.41/version");
+  CHECK(answer.status == 502);
+  CHECK(answer.json()["message"] == "berth: cannot reach the engine (state: running); try again");
+}
+
 TEST_CASE("the socket has mode 0660 and a stale file is replaced but a live one refused") {
   TempDir tmp{"bep"};
   const std::string psock = (tmp.path() / "run/docker.sock").string();
