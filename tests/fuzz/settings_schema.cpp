@@ -2,7 +2,8 @@
 // [schema, user_values, patch, admin_values]. A schema check_schema() accepts is
 // then used as the plugin host and the REST API use it: validate, apply a
 // merge patch, resolve with admin values, mask secrets. Properties: nothing but
-// SettingsError escapes; a patch that was accepted gives values that validate;
+// SettingsError escapes; a patch accepted over stored values that validated gives
+// values that validate;
 // a secret value never shows unmasked.
 #include "berth/settings/errors.hpp"
 #include "berth/settings/schema.hpp"
@@ -32,7 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             value != json(settings::kSecretMask))
           berth::fuzz::violated("secret '" + key + "' shown unmasked");
     }
-    const json stored = user.is_object() ? user : json::object();
+    // The store only ever holds values that validated when they were written; an input whose
+    // user values do not is a store berth never has, and a patch is not asked to mend it
+    // (found by fuzzing: an empty patch over an unknown stored key).
+    const bool storable = user.is_object() && !settings::validate_values(schema, user);
+    const json stored = storable ? user : json::object();
     json next;
     try {
       next = settings::apply_merge_patch("fuzz.plugin", schema, admin, stored, patch);
