@@ -26,12 +26,6 @@ fs::path berthctl_binary() {
   return binary_dir() / "bin" / "berthctl";
 }
 
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 CommandResult run_command(const std::string& command, std::chrono::seconds limit) {
   CommandResult r;
   // timeout(1) bounds the whole command (and, with -k, what ignores SIGTERM).

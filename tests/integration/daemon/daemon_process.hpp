@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "berth/api/client.hpp"
+#include "shell_quote.hpp"  // run_command's callers quote with shell_quote
 
 namespace berth::test {
 
@@ -82,8 +83,5 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_command(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(180));
-
-// `text` as one word for /bin/sh: in single quotes, a quote inside as '\''.
-std::string shell_quote(const std::string& text);
 
 }  // namespace berth::test

@@ -15,14 +15,11 @@
 
 namespace fs = std::filesystem;
 using berth::test::DaemonProcess;
+using berth::test::shell_quote;
 using berth::test::TempDir;
 using nlohmann::json;
 
 namespace {
-
-std::string quote(const fs::path& p) {
-  return "'" + p.string() + "'";
-}
 
 void run(const std::string& command) {
   const auto r = berth::test::run_command(command);
@@ -32,9 +29,10 @@ void run(const std::string& command) {
 // Builds the example against the installed SDK in `prefix`, with `version`.
 fs::path build_hello(const fs::path& prefix, const fs::path& build, const std::string& version) {
   const std::string cmake = BERTH_CMAKE_COMMAND;
-  run(cmake + " -S " + quote(berth::test::source_dir() / "sdk/examples/hello-feature") + " -B " + quote(build) +
-      " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + quote(prefix) + " -DHELLO_VERSION=" + version);
-  run(cmake + " --build " + quote(build) + " -j2");
+  run(cmake + " -S " + shell_quote(berth::test::source_dir() / "sdk/examples/hello-feature") + " -B " +
+      shell_quote(build) + " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + shell_quote(prefix) +
+      " -DHELLO_VERSION=" + version);
+  run(cmake + " --build " + shell_quote(build) + " -j2");
   return build;
 }
 
@@ -43,8 +41,8 @@ fs::path build_hello(const fs::path& prefix, const fs::path& build, const std::s
 TEST_CASE("hello-feature built out of tree against the installed SDK runs in berthd and reloads to a new version") {
   TempDir tmp("berth-sdk-daemon");
   const fs::path prefix = tmp / "prefix";
-  run(std::string(BERTH_CMAKE_COMMAND) + " --install " + quote(berth::test::binary_dir()) + " --prefix " +
-      quote(prefix));
+  run(std::string(BERTH_CMAKE_COMMAND) + " --install " + shell_quote(berth::test::binary_dir()) + " --prefix " +
+      shell_quote(prefix));
   REQUIRE(fs::exists(prefix / "lib/cmake/BerthSDK/BerthSDKConfig.cmake"));
   REQUIRE(fs::exists(prefix / "bin/berthd"));
   REQUIRE(fs::exists(prefix / "bin/berthctl"));

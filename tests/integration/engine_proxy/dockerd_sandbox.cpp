@@ -57,9 +57,10 @@ DockerdSandbox::DockerdSandbox(const std::filesystem::path& dir, const std::stri
   std::ofstream(dir_ / "daemon.json") << "{}\n";
   std::string script = "ip link set lo up; ";
   if (!setup.empty()) script += setup + " || exit 97; ";
-  script += "exec /usr/sbin/dockerd --config-file " + quote(d + "/daemon.json") + " --data-root " + quote(data_root()) +
-            " --exec-root " + quote(exec_root()) + " -H " + quote("unix://" + socket_) + " --pidfile " +
-            quote(d + "/dockerd.pid") + " >" + quote(d + "/dockerd.log") + " 2>&1";
+  script += "exec /usr/sbin/dockerd --config-file " + shell_quote(d + "/daemon.json") + " --data-root " +
+            shell_quote(data_root()) + " --exec-root " + shell_quote(exec_root()) + " -H " +
+            shell_quote("unix://" + socket_) + " --pidfile " + shell_quote(d + "/dockerd.pid") + " >" +
+            shell_quote(d + "/dockerd.log") + " 2>&1";
   std::vector<std::string> args = {"unshare", "--mount",      "--pid",        "--net", "--uts", "--ipc",
                                    "--fork",  "--kill-child", "--mount-proc", "sh",    "-c",    script};
   std::vector<char*> argv;

@@ -22,13 +22,13 @@ Engine::Engine() {
   fs::create_directories(mnt);
   fs::create_directories(hidden);
   fs::create_directories(config);
-  dockerd = std::make_unique<DockerdSandbox>(
-      dir, "mount --rbind / " + quote(mnt.string()) + " && mount -t tmpfs berth-hide " + quote(hidden.string()));
+  dockerd = std::make_unique<DockerdSandbox>(dir, "mount --rbind / " + shell_quote(mnt.string()) +
+                                                      " && mount -t tmpfs berth-hide " + shell_quote(hidden.string()));
 }
 
 ShellResult Engine::docker(const std::string& socket, const std::string& args, const std::string& stdin_cmd) const {
-  std::string cmd =
-      "DOCKER_CONFIG=" + quote(config.string()) + " timeout 120 docker -H " + quote("unix://" + socket) + " " + args;
+  std::string cmd = "DOCKER_CONFIG=" + shell_quote(config.string()) + " timeout 120 docker -H " +
+                    shell_quote("unix://" + socket) + " " + args;
   if (!stdin_cmd.empty()) cmd = stdin_cmd + " | " + cmd;
   return sh(cmd);
 }
@@ -37,7 +37,7 @@ void Engine::import_busybox(const std::string& socket) const {
   TempDir root{"bep-rootfs"};
   make_busybox_rootfs(root.path());
   const auto r =
-      docker(socket, std::string("import - ") + kImage, "tar -C " + quote(root.path().string()) + " -cf - .");
+      docker(socket, std::string("import - ") + kImage, "tar -C " + shell_quote(root.path().string()) + " -cf - .");
   if (r.exit_code != 0) throw std::runtime_error("docker import failed: " + r.output);
 }
 

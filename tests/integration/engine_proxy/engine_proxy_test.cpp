@@ -61,8 +61,8 @@ TEST_CASE("docker CLI through the proxy: version import run run -i logs -f keep-
         psock, std::string("run -d ") + kImage + " sh -c 'echo one; echo two; while :; do sleep 1; done'");
     REQUIRE(run.exit_code == 0);
     const std::string id = run.output;
-    const std::string cmd = "DOCKER_CONFIG=" + quote(engine.config.string()) + " timeout 60 docker -H " +
-                            quote("unix://" + psock) + " logs -f " + id + " 2>&1";
+    const std::string cmd = "DOCKER_CONFIG=" + shell_quote(engine.config.string()) + " timeout 60 docker -H " +
+                            shell_quote("unix://" + psock) + " logs -f " + id + " 2>&1";
     FILE* logs = ::popen(cmd.c_str(), "r");
     REQUIRE(logs != nullptr);
     char line[256];
@@ -107,11 +107,13 @@ TEST_CASE("bind mounts with spaces work through the proxy with identity and tran
   // Identity: the engine shares the host filesystem.
   const fs::path visible = engine.dir / "visible/my dir";
   write_file(visible / "f", "data\n");
-  auto v = engine.docker(identity_sock, "run --rm -v " + quote(visible.string() + ":/d") + " " + kImage + " cat /d/f");
+  auto v =
+      engine.docker(identity_sock, "run --rm -v " + shell_quote(visible.string() + ":/d") + " " + kImage + " cat /d/f");
   INFO(v.output);
   CHECK(v.output == "data");
-  auto m = engine.docker(identity_sock, "run --rm --mount " + quote("type=bind,src=" + visible.string() + ",dst=/d") +
-                                            " " + kImage + " cat /d/f");
+  auto m =
+      engine.docker(identity_sock, "run --rm --mount " + shell_quote("type=bind,src=" + visible.string() + ",dst=/d") +
+                                       " " + kImage + " cat /d/f");
   INFO(m.output);
   CHECK(m.output == "data");
 
@@ -119,11 +121,11 @@ TEST_CASE("bind mounts with spaces work through the proxy with identity and tran
   // <T>/mnt/host has the file.
   const fs::path shared = engine.hidden / "my dir";
   write_file(shared / "f", "shared data\n");
-  const std::string mount_arg = "--mount " + quote("type=bind,src=" + shared.string() + ",dst=/d,readonly");
+  const std::string mount_arg = "--mount " + shell_quote("type=bind,src=" + shared.string() + ",dst=/d,readonly");
   auto direct = engine.docker(engine.dockerd->socket(), "run --rm " + mount_arg + " " + kImage + " cat /d/f");
   CHECK(direct.exit_code != 0);  // the untranslated path does not exist for the engine
-  auto tv =
-      engine.docker(translating_sock, "run --rm -v " + quote(shared.string() + ":/d:ro") + " " + kImage + " cat /d/f");
+  auto tv = engine.docker(translating_sock,
+                          "run --rm -v " + shell_quote(shared.string() + ":/d:ro") + " " + kImage + " cat /d/f");
   INFO(tv.output);
   CHECK(tv.output == "shared data");
   auto tm = engine.docker(translating_sock, "run --rm " + mount_arg + " " + kImage + " cat /d/f");
@@ -141,7 +143,8 @@ TEST_CASE("the proxy refuses binds of its own socket and /run/berth") {
   EngineProxy proxy(proxy_options(psock, engine.dockerd->socket(), PathTranslator::identity()));
   proxy.start();
   REQUIRE_NOTHROW(engine.import_busybox(psock));
-  auto own = engine.docker(psock, "run --rm -v " + quote(psock + ":/var/run/docker.sock") + " " + kImage + " true");
+  auto own =
+      engine.docker(psock, "run --rm -v " + shell_quote(psock + ":/var/run/docker.sock") + " " + kImage + " true");
   INFO(own.output);
   CHECK(own.exit_code != 0);
   CHECK(own.output.find("refusing to bind-mount") != std::string::npos);
@@ -193,8 +196,8 @@ TEST_CASE("a 200 MB import streams through the proxy without buffering it") {
   proxy.start();
   TempDir root{"bep-big"};
   make_busybox_rootfs(root.path());
-  REQUIRE(sh("head -c 200M /dev/urandom > " + quote((root.path() / "big").string())).exit_code == 0);
-  const std::string tar = "tar -C " + quote(root.path().string()) + " -cf - .";
+  REQUIRE(sh("head -c 200M /dev/urandom > " + shell_quote((root.path() / "big").string())).exit_code == 0);
+  const std::string tar = "tar -C " + shell_quote(root.path().string()) + " -cf - .";
 
   berth::test::reset_peak_rss();
   const long rss_before = berth::test::vm_rss_kib();
@@ -230,8 +233,8 @@ TEST_CASE("with the engine down the proxy answers 503 with a Docker-style messag
   CHECK(answer.status == 503);
   CHECK(answer.header("content-type") == "application/json");
   CHECK(answer.json()["message"] == engine_unavailable_message("stopped"));
-  auto cli =
-      sh("DOCKER_CONFIG=" + quote(tmp.path().string()) + " timeout 60 docker -H " + quote("unix://" + psock) + " ps");
+  auto cli = sh("DOCKER_CONFIG=" + shell_quote(tmp.path().string()) + " timeout 60 docker -H " +
+                shell_quote("unix://" + psock) + " ps");
   CHECK(cli.exit_code != 0);
   CHECK(cli.output.find("the engine is not running (state: stopped)") != std::string::npos);
   CHECK(proxy.stats().upstream_failures >= 2);
@@ -297,7 +300,7 @@ TEST_CASE("ensure_docker_context creates and keeps and repoints the context") {
   CHECK(again.find("already points") != std::string::npos);
   auto moved = ensure_docker_context("berth-test", "/run/berth-test/other.sock", o);
   CHECK(moved.find("updated") != std::string::npos);
-  auto host = sh("DOCKER_CONFIG=" + quote(o.docker_config_dir) +
+  auto host = sh("DOCKER_CONFIG=" + shell_quote(o.docker_config_dir) +
                  " docker context inspect berth-test --format '{{.Endpoints.docker.Host}}'");
   CHECK(host.output == "unix:///run/berth-test/other.sock");
   DockerContextOptions missing = o;
@@ -316,10 +319,10 @@ TEST_CASE("ensure_docker_context gives every member of the engine socket's group
     ~Remove() { sh("userdel " + user + " 2>/dev/null; groupdel " + group + " 2>/dev/null"); }
   } remove{user, group};
   REQUIRE(sh("groupadd " + group).exit_code == 0);
-  REQUIRE(sh("useradd -M -d " + quote(home.string()) + " -G " + group + " " + user).exit_code == 0);
+  REQUIRE(sh("useradd -M -d " + shell_quote(home.string()) + " -G " + group + " " + user).exit_code == 0);
   fs::create_directories(home);
   fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  REQUIRE(sh("chown " + user + " " + quote(home.string())).exit_code == 0);
+  REQUIRE(sh("chown " + user + " " + shell_quote(home.string())).exit_code == 0);
 
   DockerContextOptions o;
   o.group = group;
@@ -331,6 +334,6 @@ TEST_CASE("ensure_docker_context gives every member of the engine socket's group
                  " docker context inspect berth-test --format '{{.Endpoints.docker.Host}}'\"");
   INFO(seen.output);
   CHECK(seen.output == "unix:///run/berth-test/docker.sock");
-  auto owner = sh("stat -c %U " + quote((home / ".docker").string()));
+  auto owner = sh("stat -c %U " + shell_quote((home / ".docker").string()));
   CHECK(owner.output == user);
 }

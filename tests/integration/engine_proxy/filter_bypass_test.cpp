@@ -182,5 +182,5 @@ TEST_CASE("the proxy refuses create bodies it cannot read unambiguously, as dock
   auto run = engine.docker(psock, std::string("run --rm -v lowervol:/v ") + kImage + " sh -c 'echo hi > /v/f'");
   INFO(run.output);
   CHECK(run.exit_code == 0);
-  CHECK(sh("cat " + quote(h + "/vol/f")).output == "hi");
+  CHECK(sh("cat " + shell_quote(h + "/vol/f")).output == "hi");
 }

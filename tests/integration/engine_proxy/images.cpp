@@ -29,7 +29,7 @@ std::string tar_of(const fs::path& dir) {
   TempDir out("bep-tar");
   const auto file = out.path() / "out.tar";
   const auto r = sh("tar --sort=name --mtime=@1700000000 --owner=0 --group=0 --numeric-owner -C " +
-                    quote(dir.string()) + " -cf " + quote(file.string()) + " .");
+                    shell_quote(dir.string()) + " -cf " + shell_quote(file.string()) + " .");
   if (r.exit_code != 0) throw std::runtime_error("tar of " + dir.string() + " failed: " + r.output);
   std::ifstream in(file, std::ios::binary);
   std::stringstream ss;

@@ -21,17 +21,6 @@ ShellResult sh(const std::string& command) {
   return r;
 }
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
 namespace {
 long status_field(const std::string& key) {
   std::ifstream in("/proc/self/status");

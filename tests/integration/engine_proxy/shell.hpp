@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "shell_quote.hpp"  // commands built here quote with shell_quote
+
 namespace berth::test {
 
 struct ShellResult {
@@ -12,9 +14,6 @@ struct ShellResult {
 
 // Runs `command` with /bin/sh, stdout+stderr captured, trailing newlines trimmed.
 ShellResult sh(const std::string& command);
-
-// Single-quotes `s` for /bin/sh.
-std::string quote(const std::string& s);
 
 // Peak and current resident set size of this process, in KiB; reset_peak() makes peak = current.
 long vm_hwm_kib();

@@ -249,7 +249,8 @@ TEST_CASE("inspect, lists, volumes, df, filters and errors give back the host pa
   INFO(logs.body);
   CHECK(waited.json()["StatusCode"] == 0);
   CHECK(demux(logs.body) == std::vector<std::string>{"1:a\n", "1:b\n", "1:c\n", "1:m\n", "1:real\n", "1:real\n"});
-  CHECK(berth::test::sh("cat " + quote(b + "/inl/f") + " " + quote(b + "/vol/f")).output == "inline\nvolume");
+  CHECK(berth::test::sh("cat " + shell_quote(b + "/inl/f") + " " + shell_quote(b + "/vol/f")).output ==
+        "inline\nvolume");
 
   // Inspect: what was sent, as sent. A path through an absolute link shows where it leads.
   auto inspect = api.get("/v1.41/containers/paths/json");
@@ -272,7 +273,7 @@ TEST_CASE("inspect, lists, volumes, df, filters and errors give back the host pa
   CHECK(bind_sources(list.json()[0]["Mounts"]) == sources);
 
   // docker ps --filter volume=HOST_PATH finds it, as on a native engine.
-  auto cli_filtered = engine.docker(psock, "ps -a -q --filter " + quote("volume=" + b + "/a"));
+  auto cli_filtered = engine.docker(psock, "ps -a -q --filter " + shell_quote("volume=" + b + "/a"));
   CHECK(cli_filtered.output.size() == 12);
 
   auto volume = api.get("/v1.41/volumes/bindvol");
@@ -337,13 +338,13 @@ TEST_CASE("the docker CLI sees the paths it sent: inspect and ps") {
   const std::string x = (engine.hidden / "x").string();
   write_file(engine.hidden / "x" / "f", "data\n");
 
-  auto v = engine.docker(psock, "run -d --name cv -v " + quote(x + ":/data") + " " + kImage + " sleep 300");
+  auto v = engine.docker(psock, "run -d --name cv -v " + shell_quote(x + ":/data") + " " + kImage + " sleep 300");
   INFO(v.output);
   REQUIRE(v.exit_code == 0);
   auto vi = engine.docker(psock, "inspect -f '{{json .HostConfig.Binds}} {{(index .Mounts 0).Source}}' cv");
   CHECK(vi.output == "[\"" + x + ":/data\"] " + x);
-  auto m = engine.docker(
-      psock, "run -d --name cm --mount " + quote("type=bind,src=" + x + ",dst=/data") + " " + kImage + " sleep 300");
+  auto m = engine.docker(psock, "run -d --name cm --mount " + shell_quote("type=bind,src=" + x + ",dst=/data") + " " +
+                                    kImage + " sleep 300");
   INFO(m.output);
   REQUIRE(m.exit_code == 0);
   auto mi =
@@ -356,7 +357,7 @@ TEST_CASE("the docker CLI sees the paths it sent: inspect and ps") {
   CHECK(cat.output == "data");
   // An attached run waits for the container (a long poll whose headers come before the body)
   // before it starts it: the proxy must not hold those headers back.
-  auto attached = engine.docker(psock, "run --rm -v " + quote(x + ":/data") + " " + kImage + " cat /data/f");
+  auto attached = engine.docker(psock, "run --rm -v " + shell_quote(x + ":/data") + " " + kImage + " cat /data/f");
   INFO(attached.output);
   CHECK(attached.output == "data");
   CHECK(engine.docker(psock, "rm -f cv cm").exit_code == 0);

@@ -7,21 +7,19 @@
 #include <sstream>
 
 #include "berth/plugin_host/plugin_host.hpp"
+#include "shell_quote.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using berth::plugin_host::PluginHost;
 using berth::plugin_host::PluginState;
+using berth::test::shell_quote;
 
 namespace {
 
-std::string quote(const fs::path& p) {
-  return "'" + p.string() + "'";
-}
-
 // Runs a shell command with its output in `log`; on failure the log is shown.
 void run(const std::string& command, const fs::path& log) {
-  int rc = std::system((command + " >" + quote(log) + " 2>&1").c_str());
+  int rc = std::system((command + " >" + shell_quote(log) + " 2>&1").c_str());
   if (rc != 0) {
     std::ifstream in(log);
     std::stringstream text;
@@ -41,16 +39,17 @@ TEST_CASE("the installed SDK builds hello-feature out of tree, and the host load
   const std::string cmake = BERTH_CMAKE_COMMAND;
   const fs::path prefix = tmp / "prefix", build = tmp / "build";
 
-  run(cmake + " --install " + quote(berth::test::binary_dir()) + " --prefix " + quote(prefix), tmp / "install.log");
+  run(cmake + " --install " + shell_quote(berth::test::binary_dir()) + " --prefix " + shell_quote(prefix),
+      tmp / "install.log");
   REQUIRE(fs::exists(prefix / "lib/cmake/BerthSDK/BerthSDKConfig.cmake"));
   REQUIRE(fs::exists(prefix / "lib/cmake/BerthSDK/BerthPlugin.cmake"));
   REQUIRE(fs::exists(prefix / "include/berth/sdk/abi.h"));
   REQUIRE(fs::exists(prefix / "include/berth/sdk/sdk.hpp"));
 
-  run(cmake + " -S " + quote(BERTH_EXAMPLE_DIR) + " -B " + quote(build) + " -DCMAKE_BUILD_TYPE=Release" +
-          " -DCMAKE_PREFIX_PATH=" + quote(prefix),
+  run(cmake + " -S " + shell_quote(BERTH_EXAMPLE_DIR) + " -B " + shell_quote(build) + " -DCMAKE_BUILD_TYPE=Release" +
+          " -DCMAKE_PREFIX_PATH=" + shell_quote(prefix),
       tmp / "configure.log");
-  run(cmake + " --build " + quote(build) + " -j2", tmp / "build.log");
+  run(cmake + " --build " + shell_quote(build) + " -j2", tmp / "build.log");
   REQUIRE(fs::exists(build / "hello_feature.so"));
   REQUIRE(fs::exists(build / "hello.feature.plugin.json"));
   auto manifest = read_json(build / "hello.feature.plugin.json");
@@ -71,9 +70,9 @@ TEST_CASE("the installed SDK builds hello-feature out of tree, and the host load
   CHECK(info.abi == "1.0");
 
   // Rebuilt with a new version string (no file edited), then reloaded.
-  run(cmake + " -S " + quote(BERTH_EXAMPLE_DIR) + " -B " + quote(build) + " -DHELLO_VERSION=1.1.0",
+  run(cmake + " -S " + shell_quote(BERTH_EXAMPLE_DIR) + " -B " + shell_quote(build) + " -DHELLO_VERSION=1.1.0",
       tmp / "configure2.log");
-  run(cmake + " --build " + quote(build) + " -j2", tmp / "build2.log");
+  run(cmake + " --build " + shell_quote(build) + " -j2", tmp / "build2.log");
   CHECK(read_json(build / "hello.feature.plugin.json")["version"] == "1.1.0");
   auto reloaded = host.reload("hello.feature");
   CHECK(reloaded.state == PluginState::active);
