@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "berth/agent/agent_client.hpp"
 #include "berth/contracts/env_status.hpp"
@@ -219,11 +220,19 @@ class EngineManager::IdleWatch {
     if (timer_.after().count() == 0 || !m_.proxy_) return false;
     const auto now = engine::IdleTimer::Clock::now();
     const auto st = m_.proxy_stats();
-    const bool used =
-        st.active_connections > 0 || st.requests != seen_.requests || st.total_connections != seen_.total_connections;
+    const bool asked = st.requests != seen_.requests || st.total_connections != seen_.total_connections;
+    const bool used = st.active_connections > 0 || asked;
     seen_ = st;
     timer_.observe(now, used);
+    say_who_keeps_it_awake(now, asked, st.active_connections);
     if (!timer_.due(now)) return false;
+    if (const auto held = held_by_feature()) {
+      timer_.observe(now, true);  // asked again after another wait
+      if (*held != said_held_) spdlog::info("engine: idle, but it stays up: {}", *held);
+      said_held_ = *held;
+      return false;
+    }
+    said_held_.clear();
     std::size_t running = 0;
     try {
       running = engine::running_containers(m_.connection_.connect(), std::chrono::seconds(3));
@@ -246,9 +255,45 @@ class EngineManager::IdleWatch {
   }
 
  private:
+  // An active feature whose status says "keeps_engine_awake" (k8s while enabled: its cluster
+  // runs in the environment, not in a container): "<plugin id>: <its reason>".
+  std::optional<std::string> held_by_feature() const {
+    for (const auto& f : m_.deps_.plugins->features()) {
+      nlohmann::json status;
+      try {
+        status = m_.deps_.plugins->status_json(f->id());
+      } catch (const std::exception&) {
+        continue;  // stopped meanwhile, or cannot say: it holds nothing
+      }
+      const auto why = status.is_object() ? status.find("keeps_engine_awake") : status.end();
+      if (why != status.end() && why->is_string() && !why->get<std::string>().empty())
+        return f->id() + ": " + why->get<std::string>();
+    }
+    return std::nullopt;
+  }
+
+  // Once per stretch: an engine that stays up only because a client holds a connection open
+  // (docker events, logs -f, an attach) says so, or a user cannot tell why it never sleeps.
+  void say_who_keeps_it_awake(engine::IdleTimer::Clock::time_point now, bool asked, std::uint64_t clients) {
+    if (asked) last_request_ = now;
+    if (clients == 0) {
+      said_clients_ = false;
+      return;
+    }
+    if (said_clients_ || now - last_request_ < timer_.after()) return;
+    said_clients_ = true;
+    spdlog::info(
+        "engine: no request for {} s, but {} client connection(s) stay open on the engine socket "
+        "(docker events, logs -f, attach): it stays up until they close (engine.idle_stop_after)",
+        timer_.after().count(), clients);
+  }
+
   EngineManager& m_;
   engine::IdleTimer timer_;
   engine_proxy::EngineProxyStats seen_;
+  engine::IdleTimer::Clock::time_point last_request_ = engine::IdleTimer::Clock::now();
+  bool said_clients_ = false;
+  std::string said_held_;
 };
 
 void EngineManager::monitor(const std::function<void()>& first) {

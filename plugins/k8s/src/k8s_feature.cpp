@@ -127,7 +127,12 @@ class K8sFeature : public berth::Feature {
     json problems = json::array();
     if (phase_.name == "failed") problems.push_back("kubernetes failed: " + phase_.detail);
     for (const auto& p : problems_) problems.push_back("kubernetes: " + p);
-    return json{{"kubernetes", k}, {"problems", problems}}.dump();
+    json out{{"kubernetes", k}, {"problems", problems}};
+    // The cluster lives in the environment, not in a container: while it is wanted, an idle
+    // engine (engine.idle_stop_after) must not stop and take it down.
+    if (settings_.is_object() && settings_.value("enabled", false))
+      out["keeps_engine_awake"] = "Kubernetes is enabled (berthctl k8s disable lets an idle engine sleep)";
+    return out.dump();
   }
 
  private:

@@ -215,5 +215,32 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
     CHECK(stop_s < 5);
     CHECK(YAML::Dump(YAML::Load(read(kubeconfig))) == YAML::Dump(YAML::Load(kUserKubeconfig)));
   }
+
+  {  // engine.idle_stop_after: the cluster runs in the environment, not in a container
+    INFO("an enabled Kubernetes keeps an idle engine up, and the log says so; disabled, the engine sleeps");
+    REQUIRE(daemon.terminate() == 0);
+    json config = json::parse(read(daemon.config_file()));
+    config["engine"]["idle_stop_after"] = "5s";
+    std::ofstream(daemon.config_file()) << config.dump(2);
+    daemon.start();
+    REQUIRE(engine.wait()["state"] == "running");
+    berth::feature_agent::EnvAgent(agent_socket(dir / "berth" / "run").string())
+        .write_file("/etc/berth/service-env/kubernetes.env", "");  // the double answers at once again
+    cluster.berthctl("k8s enable");
+    REQUIRE(cluster.wait_for({"ready", "failed"}, 60s)["phase"] == "ready");
+    const auto until = std::chrono::steady_clock::now() + 12s;
+    bool stayed_up = true;
+    while (stayed_up && std::chrono::steady_clock::now() < until) {
+      stayed_up = engine.status()["state"] == "running";
+      std::this_thread::sleep_for(250ms);
+    }
+    CHECK(stayed_up);
+    CHECK(daemon.log().find("engine: idle, but it stays up: berth.feature.k8s: Kubernetes is enabled") !=
+          std::string::npos);
+    cluster.berthctl("k8s disable");
+    cluster.wait_for({"disabled"}, 10s);
+    REQUIRE(berth::test::eventually_within([&] { return engine.status()["state"] == "stopped"; }, 40s, 250ms));
+    CHECK(engine.status()["reason"].get<std::string>().starts_with("sleeping:"));
+  }
   CHECK(daemon.terminate() == 0);
 }

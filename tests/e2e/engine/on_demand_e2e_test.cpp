@@ -77,6 +77,10 @@ json wait_for_state(berth::test::EngineSession& engine, const std::string& want,
 }
 
 // True when the engine stayed running for all of `span`.
+std::string log_tail(const std::string& log, std::size_t size) {
+  return log.size() > size ? log.substr(log.size() - size) : log;
+}
+
 bool stays_running(berth::test::EngineSession& engine, std::chrono::seconds span) {
   const auto until = std::chrono::steady_clock::now() + span;
   while (std::chrono::steady_clock::now() < until) {
@@ -147,8 +151,13 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
       }
     } events{std::stoi(bg.output)};
     CHECK(stays_running(engine, std::chrono::seconds(8)));
+    CHECK_THAT(daemon.log(), Catch::Contains("client connection(s) stay open on the engine socket"));
   }
-  CHECK(wait_for_state(engine, "stopped", std::chrono::seconds(30))["state"] == "stopped");
+  {
+    const auto slept = wait_for_state(engine, "stopped", std::chrono::seconds(30));
+    INFO("engine status: " << slept.dump() << "\nberthd's log, its end: " << log_tail(daemon.log(), 6000));
+    CHECK(slept["state"] == "stopped");
+  }
   CHECK(engine.docker("version").status == 0);
   CHECK(daemon.terminate() == 0);
   CHECK(std::filesystem::exists(taken));  // the other process's socket file is still there
