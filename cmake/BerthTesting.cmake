@@ -25,11 +25,12 @@ set(BERTH_TEST_TIMEOUT_vm 600)
 # Test code (test executables, their helpers, Catch2's main, the tests'
 # precompiled header) is built without optimisation in every preset, warnings
 # as errors as everywhere. What the tests test, the product's libraries and
-# programs, keeps the preset's flags (-O2 in release); -O2 on the tests' own
+# programs, keeps the preset's flags (-O2 in release, ASan and UBSan in dev); -O2 on the tests' own
 # Catch2 and nlohmann::json templates was about 40% of the release build's
 # compile time for no benefit. The fuzz preset keeps its optimisation.
 function(berth_test_code target)
   berth_warnings(${target})
+  set_target_properties(${target} PROPERTIES BERTH_TEST_CODE ON)  # the sanitizer preset leaves it uninstrumented
   if(NOT BERTH_FUZZ)
     target_compile_options(${target} PRIVATE -O0)
   endif()
