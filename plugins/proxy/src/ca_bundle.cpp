@@ -204,4 +204,15 @@ std::string CaBundle::digest() const {
   return hex(md, n);
 }
 
+std::vector<CaSourceCount> count_sources(const CaBundle& bundle, std::size_t max_listed) {
+  std::vector<CaSourceCount> out;
+  for (const auto& c : bundle.certs) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const CaSourceCount& s) { return s.source == c.source; });
+    if (it == out.end()) it = out.insert(out.end(), CaSourceCount{c.source, 0, false});
+    ++it->count;
+  }
+  for (auto& s : out) s.listed = s.count <= max_listed;
+  return out;
+}
+
 }  // namespace berth::proxy

@@ -5,6 +5,7 @@
 // them). Duplicates (same DER) are kept once.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,16 @@ struct CaBundle {
   // A digest of pem(): a change of the bundle is a change of this string.
   std::string digest() const;
 };
+
+// What a status shows of a bundle: each source (in the order first seen) with its count, and
+// whether its certificates are listed one by one: only for a source of at most `max_listed`
+// (a corporate root, an inline PEM), not for a store's bundle of over a hundred.
+struct CaSourceCount {
+  std::string source;
+  std::size_t count = 0;
+  bool listed = false;
+};
+std::vector<CaSourceCount> count_sources(const CaBundle& bundle, std::size_t max_listed);
 
 // Reads `text` (PEM, possibly many blocks, or one DER certificate) from `source`; appends
 // what it holds to `bundle`.

@@ -109,3 +109,27 @@ TEST_CASE("ca_pems: inline PEMs and paths, a missing path is named") {
   CHECK(b.problems[0].source == (tmp / "nope.pem").string());
   CHECK(b.problems[0].reason.find("does not exist") == 0);
 }
+
+TEST_CASE("a status lists the certificates of a small source and only counts a store's bundle") {
+  const auto cert = [](const std::string& source, const std::string& subject) {
+    CaCert c;
+    c.source = source;
+    c.subject = subject;
+    return c;
+  };
+  CaBundle bundle;
+  for (int i = 0; i < 17; ++i)
+    bundle.certs.push_back(cert("/etc/ssl/certs/ca-certificates.crt", "CN=store " + std::to_string(i)));
+  bundle.certs.push_back(cert("/usr/local/share/ca-certificates/corp.crt", "CN=corp root"));
+  bundle.certs.push_back(cert("ca_pems[0]", "CN=inline"));
+  const auto sources = count_sources(bundle, 16);
+  REQUIRE(sources.size() == 3);
+  CHECK(sources[0].source == "/etc/ssl/certs/ca-certificates.crt");
+  CHECK(sources[0].count == 17);
+  CHECK_FALSE(sources[0].listed);
+  CHECK(sources[1].source == "/usr/local/share/ca-certificates/corp.crt");
+  CHECK(sources[1].count == 1);
+  CHECK(sources[1].listed);
+  CHECK(sources[2].listed);
+  CHECK(count_sources(bundle, 17)[0].listed);  // at the limit it is listed
+}

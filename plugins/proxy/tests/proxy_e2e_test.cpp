@@ -104,6 +104,15 @@ TEST_CASE("proxy on wsl2: push and pull through squid with basic auth, a CA drop
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   WARN("CA applied inside (dockerd back with it) " << applied_ms << " ms after the file appeared");
   CHECK(applied_ms < 5000);
+  {
+    const auto ca = engine.proxy()["ca"];
+    INFO(ca.dump());
+    CHECK(ca["sources"] ==
+          json::array({{{"source", (cas / "corp-root.crt").string()}, {"count", 1}, {"listed", true}}}));
+    REQUIRE(ca["certificates"].size() == 1);
+    CHECK(ca["certificates"][0]["source"] == (cas / "corp-root.crt").string());
+    CHECK(ca["certificates"][0]["ca"] == true);
+  }
   push = engine.docker_settled("push " + image);
   INFO(push.output);
   CHECK(push.status == 0);
