@@ -76,11 +76,12 @@ json wait_for_state(berth::test::EngineSession& engine, const std::string& want,
   return st;
 }
 
-// True when the engine stayed running for all of `span`.
+// The last `size` bytes of a log, for a failure's message.
 std::string log_tail(const std::string& log, std::size_t size) {
   return log.size() > size ? log.substr(log.size() - size) : log;
 }
 
+// True when the engine stayed running for all of `span`.
 bool stays_running(berth::test::EngineSession& engine, std::chrono::seconds span) {
   const auto until = std::chrono::steady_clock::now() + span;
   while (std::chrono::steady_clock::now() < until) {
