@@ -228,13 +228,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
         .write_file("/etc/berth/service-env/kubernetes.env", "");  // the double answers at once again
     cluster.berthctl("k8s enable");
     REQUIRE(cluster.wait_for({"ready", "failed"}, 60s)["phase"] == "ready");
-    const auto until = std::chrono::steady_clock::now() + 12s;
-    bool stayed_up = true;
-    while (stayed_up && std::chrono::steady_clock::now() < until) {
-      stayed_up = engine.status()["state"] == "running";
-      std::this_thread::sleep_for(250ms);
-    }
-    CHECK(stayed_up);
+    CHECK(engine.stays_running(12s));
     CHECK(daemon.log().find("engine: idle, but it stays up: berth.feature.k8s: Kubernetes is enabled") !=
           std::string::npos);
     cluster.berthctl("k8s disable");

@@ -81,16 +81,6 @@ std::string log_tail(const std::string& log, std::size_t size) {
   return log.size() > size ? log.substr(log.size() - size) : log;
 }
 
-// True when the engine stayed running for all of `span`.
-bool stays_running(berth::test::EngineSession& engine, std::chrono::seconds span) {
-  const auto until = std::chrono::steady_clock::now() + span;
-  while (std::chrono::steady_clock::now() < until) {
-    if (engine.status()["state"] != "running") return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a container or a client keeps it up") {
@@ -138,7 +128,7 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   INFO("a running container keeps it awake");
   REQUIRE_NOTHROW(engine.import_busybox("idle/busybox"));
   REQUIRE(engine.docker("run -d --name keeps-awake idle/busybox sleep 300").status == 0);
-  CHECK(stays_running(engine, std::chrono::seconds(8)));
+  CHECK(engine.stays_running(std::chrono::seconds(8)));
   REQUIRE(engine.docker("rm -f keeps-awake").status == 0);
 
   INFO("an open docker events keeps it awake; once it ends, the engine sleeps");
@@ -151,7 +141,7 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
         if (pid > 0) ::kill(pid, SIGTERM);
       }
     } events{std::stoi(bg.output)};
-    CHECK(stays_running(engine, std::chrono::seconds(8)));
+    CHECK(engine.stays_running(std::chrono::seconds(8)));
     CHECK_THAT(daemon.log(), Catch::Contains("client connection(s) stay open on the engine socket"));
   }
   {

@@ -35,6 +35,15 @@ nlohmann::json EngineSession::wait(std::chrono::seconds limit) const {
   return s;
 }
 
+bool EngineSession::stays_running(std::chrono::seconds span) const {
+  const auto until = std::chrono::steady_clock::now() + span;
+  while (std::chrono::steady_clock::now() < until) {
+    if (status()["state"] != "running") return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return true;
+}
+
 nlohmann::json EngineSession::plugin_status(const std::string& plugin_id) const {
   return daemon_.client().request("GET", "/v1/plugins/" + plugin_id).body["status"];
 }

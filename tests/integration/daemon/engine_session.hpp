@@ -39,6 +39,9 @@ class EngineSession {
   nlohmann::json status() const;
   // Waits until the engine is neither starting nor stopping (or `limit` passes); returns its status.
   nlohmann::json wait(std::chrono::seconds limit = std::chrono::seconds(600)) const;
+  // True when the engine stayed "running" for all of `span` (polled every 250 ms):
+  // what keeps an idle engine awake is shown by its not sleeping.
+  bool stays_running(std::chrono::seconds span) const;
   // GET /v1/plugins/{id}'s "status" object (a backend's env status, a feature's state).
   nlohmann::json plugin_status(const std::string& plugin_id) const;
 
