@@ -85,8 +85,6 @@ class Daemon {
   bool plugin_enabled(const std::string& id, bool manifest_default) const;
   void apply_admin_plugin_choices();
   nlohmann::json status_json() const;
-  // Each active feature plugin's own status() ({id, status}), for /v1/ports and status problems.
-  std::vector<std::pair<std::string, nlohmann::json>> feature_statuses() const;
   // The "kubernetes" object of the first feature status that has one (the k8s feature's).
   static std::optional<nlohmann::json> kubernetes_view(
       const std::vector<std::pair<std::string, nlohmann::json>>& statuses);

@@ -212,12 +212,12 @@ class EngineManager::IdleWatch {
  public:
   explicit IdleWatch(EngineManager& m)
       : m_(m), timer_(m.deps_.config->engine_idle_stop_after, engine::IdleTimer::Clock::now()) {
-    if (m_.proxy_) seen_ = m_.proxy_stats();
+    seen_ = m_.proxy_stats();
   }
 
   // True when it stopped the engine (the supervisor ends then).
   bool asleep() {
-    if (timer_.after().count() == 0 || !m_.proxy_) return false;
+    if (timer_.after().count() == 0 || !m_.serving_engine_api()) return false;
     const auto now = engine::IdleTimer::Clock::now();
     const auto st = m_.proxy_stats();
     const bool asked = st.requests != seen_.requests || st.total_connections != seen_.total_connections;
@@ -258,16 +258,10 @@ class EngineManager::IdleWatch {
   // An active feature whose status says "keeps_engine_awake" (k8s while enabled: its cluster
   // runs in the environment, not in a container): "<plugin id>: <its reason>".
   std::optional<std::string> held_by_feature() const {
-    for (const auto& f : m_.deps_.plugins->features()) {
-      nlohmann::json status;
-      try {
-        status = m_.deps_.plugins->status_json(f->id());
-      } catch (const std::exception&) {
-        continue;  // stopped meanwhile, or cannot say: it holds nothing
-      }
-      const auto why = status.is_object() ? status.find("keeps_engine_awake") : status.end();
+    for (const auto& [id, status] : m_.deps_.plugins->feature_statuses()) {
+      const auto why = status.find("keeps_engine_awake");
       if (why != status.end() && why->is_string() && !why->get<std::string>().empty())
-        return f->id() + ": " + why->get<std::string>();
+        return id + ": " + why->get<std::string>();
     }
     return std::nullopt;
   }
@@ -688,8 +682,12 @@ void EngineManager::start_proxy() {
     return state_.reason().empty() ? state : state + ": " + state_.reason();
   };
   if (cfg.engine_default_socket) serve_default_socket(options);
-  proxy_ = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
-  proxy_->start();
+  auto proxy = std::make_unique<engine_proxy::EngineProxy>(std::move(options));
+  proxy->start();
+  {
+    std::lock_guard lock(mutex_);
+    proxy_ = std::move(proxy);
+  }
   spdlog::info("engine API on unix:{}", cfg.engine_socket.string());
   if (cfg.engine_docker_context) {
     engine_proxy::DockerContextOptions context;
@@ -718,10 +716,25 @@ void EngineManager::serve_default_socket(engine_proxy::EngineProxyOptions option
   }
 }
 
+bool EngineManager::serving_engine_api() const {
+  std::lock_guard lock(mutex_);
+  return proxy_ != nullptr;
+}
+
 engine_proxy::EngineProxyStats EngineManager::proxy_stats() const {
-  engine_proxy::EngineProxyStats sum = proxy_ ? proxy_->stats() : engine_proxy::EngineProxyStats{};
-  if (default_proxy_) {
-    const auto more = default_proxy_->stats();
+  // Both are set once while serving starts and reset only in the destructor; read them
+  // under the lock their writers take, as status_json() does (the idle watch calls this
+  // from the supervisor's thread).
+  const engine_proxy::EngineProxy* main = nullptr;
+  const engine_proxy::EngineProxy* conventional = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    main = proxy_.get();
+    conventional = default_proxy_.get();
+  }
+  engine_proxy::EngineProxyStats sum = main ? main->stats() : engine_proxy::EngineProxyStats{};
+  if (conventional) {
+    const auto more = conventional->stats();
     sum.active_connections += more.active_connections;
     sum.total_connections += more.total_connections;
     sum.requests += more.requests;

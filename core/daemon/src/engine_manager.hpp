@@ -41,7 +41,7 @@ namespace berth::engine_proxy {
 class EngineProxy;
 struct EngineProxyOptions;
 struct EngineProxyStats;
-}
+}  // namespace berth::engine_proxy
 
 namespace berth::daemon {
 
@@ -149,6 +149,7 @@ class EngineManager {
   void serve_default_socket(engine_proxy::EngineProxyOptions options);
   // Both listeners' counters added up: a client on either keeps the engine awake.
   engine_proxy::EngineProxyStats proxy_stats() const;
+  bool serving_engine_api() const;  // the engine socket is served (serve() ran)
   // A new stream to dockerd for the engine proxy; -1 unless the engine runs (on
   // demand: once it runs, after wake_for_request()).
   int connect_engine();

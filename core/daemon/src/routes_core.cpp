@@ -22,7 +22,7 @@ void Daemon::add_core_routes(api::Router& router) {
   // What the feature plugins forward from the host into the environment (vpnkit's published ports).
   router.add("GET", "/v1/ports", [this](const api::Request&) {
     nlohmann::json ports = nlohmann::json::array();
-    for (const auto& [id, status] : feature_statuses()) {
+    for (const auto& [id, status] : plugins_->feature_statuses()) {
       if (!status.contains("ports") || !status["ports"].is_array()) continue;
       for (auto port : status["ports"]) {
         if (!port.is_object()) continue;
@@ -40,13 +40,13 @@ void Daemon::add_core_routes(api::Router& router) {
     now.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
     now.engine = engine_status_json();
     now.plugins = plugin_list_json(*plugins_);
-    now.features = feature_statuses();
+    now.features = plugins_->feature_statuses();
     return api::Response::plain(200, metrics_->render(now), "text/plain; version=0.0.4; charset=utf-8");
   });
 
   // The proxy feature's resolved view (its status' "proxy" object; credentials already masked).
   router.add("GET", "/v1/proxy", [this](const api::Request&) {
-    for (const auto& [id, status] : feature_statuses()) {
+    for (const auto& [id, status] : plugins_->feature_statuses()) {
       if (!status.contains("proxy") || !status["proxy"].is_object()) continue;
       auto view = status["proxy"];
       view["plugin"] = id;
@@ -60,7 +60,7 @@ void Daemon::add_core_routes(api::Router& router) {
   // The Kubernetes feature's view (its status' "kubernetes" object): phase, reason, failing
   // readiness checks, the server's last log lines, the kubeconfig it wrote.
   router.add("GET", "/v1/kubernetes", [this](const api::Request&) {
-    if (auto view = kubernetes_view(feature_statuses())) return api::Response::json(200, *view);
+    if (auto view = kubernetes_view(plugins_->feature_statuses())) return api::Response::json(200, *view);
     throw api::HttpError(404,
                          "no active feature plugin reports Kubernetes (enable it: berthctl plugins enable "
                          "berth.feature.k8s)");
@@ -97,7 +97,7 @@ nlohmann::json Daemon::status_json() const {
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
   // Problems the active features report in their status ("problems": ["..."] or [{"message": ..}]).
   nlohmann::json problems = nlohmann::json::array();
-  const auto statuses = feature_statuses();
+  const auto statuses = plugins_->feature_statuses();
   for (const auto& [id, status] : statuses) {
     if (status.contains("error") && status["error"].is_string())
       problems.push_back({{"plugin", id}, {"message", "status() failed: " + status["error"].get<std::string>()}});
@@ -128,20 +128,6 @@ std::optional<nlohmann::json> Daemon::kubernetes_view(
     return view;
   }
   return std::nullopt;
-}
-
-std::vector<std::pair<std::string, nlohmann::json>> Daemon::feature_statuses() const {
-  std::vector<std::pair<std::string, nlohmann::json>> out;
-  for (const auto& p : plugins_->list()) {
-    if (p.kind != "feature" || p.state != plugin_host::PluginState::active) continue;
-    try {
-      auto status = plugins_->status_json(p.id);
-      if (status.is_object()) out.emplace_back(p.id, std::move(status));
-    } catch (const std::exception& e) {  // stopped or reloaded meanwhile: nothing to report from it
-      spdlog::debug("status of {}: {}", p.id, e.what());
-    }
-  }
-  return out;
 }
 
 }  // namespace berth::daemon

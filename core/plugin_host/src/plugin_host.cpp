@@ -635,6 +635,25 @@ std::vector<std::shared_ptr<FeatureHandle>> PluginHost::features() {
   return out;
 }
 
+std::vector<std::pair<std::string, nlohmann::json>> PluginHost::feature_statuses() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& id : state_->started)
+      if (auto r = state_->find_locked(id); r && r->instance && r->info.kind == "feature") ids.push_back(id);
+  }
+  std::vector<std::pair<std::string, nlohmann::json>> out;
+  for (auto& id : ids) {
+    try {
+      auto status = status_json(id);
+      if (status.is_object()) out.emplace_back(std::move(id), std::move(status));
+    } catch (const std::exception& e) {  // stopped or reloaded meanwhile: nothing to report from it
+      spdlog::debug("status of {}: {}", id, e.what());
+    }
+  }
+  return out;
+}
+
 std::vector<EngineFilterRef> PluginHost::engine_filters() {
   std::vector<std::shared_ptr<Instance>> instances;
   {

@@ -70,6 +70,10 @@ class PluginHost {
 
   // The plugin's own status() as JSON; {} when it is not active.
   nlohmann::json status_json(const std::string& id);
+  // Every active feature's status object, in start order, as {id, status}: what the
+  // daemon's views (ports, proxy, kubernetes, metrics) and its idle watch read. A
+  // feature stopped meanwhile, or whose status is not an object, is left out.
+  std::vector<std::pair<std::string, nlohmann::json>> feature_statuses();
   // Call on_settings_changed with services.settings(id); no-op unless active.
   void notify_settings_changed(const std::string& id);
 
