@@ -96,6 +96,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> extra_mounts = mount_extra(cfg.mounts);
   set_hostname(cfg.hostname);
   bring_up_loopback();
+  tune_tcp();
   if (cfg.network) configure_network(*cfg.network);
   if (!cfg.log_dir.empty()) {
     mkdir_p(cfg.log_dir);

@@ -290,6 +290,19 @@ void bring_up_loopback() {
   close(fd);
 }
 
+void tune_tcp() {
+  // Every connection forwarded to a published port is a connection made from inside the
+  // environment (berthd's socket in its namespace, or QEMU's) to one container address
+  // and port. The side that closes first keeps its port in TIME_WAIT for 60 s, so
+  // without reuse a stream of short connections runs out of the ~28 000 ephemeral ports
+  // to that address: about 470 new connections a second at most, and connect() slows
+  // down long before (measured: 6 000/s on a fresh namespace, 1 400/s right after 12 000
+  // connections). Reuse is safe for outgoing connections with TCP timestamps (on by default).
+  const int fd = open("/proc/sys/net/ipv4/tcp_tw_reuse", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "1", 1) != 1) log_error("net.ipv4.tcp_tw_reuse = 1: " + err());
+  if (fd >= 0) close(fd);
+}
+
 void set_hostname(const std::string& name) {
   if (!name.empty() && sethostname(name.c_str(), name.size()) != 0) log_error("sethostname: " + err());
 }

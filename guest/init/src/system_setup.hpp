@@ -14,6 +14,8 @@ void mount_standard(const InitConfig& cfg);
 std::vector<std::string> mount_extra(const std::vector<MountSpec>& mounts);
 void unmount_extra(const std::vector<std::string>& mounted);
 void bring_up_loopback();
+// TCP settings of the environment's network namespace (reuse of TIME_WAIT ports).
+void tune_tcp();
 void set_hostname(const std::string& name);
 void load_modules(const std::vector<std::string>& modules);
 // Config "root": "overlay". If / is the initramfs (rootfs), mounts an overlay of it (tmpfs

@@ -24,10 +24,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Engine : berth::test::EngineSession {
-  using EngineSession::EngineSession;
-  pid_t env_pid1() const { return plugin_status("berth.backend.wsl2").value("pid", 0); }
-};
+using Engine = berth::test::EngineSession;
 
 // What of the environment is still on the host: processes, mounts, loop devices.
 std::string leftovers(const fs::path& dir, pid_t pid1) {
@@ -103,7 +100,7 @@ TEST_CASE(
         "if echo | nc -w 1 $ip $p >/dev/null 2>&1; then echo OPEN $ip:$p; fi; done; done; echo probed'");
     CHECK(probe.status == 0);
     CHECK(probe.output == "probed\n");
-    const pid_t pid1 = engine.env_pid1();
+    const pid_t pid1 = engine.wsl2_pid1();
     REQUIRE(pid1 > 0);
     // Authoritative: nothing in the environment's network namespace listens on TCP but containerd's loopback stream
     // server.
@@ -118,7 +115,7 @@ TEST_CASE(
 
   INFO("4. kill -9 of dockerd inside: berth-init restarts it and the event stream says so");
   {
-    const pid_t pid1 = engine.env_pid1();
+    const pid_t pid1 = engine.wsl2_pid1();
     const pid_t dockerd = berth::test::child_process_named(pid1, "dockerd");
     REQUIRE(dockerd > 0);
     const auto killed_at = std::chrono::steady_clock::now();
@@ -149,7 +146,7 @@ TEST_CASE(
 
   INFO("5. SIGTERM: exit 0 and nothing of the environment left; start again: the image is still there");
   {
-    const pid_t pid1 = engine.env_pid1();
+    const pid_t pid1 = engine.wsl2_pid1();
     CHECK(daemon.terminate() == 0);
     CHECK(leftovers(dir.path(), pid1) == "");
     daemon.start();
@@ -160,12 +157,12 @@ TEST_CASE(
 
   INFO("after kill -9 of berthd, a restart ends the old environment and the data is intact");
   {
-    const pid_t old_pid1 = engine.env_pid1();
+    const pid_t old_pid1 = engine.wsl2_pid1();
     daemon.kill9();
     daemon.start();
     REQUIRE(engine.wait()["state"] == "running");
     CHECK(::kill(old_pid1, 0) != 0);
-    CHECK(engine.env_pid1() != old_pid1);
+    CHECK(engine.wsl2_pid1() != old_pid1);
     CHECK(engine.docker("run --rm e2e/busybox echo still here").output == "still here\n");
   }
 
@@ -191,7 +188,7 @@ TEST_CASE(
     CHECK(engine.wait()["state"] == "running");
   }
 
-  const pid_t pid1 = engine.env_pid1();
+  const pid_t pid1 = engine.wsl2_pid1();
   CHECK(daemon.terminate() == 0);
   CHECK(leftovers(dir.path(), pid1) == "");
   // Recovery, stops, a refused pack and restarts took only moves the engine's state machine allows.

@@ -54,8 +54,12 @@ void EngineSession::import_busybox(const std::string& name) const {
   if (r.status != 0) throw std::runtime_error("docker import of busybox failed: " + r.output);
 }
 
+pid_t EngineSession::wsl2_pid1() const {
+  return plugin_status("berth.backend.wsl2").value("pid", 0);
+}
+
 pid_t EngineSession::wsl2_service_pid(const std::string& name) const {
-  return child_process_named(plugin_status("berth.backend.wsl2").value("pid", 0), name);
+  return child_process_named(wsl2_pid1(), name);
 }
 
 }  // namespace berth::test

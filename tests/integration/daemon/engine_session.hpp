@@ -45,6 +45,8 @@ class EngineSession {
   // GET /v1/plugins/{id}'s "status" object (a backend's env status, a feature's state).
   nlohmann::json plugin_status(const std::string& plugin_id) const;
 
+  // The wsl2 environment's pid 1 (berth-init, as the host sees it); 0 when it is not running.
+  pid_t wsl2_pid1() const;
   // The pid of a service berth-init runs ("dockerd", "containerd") in the wsl2
   // environment, found as a child of its pid 1; 0 when there is none.
   pid_t wsl2_service_pid(const std::string& name) const;
