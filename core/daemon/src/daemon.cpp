@@ -144,12 +144,20 @@ void Daemon::start() {
     return plugin_enabled(id, manifest_default);
   };
   // Every transition, including a plugin failing on its own later, reaches the event stream.
-  services.on_state_change = [this](const plugin_host::PluginInfo& info) { publish_plugin_state(info); };
+  services.on_state_change = [this](const plugin_host::PluginInfo& info) {
+    publish_plugin_state(info);
+    // A feature enabled or reloaded while the engine runs is told of it at once (the
+    // engine manager exists once every plugin first started).
+    if (info.kind == "feature" && info.state == plugin_host::PluginState::active && engine_)
+      engine_->feature_activated(info.id);
+  };
   // Before anything publishes engine events, so the first start is timed.
   metrics_ = std::make_unique<Metrics>(bus_);
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
   plugins_->discover(cfg->plugin_dirs);
-  plugins_->start_all();
+  // The backends first: the engine starts on one of them, and the features start while the
+  // environment boots (it waits for them before it attaches them and says "running").
+  plugins_->start_all("backend");
   engine_ = std::make_unique<EngineManager>(
       EngineManager::Deps{cfg, store_.get(), plugins_.get(), &bus_, [this] { return host_facts(); }});
   log_streams_ = std::make_unique<LogStreams>();
@@ -162,6 +170,8 @@ void Daemon::start() {
     engine_->serve_on_demand();
   else
     spdlog::info("engine autostart is off (admin config engine.start: manual): start it with berthctl engine start");
+  plugins_->start_all();
+  engine_->features_started();
 
   api::Router router;
   add_core_routes(router);

@@ -69,6 +69,7 @@ void EngineManager::set_state(EngineState state, const std::string& reason) {
     }
     if (state != EngineState::starting) progress_ = nullptr;
   }
+  state_changed_.notify_all();
   if (state == EngineState::failed)
     spdlog::error("engine failed: {}", reason);
   else
@@ -743,7 +744,10 @@ engine_proxy::EngineProxyStats EngineManager::proxy_stats() const {
 }
 
 int EngineManager::connect_engine() {
-  if (on_demand_ && state() != EngineState::running) wake_for_request();
+  // A request that comes while the engine starts (at boot, too) is held until it runs:
+  // one slow answer instead of a 503 that a client would have to retry.
+  if (const EngineState now = state(); now != EngineState::running && (on_demand_ || now == EngineState::starting))
+    wake_for_request();
   if (state() != EngineState::running) return -1;
   return connection_.connect();
 }
@@ -767,11 +771,13 @@ void EngineManager::wake_for_request() {
     return;  // failed or stopping: the request is answered with the state and its reason
   }
   const auto deadline = std::chrono::steady_clock::now() + kOnDemandWait;
-  while (state() == EngineState::starting && std::chrono::steady_clock::now() < deadline && !stopping_)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::unique_lock lock(mutex_);
+  // stopping_ is not told through the condition: look at it at least every 50 ms.
+  while (state_.state() == EngineState::starting && !stopping_ && std::chrono::steady_clock::now() < deadline)
+    state_changed_.wait_for(lock, std::chrono::milliseconds(50));
 }
 
-void EngineManager::tell_features_attached() {
+nlohmann::json EngineManager::attach_document() const {
   nlohmann::json engine;
   std::shared_ptr<plugin_host::BackendHandle> backend;
   {
@@ -801,22 +807,63 @@ void EngineManager::tell_features_attached() {
       spdlog::warn("engine: cannot describe the environment to features: {}", e.what());
     }
   }
+  return engine;
+}
+
+void EngineManager::features_started() {
+  {
+    std::lock_guard lock(attach_mutex_);
+    features_started_ = true;
+  }
+  features_started_cv_.notify_all();
+}
+
+void EngineManager::tell_features_attached() {
+  std::unique_lock lock(attach_mutex_);
+  // The features start while the environment boots; an engine up before them waits.
+  // stopping_ is not told through the condition: look at it every 50 ms.
+  while (!features_started_ && !stopping_) features_started_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  const auto engine = attach_document();
   for (auto& f : deps_.plugins->features()) {
     try {
       f->engine_attached(engine);
     } catch (const std::exception& e) {
       spdlog::error("feature {} failed on engine attach: {}", f->id(), e.what());
     }
+    attached_features_[f->id()] = f->instance_token();
   }
+  features_attached_ = true;
 }
 
 void EngineManager::tell_features_detached() {
+  std::lock_guard lock(attach_mutex_);
+  features_attached_ = false;
+  attached_features_.clear();
   for (auto& f : deps_.plugins->features()) {
     try {
       f->engine_detached();
     } catch (const std::exception& e) {
       spdlog::error("feature {} failed on engine detach: {}", f->id(), e.what());
     }
+  }
+}
+
+void EngineManager::feature_activated(const std::string& id) {
+  std::lock_guard lock(attach_mutex_);
+  if (!features_attached_) return;  // tell_features_attached() will tell it
+  for (auto& f : deps_.plugins->features()) {
+    if (f->id() != id) continue;
+    const auto told = attached_features_.find(id);
+    const auto token = f->instance_token();
+    if (told != attached_features_.end() && !told->second.owner_before(token) && !token.owner_before(told->second))
+      return;  // this very instance was told when the engine came up
+    spdlog::info("engine: attaching {}, active while the engine runs", id);
+    try {
+      f->engine_attached(attach_document());
+    } catch (const std::exception& e) {
+      spdlog::error("feature {} failed on engine attach: {}", id, e.what());
+    }
+    attached_features_[id] = token;
   }
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -125,6 +126,13 @@ class EngineManager {
   nlohmann::json build_pack();
   nlohmann::json use_pack(const std::string& version, const std::string& actor);
 
+  // A feature became active (enabled or reloaded while berthd runs): if the engine's
+  // features are attached, this one is attached too, unless this instance already was.
+  void feature_activated(const std::string& id);
+  // berthd started the features (after the backends and the engine's start): the
+  // bring-up attaches them, and lets requests through, only after this.
+  void features_started();
+
  private:
   struct Candidate {
     std::shared_ptr<plugin_host::BackendHandle> handle;
@@ -158,6 +166,8 @@ class EngineManager {
   void wake_for_request();
   void tell_features_attached();
   void tell_features_detached();
+  // What a feature is told on attach: backend, sockets, the environment's status.
+  nlohmann::json attach_document() const;
   class IdleWatch;  // engine.idle_stop_after, on the supervisor's ticks
   // Supervision thread body: first() (default bring_up) then watch and recover.
   void monitor(const std::function<void()>& first = {});
@@ -170,6 +180,8 @@ class EngineManager {
   engine::PackManager packs_;
   engine::SwapCoordinator swaps_;  // the backend swap under way, if any
   mutable std::mutex mutex_;
+  // Told every state change: a request held while the engine starts goes on at once.
+  std::condition_variable state_changed_;
   engine::EngineStateMachine state_;
   // The engine endpoint and the agent connection: proxy threads connect through
   // it while bring_down drops it. Declared after mutex_ so it is destroyed
@@ -188,6 +200,13 @@ class EngineManager {
   std::string default_socket_outcome_;
 
   std::mutex lifecycle_mutex_;  // one bring-up or bring-down at a time
+  // Features told of the running engine (between tell_features_attached and _detached), so
+  // one enabled meanwhile is attached once, and not twice.
+  std::mutex attach_mutex_;
+  bool features_attached_ = false;
+  bool features_started_ = false;
+  std::condition_variable features_started_cv_;
+  std::map<std::string, std::weak_ptr<const void>> attached_features_;  // id -> the instance told
   std::thread worker_;
   std::thread monitor_;
   std::atomic<bool> stopping_{false};

@@ -358,13 +358,13 @@ void PluginHost::discover(const std::vector<fs::path>& dirs) {
   }
 }
 
-void PluginHost::start_all() {
+void PluginHost::start_all(const std::string& kind) {
   auto& st = *state_;
   std::vector<detail::DependencyNode> nodes;
   {
     std::lock_guard lock(st.mutex);
     for (const auto& r : st.records)
-      if (!r->duplicate && r->info.state != PluginState::refused)
+      if (!r->duplicate && r->info.state != PluginState::refused && (kind.empty() || r->info.kind == kind))
         nodes.push_back({r->info.id, r->manifest.requires_ids, r->manifest.optional_ids});
   }
   auto order = detail::dependency_order(nodes);

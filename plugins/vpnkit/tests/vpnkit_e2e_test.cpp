@@ -259,6 +259,16 @@ TEST_CASE(
     REQUIRE(engine.wait()["state"] == "running");
     CHECK(eventually([&] { return roundtrip(p_keep, "after") == "after"; }, 15s, 100ms));
     CHECK(engine.vpnkit()["outbound"]["state"] == "running");
+
+    INFO("6b. vpnkit disabled, then enabled or reloaded while the engine runs: it attaches at once");
+    REQUIRE(engine.berthctl("plugins disable berth.feature.vpnkit").status == 0);
+    CHECK(eventually([&] { return roundtrip(p_keep, "off").starts_with("connect: "); }, 5s, 50ms));
+    REQUIRE(engine.berthctl("plugins enable berth.feature.vpnkit").status == 0);
+    CHECK(eventually([&] { return roundtrip(p_keep, "enabled") == "enabled"; }, 10s, 100ms));
+    CHECK(engine.vpnkit()["via"] == "net.netns");
+    REQUIRE(engine.berthctl("plugins reload berth.feature.vpnkit").status == 0);
+    CHECK(eventually([&] { return roundtrip(p_keep, "reloaded") == "reloaded"; }, 10s, 100ms));
+    CHECK(engine.vpnkit()["outbound"]["state"] == "running");
   }
 
   CHECK(daemon.terminate() == 0);

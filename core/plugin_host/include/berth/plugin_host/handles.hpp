@@ -54,6 +54,10 @@ class FeatureHandle {
   bool engine_attached(const nlohmann::json& engine);
   void engine_detached();
 
+  // Which loaded instance this is, without keeping it alive: a reload or a re-enable
+  // makes a new one, so a caller that remembers what it told can tell them apart.
+  std::weak_ptr<const void> instance_token() const { return instance_; }
+
  private:
   std::shared_ptr<detail::Instance> instance_;
 };

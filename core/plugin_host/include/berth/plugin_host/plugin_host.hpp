@@ -52,8 +52,10 @@ class PluginHost {
   void discover(const std::vector<std::filesystem::path>& dirs);
 
   // Start every enabled plugin in dependency order; never throws for a plugin's
-  // fault (that plugin ends refused/failed/enabled with a reason).
-  void start_all();
+  // fault (that plugin ends refused/failed/enabled with a reason). With `kind`
+  // ("backend", "feature"), only plugins of that kind: berthd starts the backends,
+  // sets the engine starting, and starts the features while the environment boots.
+  void start_all(const std::string& kind = "");
   // Stop every active plugin, in reverse start order. States become enabled ("stopped").
   void stop_all();
 
