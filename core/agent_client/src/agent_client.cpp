@@ -169,10 +169,10 @@ void AgentClient::wait_done(Channel& c, std::chrono::milliseconds timeout, uint3
   }
 }
 
-json AgentClient::simple_call(const json& request) {
+json AgentClient::simple_call(const json& request, std::chrono::milliseconds timeout) {
   uint32_t id = 0;
   auto c = open_channel(request, kCall, id);
-  wait_done(*c, timeout_, id);
+  wait_done(*c, timeout.count() > 0 ? timeout : timeout_, id);
   finish_channel(id);
   std::lock_guard<std::mutex> lk(c->m);
   if (c->error) throw AgentError(*c->error);
@@ -221,8 +221,8 @@ json AgentClient::greet(std::chrono::steady_clock::time_point deadline, std::chr
   }
 }
 
-json AgentClient::health() {
-  return simple_call({{"op", "health"}});
+json AgentClient::health(std::chrono::milliseconds timeout) {
+  return simple_call({{"op", "health"}}, timeout);
 }
 
 void AgentClient::shutdown() {

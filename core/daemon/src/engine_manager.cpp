@@ -115,10 +115,10 @@ std::vector<std::string> EngineManager::env_log_names() const {
   return names;
 }
 
-nlohmann::json EngineManager::env_health() const {
+nlohmann::json EngineManager::env_health(std::chrono::milliseconds timeout) const {
   const auto agent = connection_.agent();
   if (!agent || !agent->connected()) throw std::runtime_error("no environment answers");
-  return agent->health();
+  return agent->health(timeout);
 }
 
 std::string EngineManager::env_log_tail(const std::string& name, int lines) const {

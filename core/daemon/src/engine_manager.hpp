@@ -109,7 +109,7 @@ class EngineManager {
   std::string env_log_tail(const std::string& name, int lines) const;
   // berth-init's health answer ({"services":[{name,state,healthy,restarts}],...});
   // throws when no environment answers.
-  nlohmann::json env_health() const;
+  nlohmann::json env_health(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const;
   // For the diagnostics bundle: a file of the environment (at most max_bytes), and
   // the output of a command run inside it, killed after `limit`. Both throw when
   // no environment answers or the call fails.

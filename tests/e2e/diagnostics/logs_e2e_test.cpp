@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -148,6 +149,36 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
         CHECK_THAT(c["fix"].get<std::string>(), Catch::Contains("berthctl logs --source dockerd"));
       }
     CHECK(ping_failed);
+  }
+
+  INFO(
+      "dockerd killed and kept down (berth-init frozen, so nothing restarts it): the engine and environment "
+      "checks fail with fixes, and the command ends within 10 s");
+  {
+    const pid_t dockerd = engine.wsl2_service_pid("dockerd");
+    REQUIRE(dockerd > 0);
+    {
+      berth::test::FrozenProcess init(engine.wsl2_pid1());
+      REQUIRE(::kill(dockerd, SIGKILL) == 0);
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = engine.berthctl("diagnose check --json");
+      const auto took = std::chrono::steady_clock::now() - t0;
+      INFO(r.output);
+      CHECK(took < std::chrono::seconds(10));
+      CHECK(r.status == 1);
+      const json doc = json::parse(r.output);
+      std::map<std::string, json> by_id;
+      for (const auto& c : doc["checks"]) by_id[c["id"].get<std::string>()] = c;
+      for (const char* id : {"engine.ping", "env.services"}) {
+        INFO(id);
+        REQUIRE(by_id.count(id));
+        CHECK(by_id[id]["status"] == "fail");
+        CHECK(!by_id[id]["fix"].get<std::string>().empty());
+      }
+    }
+    INFO("berth-init thawed: it restarts dockerd, and the engine answers again");
+    CHECK(berth::test::eventually_within([&] { return engine.docker("version").status == 0; }, std::chrono::seconds(30),
+                                         std::chrono::milliseconds(250)));
   }
 
   INFO("berthd killed (-9) with the environment running: berthctl alone finds the environment it left");

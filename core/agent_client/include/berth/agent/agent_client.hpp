@@ -64,7 +64,9 @@ class AgentClient {
   // later is lost. On a unix socket the first hello is simply answered.
   nlohmann::json greet(std::chrono::steady_clock::time_point deadline,
                        std::chrono::milliseconds every = std::chrono::milliseconds(1000));
-  nlohmann::json health();  // {"services":[...],"engine_healthy":bool,"uptime_s":..,...}
+  // {"services":[...],"engine_healthy":bool,"uptime_s":..,...}; timeout 0: the client's own
+  // (30 s). The self-check asks with a short one: a frozen berth-init must not hold it.
+  nlohmann::json health(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Runs argv inside; `stdin_data` (if any) is sent then closed. timeout 0 = wait forever;
   // on timeout the process is killed and AgentError thrown.
   ExecResult exec(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
@@ -102,7 +104,9 @@ class AgentClient {
   void send_frame(uint32_t channel, FrameType type, std::string_view payload);
   void send_data(uint32_t channel, std::string_view bytes);
   void wait_done(Channel& c, std::chrono::milliseconds timeout, uint32_t id);
-  nlohmann::json simple_call(const nlohmann::json& request);
+  // timeout 0: timeout_.
+  nlohmann::json simple_call(const nlohmann::json& request,
+                             std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   void finish_channel(uint32_t id);
   void reader_loop();
   void dispatch(Frame& f);
