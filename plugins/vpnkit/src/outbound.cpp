@@ -30,6 +30,19 @@ std::string read_text(const fs::path& p) {
   return ss.str();
 }
 
+// True when `name` is prefix + a pid + suffix, and no process has that pid: a file
+// vpnkit made for an environment (named after its pid 1) that no longer exists.
+bool gone_environment(const std::string& name, const std::string& prefix, const std::string& suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  const long pid = std::stol(digits);
+  return pid > 0 && pid <= std::numeric_limits<pid_t>::max() && ::kill(static_cast<pid_t>(pid), 0) != 0 &&
+         errno == ESRCH;
+}
+
 std::string find_program(const std::string& name) {
   for (const char* dir : {"/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"}) {
     const fs::path p = fs::path(dir) / name;
@@ -191,20 +204,18 @@ void Outbound::start(const OutboundConfig& config) {
   // refuses ("Couldn't open network namespace"); a bind mount of it does not.
   netns_file_ = (fs::temp_directory_path() / ("berth-vpnkit-netns-" + std::to_string(cfg_.env_pid))).string();
   ::umount2(netns_file_.c_str(), MNT_DETACH);  // left by a daemon that was killed
-  // ... and those of environments that are gone (a killed daemon's): each pins a dead namespace.
+  // ... and those of environments that are gone (a killed daemon's): each pins a dead
+  // namespace. Their stacks' logs go too: kept after a failure, they were never removed.
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
     const std::string name = e.path().filename().string();
-    const std::string prefix = "berth-vpnkit-netns-";
-    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size() ||
-        name.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
-      continue;
-    const long pid = std::stol(name.substr(prefix.size()));
-    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max() || ::kill(static_cast<pid_t>(pid), 0) == 0 ||
-        errno != ESRCH)
-      continue;
-    ::umount2(e.path().c_str(), MNT_DETACH);
-    ::unlink(e.path().c_str());
+    if (gone_environment(name, "berth-vpnkit-netns-", "")) {
+      ::umount2(e.path().c_str(), MNT_DETACH);
+      ::unlink(e.path().c_str());
+    } else if (gone_environment(name, "berth-vpnkit-pasta-", ".log") ||
+               gone_environment(name, "berth-vpnkit-slirp4netns-", ".log")) {
+      ::unlink(e.path().c_str());
+    }
   }
   { std::ofstream touch(netns_file_); }
   if (::mount(cfg_.netns.c_str(), netns_file_.c_str(), nullptr, MS_BIND, nullptr) != 0) {

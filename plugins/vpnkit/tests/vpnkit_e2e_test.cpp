@@ -2,6 +2,7 @@
 // too dear to repeat per step): a real berthd, the real environment and dockerd,
 // the docker CLI, and the vpnkit plugin forwarding published ports.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -49,9 +50,25 @@ TEST_CASE(
   DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                                     {"engine", {{"autostart", true}}}});
   Engine engine{daemon};
+  // A stack's log of an environment that is gone (a child of ours, reaped: its pid is free)
+  // is removed when outbound starts; one of a live environment (this test's pid) is kept.
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  REQUIRE(gone > 0);
+  ::waitpid(gone, nullptr, 0);
+  const fs::path gone_log = fs::temp_directory_path() / ("berth-vpnkit-slirp4netns-" + std::to_string(gone) + ".log");
+  const fs::path live_log = fs::temp_directory_path() / ("berth-vpnkit-pasta-" + std::to_string(::getpid()) + ".log");
+  std::ofstream(gone_log) << "left by a killed berthd\n";
+  std::ofstream(live_log) << "in use\n";
+  struct RemovesLiveLog {
+    fs::path path;
+    ~RemovesLiveLog() { fs::remove(path); }
+  } remove_live_log{live_log};
   daemon.start();
   REQUIRE(engine.wait()["state"] == "running");
   REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
+  CHECK_FALSE(fs::exists(gone_log));
+  CHECK(fs::exists(live_log));
   WARN("engine up after "
        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_start).count()
        << " ms");
