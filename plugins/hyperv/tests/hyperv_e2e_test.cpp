@@ -6,7 +6,9 @@
 //   containers in it, -v of a host directory works over 9p; and the vpnkit
 //   feature on the same VM: published ports through QEMU's hostfwd over QMP
 //   (TCP, 50 MiB, UDP), host.berth.internal, a port already taken on the host,
-//   outbound off and on, docker stop closes the host port.
+//   outbound off and on, docker stop closes the host port; and from a container
+//   on any network no Docker port, no socket and no usable control API
+//   (api_reach_probe.hpp, the probe of the wsl2 test).
 // boot 2: kill -9 of QEMU is reported as `failed` with QEMU's last words within
 //   5 s, and berth starts a new VM on its own; kill -9 of berthd while that one
 //   boots leaves it running,
@@ -25,12 +27,14 @@
 #include <sstream>
 #include <thread>
 
+#include "api_reach_probe.hpp"
 #include "berth/agent/agent_client.hpp"
 #include "bounded.hpp"
 #include "command_check.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
 #include "host_side.hpp"
+#include "loopback_port.hpp"
 #include "netns_fixture.hpp"
 #include "proc_files.hpp"
 #include "temp_dir.hpp"
@@ -255,8 +259,10 @@ uint16_t vpnkit_on_this_vm(Engine& engine, DaemonProcess& daemon, const TempDir&
 TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QEMU's and berthd's death handled") {
   const auto t_start = Clock::now();
   TempDir dir("berth-hyperv-e2e");
+  const uint16_t api_port = berth::test::free_loopback_port();
   DaemonProcess daemon(
       dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                   {"api", berth::test::loopback_api_with_token(dir.path(), api_port)},
                    {"host_facts_file",
                     (berth::test::source_dir() / "tests" / "fixtures" / "hosts" / "linux-no-namespaces.json").string()},
                    {"plugins", berth::test::small_hyperv_vm_plugins()},
@@ -371,6 +377,17 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
 
   INFO("boot 1, vpnkit on the same VM");
   const uint16_t p_udp = vpnkit_on_this_vm(engine, daemon, dir);
+
+  INFO("boot 1: from a container in the VM, on any network, no Docker port, no socket, no usable control API");
+  {
+    const auto t0 = Clock::now();
+    REQUIRE(engine.docker("network create reach-net").status == 0);
+    for (const std::string network : {"bridge", "reach-net", "host"})
+      berth::test::check_no_api_reachable_from(engine, "vk/busybox", network, api_port);
+    CHECK(engine.status()["state"] == "running");  // the refused engine/stop changed nothing
+    CHECK(engine.docker("network rm reach-net").status == 0);
+    WARN("the reach probes took " << ms_since(t0) << " ms");
+  }
   WARN("boot 1 with all its checks: " << ms_since(t_start) << " ms");
 
   INFO("boot 2. kill -9 of QEMU: berth says failed, with QEMU's last words, within 5 s, and starts a new VM");
