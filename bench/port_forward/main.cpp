@@ -7,7 +7,8 @@
 // iperf3 copied into a container image with its libraries), sequential short
 // connections per second, and round-trip latency p50/p99 of 64-byte ping-pongs
 // on one connection to an echo server in the container. Prints the ratios
-// against the targets (throughput >= 0.9 of direct, p99 within 50 us of direct).
+// against issue 17's targets (throughput >= 0.95 of direct, short connections >= 0.8,
+// p99 within 100 us of direct).
 // Runs as root; starts its own berthd in a temp dir and cleans up.
 //
 //   build/release/bench/port_forward/port_forward [--seconds N]
@@ -246,13 +247,13 @@ int main(int argc, char** argv) {
       "alternating)\n",
       seconds);
   std::printf("  %-28s %12s %12s %10s\n", "", "direct", "forwarded", "ratio");
-  std::printf("  %-28s %12.2f %12.2f %10.3f   (target >= 0.9)\n", "throughput Gbit/s", tput_d, tput_f,
+  std::printf("  %-28s %12.2f %12.2f %10.3f   (target >= 0.95)\n", "throughput Gbit/s", tput_d, tput_f,
               tput_d > 0 ? tput_f / tput_d : 0.0);
-  std::printf("  %-28s %12.0f %12.0f %10.3f\n", "short connections/s", rate_d, rate_f,
+  std::printf("  %-28s %12.0f %12.0f %10.3f   (target >= 0.8)\n", "short connections/s", rate_d, rate_f,
               rate_d > 0 ? rate_f / rate_d : 0.0);
   std::printf("  %-28s %12.1f %12.1f %+10.1f us\n", "round trip p50 (us)", lat_d.p50_us, lat_f.p50_us,
               lat_f.p50_us - lat_d.p50_us);
-  std::printf("  %-28s %12.1f %12.1f %+10.1f us (target <= +50 us)\n", "round trip p99 (us)", lat_d.p99_us,
+  std::printf("  %-28s %12.1f %12.1f %+10.1f us (target <= +100 us)\n", "round trip p99 (us)", lat_d.p99_us,
               lat_f.p99_us, lat_f.p99_us - lat_d.p99_us);
   const json result{{"throughput_gbit", {{"direct", tput_d}, {"forwarded", tput_f}}},
                     {"throughput_ratio", tput_d > 0 ? tput_f / tput_d : 0.0},
