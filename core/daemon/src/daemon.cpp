@@ -146,8 +146,8 @@ void Daemon::start() {
   // Every transition, including a plugin failing on its own later, reaches the event stream.
   services.on_state_change = [this](const plugin_host::PluginInfo& info) {
     publish_plugin_state(info);
-    // A feature enabled or reloaded while the engine runs is told of it at once (the
-    // engine manager exists once every plugin first started).
+    // A feature enabled or reloaded while the engine runs is told of it at once; at
+    // berthd's start the engine's bring-up tells every feature (after features_started()).
     if (info.kind == "feature" && info.state == plugin_host::PluginState::active && engine_)
       engine_->feature_activated(info.id);
   };

@@ -291,9 +291,9 @@ void bring_up_loopback() {
 }
 
 void tune_tcp() {
-  // Every connection forwarded to a published port is a connection made from inside the
-  // environment (berthd's socket in its namespace, or QEMU's) to one container address
-  // and port. The side that closes first keeps its port in TIME_WAIT for 60 s, so
+  // Every connection forwarded to a published port ends as a connection made from inside
+  // the environment to one container address and port (on wsl2, berthd's socket in the
+  // environment's namespace). The side that closes first keeps its port in TIME_WAIT for 60 s, so
   // without reuse a stream of short connections runs out of the ~28 000 ephemeral ports
   // to that address: about 470 new connections a second at most, and connect() slows
   // down long before (measured: 6 000/s on a fresh namespace, 1 400/s right after 12 000
