@@ -73,7 +73,8 @@ std::unique_ptr<AgentClient> AgentClient::adopt_fd_without_reader(int fd) {
 
 AgentClient::AgentClient(int fd, bool start_reader) : fd_(fd) {
   if (::pipe2(wake_, O_CLOEXEC) != 0) throw AgentError(std::string("pipe: ") + std::strerror(errno));
-  if (start_reader) reader_ = std::thread([this] { reader_loop(); });
+  if (!start_reader) return;
+  reader_ = std::thread([this] { reader_loop(); });
   dispatcher_ = std::thread([this] { dispatcher_loop(); });
 }
 

@@ -95,7 +95,8 @@ class AgentClient {
 
   // The reader thread's two steps, callable without it on a client made by
   // adopt_fd_without_reader (the fuzz target tests/fuzz/agent_frames_host drives them
-  // synchronously; each input would otherwise cost a thread start and a poll loop).
+  // synchronously; each input would otherwise cost two thread starts and a poll loop).
+  // Such a client has no event dispatcher thread either: events are queued, never delivered.
   // consume: decodes bytes read from the connection and dispatches every whole frame;
   // false with `why` set on a protocol error. end_input: the connection is gone, every
   // call in flight fails with `why`.
