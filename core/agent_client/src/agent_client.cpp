@@ -64,11 +64,16 @@ std::unique_ptr<AgentClient> AgentClient::connect_unix(const std::string& path, 
 }
 
 std::unique_ptr<AgentClient> AgentClient::adopt_fd(int fd) {
-  return std::unique_ptr<AgentClient>(new AgentClient(fd));
+  return std::unique_ptr<AgentClient>(new AgentClient(fd, true));
 }
 
-AgentClient::AgentClient(int fd) : fd_(fd) {
+std::unique_ptr<AgentClient> AgentClient::adopt_fd_without_reader(int fd) {
+  return std::unique_ptr<AgentClient>(new AgentClient(fd, false));
+}
+
+AgentClient::AgentClient(int fd, bool start_reader) : fd_(fd) {
   if (::pipe2(wake_, O_CLOEXEC) != 0) throw AgentError(std::string("pipe: ") + std::strerror(errno));
+  if (!start_reader) return;
   reader_ = std::thread([this] { reader_loop(); });
   dispatcher_ = std::thread([this] { dispatcher_loop(); });
 }
@@ -437,8 +442,18 @@ void AgentClient::pump_loop(std::shared_ptr<Channel> c, uint32_t id) {
   }
 }
 
+bool AgentClient::consume(const char* data, std::size_t n, std::string& why) {
+  decoder_.feed(data, n);
+  Frame f;
+  FrameDecoder::Status st;
+  while ((st = decoder_.next(f)) == FrameDecoder::Status::frame) dispatch(f);
+  if (st != FrameDecoder::Status::error) return true;
+  why = "protocol error from the agent: " + decoder_.error();
+  spdlog::error("agent client: {}", why);
+  return false;
+}
+
 void AgentClient::reader_loop() {
-  FrameDecoder decoder;
   std::string buf(64 * 1024, '\0');
   std::string why = "connection closed by the agent";
   while (true) {
@@ -459,15 +474,7 @@ void AgentClient::reader_loop() {
       if (stopping_) why = "client closed";
       break;
     }
-    decoder.feed(buf.data(), static_cast<std::size_t>(n));
-    Frame f;
-    FrameDecoder::Status st;
-    while ((st = decoder.next(f)) == FrameDecoder::Status::frame) dispatch(f);
-    if (st == FrameDecoder::Status::error) {
-      why = "protocol error from the agent: " + decoder.error();
-      spdlog::error("agent client: {}", why);
-      break;
-    }
+    if (!consume(buf.data(), static_cast<std::size_t>(n), why)) break;
   }
   fail_all(why);
 }

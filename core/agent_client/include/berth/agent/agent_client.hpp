@@ -95,9 +95,20 @@ class AgentClient {
   bool connected() const { return !broken_.load(); }
   std::string broken_reason() const;
 
+  // The reader thread's two steps, callable without it on a client made by
+  // adopt_fd_without_reader (the fuzz target tests/fuzz/agent_frames_host drives them
+  // synchronously; each input would otherwise cost two thread starts and a poll loop).
+  // Such a client has no event dispatcher thread either: events are queued, never delivered.
+  // consume: decodes bytes read from the connection and dispatches every whole frame;
+  // false with `why` set on a protocol error. end_input: the connection is gone, every
+  // call in flight fails with `why`.
+  static std::unique_ptr<AgentClient> adopt_fd_without_reader(int fd);
+  bool consume(const char* data, std::size_t n, std::string& why);
+  void end_input(const std::string& why) { fail_all(why); }
+
  private:
   struct Channel;
-  explicit AgentClient(int fd);
+  AgentClient(int fd, bool start_reader);
 
   uint32_t register_channel(const std::shared_ptr<Channel>& c);
   std::shared_ptr<Channel> open_channel(const nlohmann::json& request, int kind, uint32_t& id);
@@ -124,6 +135,7 @@ class AgentClient {
   std::map<uint32_t, std::shared_ptr<Channel>> channels_;
   std::atomic<uint32_t> next_id_{1};
   std::mutex send_mu_;
+  FrameDecoder decoder_;  // the reader's (consume's) alone
   std::thread reader_;
 
   std::mutex ev_mu_;
