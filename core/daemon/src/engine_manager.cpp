@@ -824,15 +824,17 @@ void EngineManager::tell_features_attached() {
   // stopping_ is not told through the condition: look at it every 50 ms.
   while (!features_started_ && !stopping_) features_started_cv_.wait_for(lock, std::chrono::milliseconds(50));
   const auto engine = attach_document();
-  for (auto& f : deps_.plugins->features()) {
-    try {
-      f->engine_attached(engine);
-    } catch (const std::exception& e) {
-      spdlog::error("feature {} failed on engine attach: {}", f->id(), e.what());
-    }
-    attached_features_[f->id()] = f->instance_token();
-  }
+  for (auto& f : deps_.plugins->features()) attach_locked(*f, engine);
   features_attached_ = true;
+}
+
+void EngineManager::attach_locked(plugin_host::FeatureHandle& feature, const nlohmann::json& engine) {
+  try {
+    feature.engine_attached(engine);
+  } catch (const std::exception& e) {
+    spdlog::error("feature {} failed on engine attach: {}", feature.id(), e.what());
+  }
+  attached_features_[feature.id()] = feature.instance_token();
 }
 
 void EngineManager::tell_features_detached() {
@@ -858,12 +860,7 @@ void EngineManager::feature_activated(const std::string& id) {
     if (told != attached_features_.end() && !told->second.owner_before(token) && !token.owner_before(told->second))
       return;  // this very instance was told when the engine came up
     spdlog::info("engine: attaching {}, active while the engine runs", id);
-    try {
-      f->engine_attached(attach_document());
-    } catch (const std::exception& e) {
-      spdlog::error("feature {} failed on engine attach: {}", id, e.what());
-    }
-    attached_features_[id] = token;
+    attach_locked(*f, attach_document());
   }
 }
 

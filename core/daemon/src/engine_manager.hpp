@@ -37,6 +37,7 @@
 namespace berth::plugin_host {
 class PluginHost;
 class BackendHandle;
+class FeatureHandle;
 }  // namespace berth::plugin_host
 namespace berth::engine_proxy {
 class EngineProxy;
@@ -168,6 +169,8 @@ class EngineManager {
   void tell_features_detached();
   // What a feature is told on attach: backend, sockets, the environment's status.
   nlohmann::json attach_document() const;
+  // Tells one feature and remembers which instance was told; attach_mutex_ held.
+  void attach_locked(plugin_host::FeatureHandle& feature, const nlohmann::json& engine);
   class IdleWatch;  // engine.idle_stop_after, on the supervisor's ticks
   // Supervision thread body: first() (default bring_up) then watch and recover.
   void monitor(const std::function<void()>& first = {});
