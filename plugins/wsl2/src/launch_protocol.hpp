@@ -2,7 +2,11 @@
 //
 // The plugin writes a launch file (JSON, keys below) and spawns
 //   berth-wsl2-launch --config <launch.json> --sync-fd 3
-// with one end of a socketpair as fd 3. The launcher answers on it with lines:
+// with one end of a socketpair as fd 3. The launcher first waits for the plugin's
+// "go\n" on it, sent once the plugin has recorded the launcher's pid (env.json): a
+// daemon killed -9 before that must not leave an environment no later daemon knows
+// to end (on the data store the next one mounts). EOF instead of "go": the launcher
+// exits with kExitNoGo and starts nothing. Then it answers with lines:
 //   "pid <host pid of the environment's PID 1>\n"
 //   "error <what failed>\n"           (zero or more, only on failure)
 // and the channel reaches EOF when PID 1 has exec'd berth-init (the fd is
@@ -20,6 +24,8 @@ namespace berth::wsl2::launch {
 
 inline constexpr const char* kHelperName = "berth-wsl2-launch";
 inline constexpr int kSyncFd = 3;
+inline constexpr const char* kGo = "go";  // plugin -> launcher: recorded, build the environment
+inline constexpr int kExitNoGo = 3;       // the launcher's exit code when the plugin went away first
 
 // Keys of launch.json.
 inline constexpr const char* kRoot = "root";                   // empty dir, becomes the new /

@@ -106,6 +106,10 @@ EnvironmentIds launch_environment(const LaunchSpec& spec, std::chrono::steady_cl
   ids.launcher_pid = pid;
   ids.launcher_start_time = proc_start_time(pid).value_or(0);
   on_ids(ids);
+  // Recorded: the launcher may build the environment now (launch_protocol.hpp). If this
+  // write fails the launcher is gone, and the read below sees EOF.
+  const std::string go = std::string(launch::kGo) + "\n";
+  [[maybe_unused]] const ssize_t sent = ::send(ours.get(), go.data(), go.size(), MSG_NOSIGNAL);
 
   // Read the launcher's lines until EOF (berth-init exec'd, or everything died).
   std::string buffer;

@@ -1,6 +1,7 @@
 // The wsl2 backend through its C ABI, as berthd drives it: probe, env_start,
 // env_status, endpoints, env_stop, env_cleanup_stale, with the berth-init
 // test double (fake_init_for_tests.c) as PID 1. Root only (namespaces, loop).
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -360,4 +361,53 @@ TEST_CASE("after the daemon is killed with -9, cleanup_stale ends its environmen
   CHECK(plugin.env_status()["state"] == "running");
   plugin.env_stop();
   require_nothing_left(fx, again);
+}
+
+TEST_CASE("a launcher whose daemon went away before recording it starts nothing") {
+  // A berthd killed -9 between spawning the launcher and writing env.json left an
+  // environment (berth-init, containerd, dockerd) no later berthd knew to end, beside
+  // the one that berthd started on the same data store (tests/torture/kill9). The
+  // daemon here never says "go": it half-closes the channel, as its death would.
+  berth::test::TempDir dir("berth-wsl2-nogo");
+  const fs::path config = dir.path() / "launch.json";
+  std::ofstream(config) << R"({"root": ")" << (dir.path() / "root").string() << R"("})"
+                        << "\n";
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
+  const std::string launcher = (berth::test::binary_dir() / "bin" / "berth-wsl2-launch").string();
+  std::vector<char*> argv = {
+      const_cast<char*>(launcher.c_str()), const_cast<char*>("--config"), const_cast<char*>(config.c_str()),
+      const_cast<char*>("--sync-fd"),      const_cast<char*>("3"),        nullptr};
+  pid_t pid = -1;
+  REQUIRE(::posix_spawn(&pid, launcher.c_str(), &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(sv[1]);
+  ::shutdown(sv[0], SHUT_WR);
+  // What the launcher says until it closes its end (it exits; bounded by the deadline).
+  std::string said;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    pollfd p{sv[0], POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[256];
+      const ssize_t n = ::read(sv[0], buf, sizeof buf);
+      if (n <= 0) break;
+      said.append(buf, static_cast<size_t>(n));
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+  }
+  ::close(sv[0]);
+  int status = 0;
+  if (!eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; })) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL("the launcher did not exit");
+  }
+  INFO("the launcher said: " << said);
+  CHECK(said.find("pid ") == std::string::npos);  // no PID 1 was started
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);  // launch::kExitNoGo
 }

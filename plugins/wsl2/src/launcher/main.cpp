@@ -6,6 +6,9 @@
 // posix_spawn()s this single-threaded helper instead and does none of it in
 // its own process. See launch_protocol.hpp for the conversation with the plugin.
 //
+// Nothing is built before the plugin says "go" on the sync fd (it has recorded
+// the launcher by then); EOF instead: exit, nothing started.
+//
 // Steps (all mounts live only in the new mount namespace; the host's mount
 // table is never touched, so there is nothing to unmount on the host when the
 // environment ends):
@@ -207,6 +210,21 @@ void enter_root(const fs::path& root) {
   }
 }
 
+// The plugin's "go": it has recorded this launcher (env.json), so a later daemon can end
+// what it starts. False on EOF: the plugin is gone (a berthd killed -9 right after
+// spawning it) and nobody would ever end an environment started now.
+bool wait_for_go() {
+  std::string line;
+  for (;;) {
+    char c = 0;
+    const ssize_t n = read(g_sync_fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    if (c == '\n') return line == launch::kGo;
+    line += c;
+  }
+}
+
 void forward_signal(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
@@ -240,6 +258,10 @@ int main(int argc, char** argv) {
     for (int fd = g_sync_fd + 1; fd < 4096; ++fd) close(fd);
   std::setvbuf(stderr, nullptr, _IONBF, 0);
 
+  if (!wait_for_go()) {
+    std::fprintf(stderr, "berth-wsl2-launch: the daemon went away before it recorded this launcher; nothing started\n");
+    return launch::kExitNoGo;
+  }
   const json cfg = read_config(config_path);
   // Own session: a Ctrl-C in the daemon's terminal does not reach the environment.
   setsid();
