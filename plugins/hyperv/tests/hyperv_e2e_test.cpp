@@ -347,6 +347,14 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
   const auto hi = engine.docker("run --rm busybox echo hi");
   REQUIRE_RUN(hi);
   CHECK(hi.output == "hi\n");
+  INFO("the guest's virtio_balloon driver has QEMU's balloon (free page reporting gives freed memory back)");
+  {
+    const std::string cmdline = berth::test::read_text_file("/proc/" + std::to_string(first.pid) + "/cmdline");
+    CHECK(cmdline.find("virtio-balloon-pci,id=balloon0,free-page-reporting=on,") != std::string::npos);
+    const auto bound = engine.docker("run --rm busybox ls /sys/bus/virtio/drivers/virtio_balloon");
+    CHECK_RUN(bound);
+    CHECK_THAT(bound.output, Catch::Contains("virtio"));  // the device's link, virtioN
+  }
   {
     UserDir user;
     std::ofstream(user.path / "f") << "from the host\n";
