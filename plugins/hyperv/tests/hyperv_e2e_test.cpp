@@ -3,7 +3,8 @@
 //
 // boot 1: where wsl2 cannot run (host facts: no namespaces) berthd picks the VM
 //   on its own and says why, and which accelerator and why; the docker CLI runs
-//   containers in it, -v of a host directory works over 9p; and the vpnkit
+//   containers in it, the guest's virtio_balloon driver has QEMU's balloon
+//   (free page reporting), -v of a host directory works over 9p; and the vpnkit
 //   feature on the same VM: published ports through QEMU's hostfwd over QMP
 //   (TCP, 50 MiB, UDP), host.berth.internal, a port already taken on the host,
 //   outbound off and on, docker stop closes the host port.
