@@ -12,11 +12,11 @@ namespace berth::hyperv {
 
 const std::vector<std::string>& engine_modules() {
   static const std::vector<std::string> modules = {
-      "crc32c_generic",       "virtio_pci",  "virtio_blk",    "virtio_net",  "virtio_console",
-      "9pnet_virtio",         "9p",          "ext4",          "overlay",     "bridge",
-      "br_netfilter",         "veth",        "nf_conntrack",  "nf_nat",      "ip_tables",
-      "iptable_filter",       "iptable_nat", "xt_MASQUERADE", "xt_addrtype", "xt_conntrack",
-      "nf_conntrack_netlink", "xt_nat",      "xt_tcpudp",     "xt_comment"};
+      "crc32c_generic", "virtio_pci",           "virtio_blk",  "virtio_net",    "virtio_console",
+      "virtio_balloon", "9pnet_virtio",         "9p",          "ext4",          "overlay",
+      "bridge",         "br_netfilter",         "veth",        "nf_conntrack",  "nf_nat",
+      "ip_tables",      "iptable_filter",       "iptable_nat", "xt_MASQUERADE", "xt_addrtype",
+      "xt_conntrack",   "nf_conntrack_netlink", "xt_nat",      "xt_tcpudp",     "xt_comment"};
   return modules;
 }
 

@@ -10,9 +10,11 @@
 namespace berth::hyperv {
 
 // What the engine needs that Debian's kernel builds as modules: the virtio
-// transport, block, console and 9p; ext4 for the data store; overlay, bridge,
-// veth, br_netfilter and legacy iptables (filter, nat, MASQUERADE, addrtype,
-// conntrack, DNAT, tcp/udp matches) for dockerd.
+// transport, block, console and 9p; the balloon, whose free page reporting
+// (CONFIG_PAGE_REPORTING, built in) gives memory the guest freed back to the
+// host; ext4 for the data store; overlay, bridge, veth, br_netfilter and legacy
+// iptables (filter, nat, MASQUERADE, addrtype, conntrack, DNAT, tcp/udp
+// matches) for dockerd.
 const std::vector<std::string>& engine_modules();
 
 struct ModuleInfo {

@@ -88,16 +88,26 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   if (!s.netdev_id.empty())
     a.insert(a.end(),
              {"-netdev", "user,id=" + s.netdev_id, "-device", "virtio-net-pci,netdev=" + s.netdev_id + ",addr=0x5"});
+  // PCI slots from 6 on: one per share, then the balloon.
   int slot = 6;
+  const auto next_slot = [&slot] {
+    char addr[16];
+    std::snprintf(addr, sizeof addr, "0x%x", slot++);
+    return std::string(addr);
+  };
   int n = 0;
   for (const auto& share : s.shares) {
     const std::string id = "fs" + std::to_string(n++);
-    char addr[16];
-    std::snprintf(addr, sizeof addr, "0x%x", slot++);
     a.insert(a.end(),
              {"-fsdev", "local,id=" + id + ",path=" + opt_escape(share.host_path) + ",security_model=passthrough",
-              "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + addr});
+              "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + next_slot()});
   }
+  // Memory back to the host: with free page reporting the guest's virtio_balloon
+  // driver tells QEMU which free pages (2 MiB blocks) it no longer uses, and QEMU
+  // drops them (MADV_DONTNEED), so memory a container freed leaves QEMU's RSS.
+  // Without it the guest keeps every page it ever touched. No target size is ever
+  // set: the balloon itself stays empty.
+  a.insert(a.end(), {"-device", "virtio-balloon-pci,id=balloon0,free-page-reporting=on,addr=" + next_slot()});
   return a;
 }
 

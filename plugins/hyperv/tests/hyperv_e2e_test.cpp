@@ -3,7 +3,8 @@
 //
 // boot 1: where wsl2 cannot run (host facts: no namespaces) berthd picks the VM
 //   on its own and says why, and which accelerator and why; the docker CLI runs
-//   containers in it, -v of a host directory works over 9p; and the vpnkit
+//   containers in it, the guest's virtio_balloon driver has QEMU's balloon
+//   (free page reporting), -v of a host directory works over 9p; and the vpnkit
 //   feature on the same VM: published ports through QEMU's hostfwd over QMP
 //   (TCP, 50 MiB, UDP), host.berth.internal, a port already taken on the host,
 //   outbound off and on, docker stop closes the host port; and from a container
@@ -353,6 +354,14 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
   const auto hi = engine.docker("run --rm busybox echo hi");
   REQUIRE_RUN(hi);
   CHECK(hi.output == "hi\n");
+  INFO("the guest's virtio_balloon driver has QEMU's balloon (free page reporting gives freed memory back)");
+  {
+    const std::string cmdline = berth::test::read_text_file("/proc/" + std::to_string(first.pid) + "/cmdline");
+    CHECK(cmdline.find("virtio-balloon-pci,id=balloon0,free-page-reporting=on,") != std::string::npos);
+    const auto bound = engine.docker("run --rm busybox ls /sys/bus/virtio/drivers/virtio_balloon");
+    CHECK_RUN(bound);
+    CHECK_THAT(bound.output, Catch::Contains("virtio"));  // the device's link, virtioN
+  }
   {
     UserDir user;
     std::ofstream(user.path / "f") << "from the host\n";
