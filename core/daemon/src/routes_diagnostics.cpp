@@ -1,22 +1,25 @@
-// REST: GET /v1/diagnostics/checks, the self-check's checks that need the
-// daemon. Each check has a stable id, a category, a status (pass / fail /
-// skip), a one-line finding and, unless it passed, a fix a user can act on.
-// Every check is bounded in time: a wedged engine makes it fail, never hang.
+// REST: GET /v1/diagnostics/checks, the self-check. berthd runs the checks about
+// itself (its API, the engine's state and ping, the store, the packs, the plugins,
+// the backend); each active feature adds its own through diagnose (ABI 1.1), among
+// them the diagnostics feature's checks that need the running environment. Each
+// check has a stable id, a category, a status (pass / fail / skip), a one-line
+// finding and, unless it passed, a fix a user can act on. Every check is bounded in
+// time, and so is each feature's answer: a wedged engine or plugin makes a check
+// fail, never hang.
 #include <sys/statvfs.h>
 
 #include <berth/contracts/diagnostic_check.hpp>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <string>
 
 #include "berth/api/client.hpp"
 #include "berth/api/router.hpp"
 #include "berth/packs/pack_store.hpp"
-#include "container_checks.hpp"
 #include "daemon.hpp"
 #include "engine_manager.hpp"
+#include "feature_checks.hpp"
 #include "plugin_access.hpp"
 #include "version.hpp"
 
@@ -42,32 +45,6 @@ std::string ping_engine(const std::filesystem::path& socket_path, std::chrono::s
   }
 }
 
-// The environment's clock against the host's: inside `date +%s` must fall
-// between the host's time before and after the call, give or take kSkewAllowed.
-constexpr int kSkewAllowed = 2;
-
-nlohmann::json clock_check(const EngineManager& engine) {
-  try {
-    const auto before = std::time(nullptr);
-    const std::string out = engine.env_command_output({"/bin/sh", "-c", "date +%s"}, std::chrono::seconds(3));
-    const auto after = std::time(nullptr);
-    const long long inside = std::stoll(out);
-    const long long skew = inside < before ? before - inside : inside > after ? inside - after : 0;
-    if (skew <= kSkewAllowed)
-      return diagnostic_check("env.clock", "environment", "pass",
-                              "the environment's clock is within " + std::to_string(kSkewAllowed) + " s of the host's");
-    return diagnostic_check("env.clock", "environment", "fail",
-                            "the environment's clock is " + std::to_string(skew) + " s " +
-                                (inside < before ? "behind" : "ahead of") +
-                                " the host's (TLS certificates and image pulls fail when it is far off)",
-                            "`berthctl engine restart` sets it again from the host's clock");
-  } catch (const std::exception& e) {
-    return diagnostic_check("env.clock", "environment", "fail",
-                            std::string("cannot read the environment's clock: ") + e.what(),
-                            "`berthctl logs --source berth-init -n 50`; then `berthctl engine restart`");
-  }
-}
-
 // The pack in use and the base image against their manifests: every file hashed,
 // unless the tree's stat signature equals the one recorded after the last full
 // pass (verified_stamp.hpp), as before every start; a changed file is hashed.
@@ -90,10 +67,16 @@ nlohmann::json pack_check(const std::filesystem::path& state_dir) {
   }
 }
 
+// How long berthd waits for a feature's checks. The diagnostics feature's worst case
+// is 27 s (plugins/diagnostics says why); berthctl waits 60 s for the whole answer.
+constexpr std::chrono::seconds kFeatureDeadline{45};
+
 }  // namespace
 
 json Daemon::diagnostic_checks() const {
   const auto cfg = config();
+  // The features are asked first and answered last, so their checks run beside these.
+  FeatureChecks features(*plugins_, kFeatureDeadline);
   json checks = json::array();
   checks.push_back(diagnostic_check("daemon.api", "daemon", "pass", std::string("berthd ") + kVersion + " answers"));
 
@@ -115,52 +98,16 @@ json Daemon::diagnostic_checks() const {
                                  (engine.value("reason", "").empty() ? "" : ": " + engine.value("reason", "")),
                              "start it with `berthctl engine start`; if it fails, `berthctl logs -n 100` says why"));
 
-  bool engine_answers = false;
   if (!running) {
     checks.push_back(diagnostic_check("engine.ping", "engine", "skip", "the engine is not running"));
   } else {
     const std::string why = ping_engine(cfg->engine_socket, std::chrono::seconds(3));
-    engine_answers = why.empty();
     checks.push_back(
         why.empty() ? diagnostic_check("engine.ping", "engine", "pass",
                                        "dockerd answers /_ping on " + cfg->engine_socket.string())
                     : diagnostic_check("engine.ping", "engine", "fail",
                                        "dockerd does not answer on " + cfg->engine_socket.string() + ": " + why,
                                        "see `berthctl logs --source dockerd -n 50`; then `berthctl engine restart`"));
-  }
-  // A container per network check; only on an engine that answered, so a wedged
-  // engine costs the ping's 3 s, not three more timeouts.
-  if (engine_answers) {
-    for (auto& c : container_checks(cfg->engine_socket)) checks.push_back(std::move(c));
-  } else {
-    for (const char* id : {"container.dns", "container.outbound", "container.published_port"})
-      checks.push_back(diagnostic_check(id, "network", "skip", "the engine does not answer"));
-  }
-
-  if (!running) {
-    checks.push_back(diagnostic_check("env.services", "environment", "skip", "the engine is not running"));
-  } else {
-    try {
-      std::string bad, all;
-      // As the clock check: 3 s, so a frozen berth-init leaves the whole check within 10 s.
-      for (const auto& s : engine_->env_health(std::chrono::seconds(3)).value("services", json::array())) {
-        const std::string name = s.value("name", "?");
-        all += (all.empty() ? "" : ", ") + name;
-        if (s.value("state", "") != "running" || !s.value("healthy", false))
-          bad += (bad.empty() ? "" : "; ") + name + " is " + s.value("state", "?") +
-                 (s.value("healthy", false) ? "" : ", not healthy") + " after " +
-                 std::to_string(s.value("restarts", 0)) + " restarts";
-      }
-      checks.push_back(bad.empty()
-                           ? diagnostic_check("env.services", "environment", "pass", "running and healthy: " + all)
-                           : diagnostic_check("env.services", "environment", "fail", bad,
-                                              "see `berthctl logs --source <service> -n 50`; then `berthctl engine "
-                                              "restart`"));
-    } catch (const std::exception& e) {
-      checks.push_back(diagnostic_check(
-          "env.services", "environment", "fail", std::string("berth-init's agent does not answer: ") + e.what(),
-          "`berthctl engine restart`; `berthctl logs --source berth-init` says what it did last"));
-    }
   }
 
   std::string failed;
@@ -196,8 +143,6 @@ json Daemon::diagnostic_checks() const {
                                                  "engine's unused images and containers)"));
   }
 
-  checks.push_back(running ? clock_check(*engine_)
-                           : diagnostic_check("env.clock", "environment", "skip", "the engine is not running"));
   checks.push_back(pack_check(cfg->state_dir));
 
   const json backends = engine_->backends_json();
@@ -206,6 +151,8 @@ json Daemon::diagnostic_checks() const {
   checks.push_back(chosen.empty() ? diagnostic_check("host.backend", "host", "fail", "no backend can run here: " + why,
                                                      "`berthctl backend ls` shows why each one was refused")
                                   : diagnostic_check("host.backend", "host", "pass", "backend " + chosen + ": " + why));
+
+  for (auto& c : features.collect()) checks.push_back(std::move(c));
 
   std::size_t failures = 0;
   for (const auto& c : checks) failures += c["status"] == "fail" ? 1 : 0;

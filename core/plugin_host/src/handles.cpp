@@ -4,6 +4,10 @@
 
 #include <berth/contracts/env_status.hpp>
 #include <berth/sdk/sdk.hpp>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <thread>
 
 #include "berth/plugin_host/capability_grant.hpp"
 #include "instance.hpp"
@@ -154,6 +158,48 @@ void FeatureHandle::engine_detached() {
   checked(instance_, "on_engine_detached", [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
     return api->feature->on_engine_detached(self, err);
   });
+}
+
+std::optional<nlohmann::json> FeatureHandle::diagnose(std::chrono::milliseconds deadline) {
+  const berth_feature_api* table = instance_->api()->feature;
+  if (table == nullptr || table->struct_size < offsetof(berth_feature_api, diagnose) + sizeof(table->diagnose) ||
+      table->diagnose == nullptr)
+    return std::nullopt;
+  // Shared with the thread that makes the call, which may outlive this wait.
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    CallResult result;
+    std::string answer;
+  };
+  auto pending = std::make_shared<Pending>();
+  std::string request = nlohmann::json{{"deadline_ms", deadline.count()}}.dump();
+  std::thread([instance = instance_, pending, request = std::move(request)] {
+    StringOut out;
+    CallResult r = instance->call([&](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+      return api->feature->diagnose(self, to_berth_str(request), out.get(), err);
+    });
+    std::lock_guard lock(pending->mutex);
+    pending->result = std::move(r);
+    pending->answer = out.take();
+    pending->done = true;
+    pending->done_cv.notify_all();
+  }).detach();
+
+  std::unique_lock lock(pending->mutex);
+  if (!pending->done_cv.wait_for(lock, deadline, [&] { return pending->done; }))
+    throw PluginCallError(instance_->id(), "no answer within " + std::to_string(deadline.count()) + " ms");
+  const CallResult& r = pending->result;
+  if (!r.ran) throw PluginCallError(instance_->id(), "plugin " + instance_->id() + " is not running");
+  if (r.status != BERTH_OK)
+    throw PluginCallError(instance_->id(),
+                          r.message.empty() ? "diagnose failed with status " + std::to_string(r.status) : r.message);
+  auto doc = nlohmann::json::parse(pending->answer, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("checks") || !doc["checks"].is_array())
+    throw PluginCallError(instance_->id(),
+                          "diagnose answered without a \"checks\" array: " + pending->answer.substr(0, 200));
+  return doc;
 }
 
 EngineFilterRef::EngineFilterRef(std::shared_ptr<Instance> instance, size_t index)

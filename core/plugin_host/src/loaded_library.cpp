@@ -16,8 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Table sizes of ABI 1.0: a plugin at 1.x must fill at least these. (When the
-// host learns 1.1, fields a 1.0 plugin lacks are read only after checking struct_size.)
+// Table sizes of ABI 1.0: a plugin at 1.x must fill at least these. Fields a later
+// minor added (1.1: berth_feature_api.diagnose) are read only after checking
+// struct_size (FeatureHandle::diagnose), so a 1.0 plugin loads and lacks them.
 constexpr size_t kPluginApi10Size = offsetof(berth_plugin_api, backend) + sizeof(void*);
 constexpr size_t kFeatureApi10Size = offsetof(berth_feature_api, on_engine_detached) + sizeof(void*);
 constexpr size_t kBackendApi10Size = offsetof(berth_backend_api, env_cleanup_stale) + sizeof(void*);

@@ -1,8 +1,8 @@
 // berthctl logs and GET /v1/logs against a real berthd running the real engine
 // (wsl2): every part's lines merged in time order, following, and the
 // environment's logs still there after the engine restarted; then diagnose
-// check on that engine: healthy, with dockerd frozen, and after berthd was
-// killed with the environment running.
+// check on that engine: healthy, with dockerd frozen, with the diagnostics
+// feature disabled, and after berthd was killed with the environment running.
 #include <signal.h>
 #include <sys/types.h>
 
@@ -147,6 +147,10 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
       if (c["id"] == "engine.ping") {
         ping_failed = c["status"] == "fail";
         CHECK_THAT(c["fix"].get<std::string>(), Catch::Contains("berthctl logs --source dockerd"));
+      } else if (c["id"] == "container.dns") {
+        INFO("the diagnostics feature's own ping gave up, and it started no container");
+        CHECK(c["status"] == "skip");
+        CHECK(c["finding"] == "the engine does not answer");
       }
     CHECK(ping_failed);
   }
@@ -179,6 +183,23 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
     INFO("berth-init thawed: it restarts dockerd, and the engine answers again");
     CHECK(berth::test::eventually_within([&] { return engine.docker("version").status == 0; }, std::chrono::seconds(30),
                                          std::chrono::milliseconds(250)));
+  }
+
+  INFO("those checks come from the diagnostics feature: disabled, they are skipped, saying so and how to get them");
+  {
+    REQUIRE(engine.berthctl("plugins disable berth.feature.diagnostics").status == 0);
+    auto r = engine.berthctl("diagnose check --json");
+    INFO(r.output);
+    CHECK(r.status == 0);  // skipped is not failed
+    const json doc = json::parse(r.output);
+    std::set<std::string> skipped;
+    for (const auto& c : doc["checks"])
+      if (c["status"] == "skip" && c["finding"] == "the diagnostics feature is disabled" &&
+          c["fix"] == "`berthctl plugins enable berth.feature.diagnostics` runs these checks")
+        skipped.insert(c["id"].get<std::string>());
+    CHECK(skipped == std::set<std::string>{"container.dns", "container.outbound", "container.published_port",
+                                           "env.services", "env.clock"});
+    REQUIRE(engine.berthctl("plugins enable berth.feature.diagnostics").status == 0);
   }
 
   INFO("berthd killed (-9) with the environment running: berthctl alone finds the environment it left");

@@ -115,15 +115,15 @@ TEST_CASE("every misbehaving fixture plugin ends in its state with its reason wh
   const auto hello = plugin_named(plugins, "hello.feature");
   CHECK(hello["state"] == "active");
   CHECK(hello["version"] == "1.0.0");
-  CHECK(hello["abi"] == "1.0");
+  CHECK(hello["abi"] == "1.1");
   CHECK(hello["library"].get<std::string>().find("/hello/") != std::string::npos);  // the first one wins
 
   const auto abi2 = find_by_library("abi-2-0");
   CHECK(abi2["state"] == "refused");
-  CHECK_THAT(abi2["reason"].get<std::string>(), Catch::Contains("2.0") && Catch::Contains("1.0"));
+  CHECK_THAT(abi2["reason"].get<std::string>(), Catch::Contains("2.0") && Catch::Contains("1.1"));
   const auto abi199 = find_by_library("abi-1-99");
   CHECK(abi199["state"] == "refused");
-  CHECK_THAT(abi199["reason"].get<std::string>(), Catch::Contains("1.99") && Catch::Contains("1.0"));
+  CHECK_THAT(abi199["reason"].get<std::string>(), Catch::Contains("1.99") && Catch::Contains("1.1"));
   CHECK(find_by_library("no-entry")["state"] == "refused");
   CHECK_THAT(find_by_library("no-entry")["reason"].get<std::string>(), Catch::Contains("entry symbol"));
   CHECK(find_by_library("not-a-library")["state"] == "refused");

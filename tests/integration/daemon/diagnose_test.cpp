@@ -1,5 +1,6 @@
 // berthctl diagnose check against a real berthd without an engine: the
-// daemon's checks with their fixes, a berthd stopped by SIGSTOP reported as not
+// daemon's checks with their fixes, the diagnostics feature's checks skipped
+// (with the reason when it is disabled), a berthd stopped by SIGSTOP reported as not
 // answering within 10 s, and, with berthd gone, the checks berthctl runs alone
 // on what it left (its state database, mounts, a running environment).
 #include <signal.h>
@@ -48,6 +49,32 @@ TEST_CASE("diagnose check: the daemon's checks with fixes, and a SIGSTOPped bert
   CHECK(by_id(rest.body, "env.clock")["status"] == "skip");
   // The state dir is seeded with the test run's pack and base image: they match their manifests.
   CHECK(by_id(rest.body, "pack.integrity")["status"] == "pass");
+
+  INFO("the environment's checks come from the diagnostics feature: with no engine, they are skipped");
+  for (const char* id : {"container.dns", "container.outbound", "container.published_port"}) {
+    CHECK(by_id(rest.body, id)["status"] == "skip");
+    CHECK(by_id(rest.body, id)["finding"] == "the engine does not answer");
+  }
+  CHECK(by_id(rest.body, "env.services")["finding"] == "the engine is not running");
+  CHECK(by_id(rest.body, "env.clock")["finding"] == "the engine is not running");
+  CHECK(by_id(rest.body, "plugins.berth.feature.diagnostics") == nullptr);  // it answered
+  {
+    INFO("the diagnostics feature disabled: its checks are listed as skipped, saying so and how to get them");
+    REQUIRE(daemon.client().request("POST", "/v1/plugins/berth.feature.diagnostics/disable").ok());
+    auto off = daemon.client().request("GET", "/v1/diagnostics/checks");
+    REQUIRE(off.status == 200);
+    for (const char* id :
+         {"container.dns", "container.outbound", "container.published_port", "env.services", "env.clock"}) {
+      INFO(id);
+      CHECK(by_id(off.body, id)["status"] == "skip");
+      CHECK(by_id(off.body, id)["finding"] == "the diagnostics feature is disabled");
+      CHECK(by_id(off.body, id)["fix"] == "`berthctl plugins enable berth.feature.diagnostics` runs these checks");
+    }
+    CHECK(by_id(off.body, "daemon.api")["status"] == "pass");  // berthd's own checks do not depend on it
+    REQUIRE(daemon.client().request("POST", "/v1/plugins/berth.feature.diagnostics/enable").ok());
+    auto on = daemon.client().request("GET", "/v1/diagnostics/checks");
+    CHECK(by_id(on.body, "env.clock")["finding"] == "the engine is not running");
+  }
 
   auto cli = berth::test::run_command(ctl + " diagnose check --json", std::chrono::seconds(30));
   CHECK(cli.status == 1);  // the engine does not run

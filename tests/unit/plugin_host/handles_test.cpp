@@ -101,3 +101,52 @@ TEST_CASE("engine filters rewrite or reject requests and are dropped when their 
   CHECK(host.engine_filters().empty());
   CHECK_FALSE(filters[0].apply(create));  // a held ref to a stopped filter passes requests on
 }
+
+TEST_CASE("a feature's self-check: 1.1 features answer within the deadline, a 1.0 feature loads and is not called") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("abi-1-0"), fixture_dir("diagnose-double"), fixture_dir("hello")});
+  host.start_all();
+  REQUIRE(host.get("fixture.abi-1-0").state == PluginState::active);
+  CHECK(host.get("fixture.abi-1-0").abi == "1.0");
+  std::map<std::string, std::shared_ptr<FeatureHandle>> by_id;
+  for (auto& f : host.features()) by_id[f->id()] = f;
+  REQUIRE(by_id.size() == 3);
+
+  INFO("a 1.0 feature works as before and has no self-check; the host never reads past its table");
+  by_id["fixture.abi-1-0"]->engine_attached({{"backend", "wsl2"}});
+  CHECK(rec.count_log("abi-1-0: attached") == 1);
+  CHECK_FALSE(by_id["fixture.abi-1-0"]->diagnose(std::chrono::seconds(5)));
+  CHECK(rec.count_log("abi-1-0: diagnose called past the table's end") == 0);
+
+  INFO("an SDK feature that adds no checks answers an empty list");
+  CHECK(by_id["hello.feature"]->diagnose(std::chrono::seconds(5)) == nlohmann::json::parse(R"({"checks":[]})"));
+
+  INFO("a feature's checks come back as it gave them, and it is told the deadline");
+  auto doc = by_id["fixture.diagnose-double"]->diagnose(std::chrono::milliseconds(4000));
+  REQUIRE(doc);
+  REQUIRE((*doc)["checks"].size() == 1);
+  CHECK((*doc)["checks"][0]["id"] == "double.check");
+  CHECK((*doc)["checks"][0]["finding"] == "given 4000 ms");
+
+  INFO("a throw, a document without checks and a late answer are errors that name the plugin, not failures");
+  rec.set_settings("fixture.diagnose-double", {{"mode", "throw"}});
+  CHECK_THROWS_WITH(by_id["fixture.diagnose-double"]->diagnose(std::chrono::seconds(5)),
+                    "diagnose-double: asked to throw");
+  rec.set_settings("fixture.diagnose-double", {{"mode", "garbage"}});
+  CHECK_THROWS_WITH(by_id["fixture.diagnose-double"]->diagnose(std::chrono::seconds(5)),
+                    Catch::Contains("without a \"checks\" array"));
+  rec.set_settings("fixture.diagnose-double", {{"mode", "late"}});
+  try {
+    (void)by_id["fixture.diagnose-double"]->diagnose(std::chrono::milliseconds(200));
+    FAIL("a late answer should have thrown");
+  } catch (const PluginCallError& e) {
+    CHECK(e.plugin_id() == "fixture.diagnose-double");
+    CHECK(std::string(e.what()) == "no answer within 200 ms");
+  }
+  CHECK(host.get("fixture.diagnose-double").state == PluginState::active);
+  // Stopping waits for the late call still running in the plugin.
+  host.disable("fixture.diagnose-double");
+  CHECK(host.get("fixture.diagnose-double").state != PluginState::active);
+}

@@ -1,10 +1,11 @@
 // One result of the self-check, as berthd's GET /v1/diagnostics/checks returns
-// it and as `berthctl diagnose check` prints it (adding the checks it runs
-// alone, when berthd does not answer):
+// it (its own checks and those of every feature's diagnose call), as a feature's
+// diagnose answers it ({"checks":[..]}), and as `berthctl diagnose check` prints
+// it (adding the checks it runs alone, when berthd does not answer):
 //
 //   {
 //     "id": "engine.ping",        stable; what scripts and support refer to
-//     "category": "engine",       daemon | engine | environment | storage | host | plugins
+//     "category": "engine",       daemon | engine | environment | network | storage | host | plugins
 //     "status": "pass" | "fail" | "skip",
 //     "finding": "...",           one line: what was found
 //     "fix": "..."                what the user can do about it ("" when it passed)
@@ -24,5 +25,19 @@ inline nlohmann::json diagnostic_check(std::string id, std::string category, std
           {"finding", std::move(finding)},
           {"fix", std::move(fix)}};
 }
+
+// The diagnostics feature (plugins/diagnostics) runs the checks that need the running
+// environment, through its diagnose call (ABI 1.1). berthd names them when that feature
+// is not running, so they are listed as skipped with the reason rather than missing.
+inline constexpr const char* kDiagnosticsFeatureId = "berth.feature.diagnostics";
+struct FeatureCheck {
+  const char* id;
+  const char* category;
+};
+inline constexpr FeatureCheck kDiagnosticsFeatureChecks[] = {{"container.dns", "network"},
+                                                             {"container.outbound", "network"},
+                                                             {"container.published_port", "network"},
+                                                             {"env.services", "environment"},
+                                                             {"env.clock", "environment"}};
 
 }  // namespace berth::contracts

@@ -1,5 +1,5 @@
 /*
- * berth plugin ABI, version 1.0 -- pure C, the only thing that crosses the
+ * berth plugin ABI, version 1.1 -- pure C, the only thing that crosses the
  * boundary between berthd and a plugin library.
  *
  * Rules that keep this ABI stable (see docs/plugin-authors.md):
@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define BERTH_ABI_VERSION_MAJOR 1u
-#define BERTH_ABI_VERSION_MINOR 0u
+#define BERTH_ABI_VERSION_MINOR 1u
 /* A version travels as one uint32_t: major in the high 16 bits, minor in the low. */
 #define BERTH_ABI_MAKE(major, minor) ((((major)&0xffffu) << 16) | ((minor)&0xffffu))
 #define BERTH_ABI_MAJOR(v) (((v) >> 16) & 0xffffu)
@@ -127,6 +127,14 @@ typedef struct berth_feature_api {
   berth_status (*on_engine_attached)(berth_plugin_ctx* self, berth_str engine_json, berth_out* err);
   /* The engine is going away (stop or swap): release what refers to it. */
   berth_status (*on_engine_detached)(berth_plugin_ctx* self, berth_out* err);
+
+  /* ---- ABI 1.1 ---- */
+  /* The feature's part of the self-check (GET /v1/diagnostics/checks).
+   * request_json: {"deadline_ms":N}, the time the host waits for the answer.
+   * out_json: {"checks":[{"id","category","status","finding","fix"},..]}, each
+   * check as in sdk/include/berth/contracts/diagnostic_check.hpp. The host calls
+   * it only when struct_size covers it: a 1.0 feature simply has no checks. */
+  berth_status (*diagnose)(berth_plugin_ctx* self, berth_str request_json, berth_out* out_json, berth_out* err);
 } berth_feature_api;
 
 /* ---- what a backend adds ---- */

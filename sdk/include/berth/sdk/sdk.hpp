@@ -136,6 +136,10 @@ class Feature : public Plugin {
   using Plugin::Plugin;
   virtual void on_engine_attached(const std::string& /*engine_json*/) {}
   virtual void on_engine_detached() {}
+  // The feature's part of the self-check (ABI 1.1): request_json is {"deadline_ms":N},
+  // the answer {"checks":[..]} of berth/contracts/diagnostic_check.hpp documents, given
+  // within that deadline. A feature without checks keeps this default.
+  virtual std::string diagnose(const std::string& /*request_json*/) { return R"({"checks":[]})"; }
 
   // Register a filter; it lives as long as this object (the host drops it on stop).
   void add_engine_filter(EngineFilter filter);
@@ -231,6 +235,12 @@ struct Entry {
     });
   }
 
+  static berth_status diagnose(berth_plugin_ctx* s, berth_str request, berth_out* out, berth_out* err) noexcept {
+    return barrier(err, [&] {
+      if constexpr (!is_backend) Host::set(out, impl(s).diagnose(to_string(request)));
+    });
+  }
+
   // Backends
   template <class R>
   static berth_status out_call(berth_plugin_ctx* s, berth_out* out, R (Backend::*m)()) noexcept {
@@ -275,7 +285,8 @@ struct Entry {
   }
 
   static const berth_plugin_api* table(const char* manifest, size_t manifest_len) {
-    static const berth_feature_api feature_api{sizeof(berth_feature_api), &engine_attached, &engine_detached};
+    static const berth_feature_api feature_api{sizeof(berth_feature_api), &engine_attached, &engine_detached,
+                                               &diagnose};
     static const berth_backend_api backend_api{
         sizeof(berth_backend_api), &probe,           &env_start,    &env_stop, &env_status,
         &agent_endpoint,           &engine_endpoint, &cleanup_stale};

@@ -5,6 +5,7 @@
 // not running") without marking anything failed.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -57,6 +58,14 @@ class FeatureHandle {
   // Which loaded instance this is, without keeping it alive: a reload or a re-enable
   // makes a new one, so a caller that remembers what it told can tell them apart.
   std::weak_ptr<const void> instance_token() const { return instance_; }
+
+  // The feature's self-check (ABI 1.1): its {"checks":[..]} document, or nullopt when the
+  // feature has none (a 1.0 feature, whose table ends before `diagnose`, is not called).
+  // Waits at most `deadline`: the call runs on a thread of its own, and a feature that does
+  // not answer in time is left to finish there while this throws PluginCallError, as it
+  // does for a failed call or an answer without a "checks" array. Neither marks the
+  // feature failed: a self-check that cannot finish is a finding, not a crash.
+  std::optional<nlohmann::json> diagnose(std::chrono::milliseconds deadline);
 
  private:
   std::shared_ptr<detail::Instance> instance_;

@@ -10,9 +10,9 @@
 #include <random>
 #include <thread>
 
-#include "berth/api/client.hpp"
+#include "engine_client.hpp"
 
-namespace berth::daemon {
+namespace berth::diagnostics {
 
 namespace {
 
@@ -38,7 +38,7 @@ std::string random_token() {
 }
 
 // The first local image whose repository is busybox (any registry path, any tag).
-std::optional<std::string> local_busybox(api::Client& engine) {
+std::optional<std::string> local_busybox(const EngineClient& engine) {
   const auto r = engine.request("GET", "/images/json");
   if (!r.ok()) throw std::runtime_error("listing images answered " + std::to_string(r.status));
   for (const auto& image : r.body)
@@ -94,7 +94,7 @@ class ThrowawayContainer {
   }
 
  private:
-  api::Client client() const { return api::Client(api::ClientEndpoint::unix_path(socket_), limit_); }
+  EngineClient client() const { return EngineClient(socket_.string(), limit_); }
 
   std::filesystem::path socket_;
   std::chrono::seconds limit_;
@@ -267,7 +267,7 @@ std::vector<json> container_checks(const std::filesystem::path& engine_socket, s
   std::vector<json> out;
   std::optional<std::string> image;
   try {
-    api::Client engine(api::ClientEndpoint::unix_path(engine_socket), limit);
+    const EngineClient engine(engine_socket.string(), limit);
     image = local_busybox(engine);
   } catch (const std::exception& e) {
     for (const auto& [id, run] : checks)
@@ -293,4 +293,4 @@ std::vector<json> container_checks(const std::filesystem::path& engine_socket, s
   return out;
 }
 
-}  // namespace berth::daemon
+}  // namespace berth::diagnostics

@@ -1,9 +1,10 @@
 // The self-check's checks that need a container: DNS from a container, outbound
 // from a container to a listener the check opens on the host's loopback (reached
 // as host.berth.internal, so nothing leaves this machine), and a published port
-// reached from the host's loopback. They go through berthd's engine socket, the
-// path a user's `docker run` takes, so every feature's filter applies (vpnkit
-// adds host.berth.internal; the proxy feature's settings reach the container).
+// reached from the host's loopback. They go through berthd's engine socket (its
+// path comes in on_engine_attached), the path a user's `docker run` takes, so every
+// feature's filter applies (vpnkit adds host.berth.internal; the proxy feature's
+// settings reach the container).
 #pragma once
 
 #include <chrono>
@@ -12,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace berth::daemon {
+namespace berth::diagnostics {
 
 // The checks container.dns, container.outbound and container.published_port, in
 // this order, each a diagnostic_check document. They run in a throwaway
@@ -22,4 +23,4 @@ namespace berth::daemon {
 std::vector<nlohmann::json> container_checks(const std::filesystem::path& engine_socket,
                                              std::chrono::seconds limit = std::chrono::seconds(8));
 
-}  // namespace berth::daemon
+}  // namespace berth::diagnostics
