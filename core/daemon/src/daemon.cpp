@@ -102,6 +102,7 @@ bool Daemon::plugin_enabled(const std::string& id, bool manifest_default) const 
 
 void Daemon::notify_plugin_settings(const std::string& id) {
   plugins_->notify_settings_changed(id);
+  if (engine_) engine_->feature_wants_engine(id);
 }
 
 fs::path Daemon::log_dir() const {
@@ -148,8 +149,10 @@ void Daemon::start() {
     publish_plugin_state(info);
     // A feature enabled or reloaded while the engine runs is told of it at once; at
     // berthd's start the engine's bring-up tells every feature (after features_started()).
-    if (info.kind == "feature" && info.state == plugin_host::PluginState::active && engine_)
+    if (info.kind == "feature" && info.state == plugin_host::PluginState::active && engine_) {
       engine_->feature_activated(info.id);
+      engine_->feature_wants_engine(info.id);
+    }
   };
   // Before anything publishes engine events, so the first start is timed.
   metrics_ = std::make_unique<Metrics>(bus_);

@@ -850,6 +850,22 @@ void EngineManager::tell_features_detached() {
   }
 }
 
+void EngineManager::feature_wants_engine(const std::string& id) {
+  {
+    std::lock_guard lock(mutex_);
+    const bool asleep = state_.is(EngineState::stopped) && (on_demand_ || state_.reason().rfind("sleeping:", 0) == 0);
+    if (!asleep) return;  // running, on its way, failed, or stopped by someone: left as it is
+  }
+  for (const auto& [feature, status] : deps_.plugins->feature_statuses()) {
+    if (feature != id) continue;
+    const auto why = status.find("keeps_engine_awake");
+    if (why == status.end() || !why->is_string() || why->get<std::string>().empty()) return;
+    spdlog::info("engine: {} keeps the engine awake ({}): starting it", id, why->get<std::string>());
+    start_async();
+    return;
+  }
+}
+
 void EngineManager::feature_activated(const std::string& id) {
   std::lock_guard lock(attach_mutex_);
   if (!features_attached_) return;  // tell_features_attached() will tell it

@@ -130,6 +130,12 @@ class EngineManager {
   // A feature became active (enabled or reloaded while berthd runs): if the engine's
   // features are attached, this one is attached too, unless this instance already was.
   void feature_activated(const std::string& id);
+  // A feature's settings changed or it became active: if its status now says
+  // "keeps_engine_awake" (k8s enabled) and the engine sleeps (engine.idle_stop_after) or
+  // waits for its first request (on-demand), the engine starts, as a request would start
+  // it. Without this an enabled cluster waited for some docker command, and kubectl alone
+  // cannot wake it: its port is forwarded only while the engine runs.
+  void feature_wants_engine(const std::string& id);
   // berthd started the features (after the backends and the engine's start): the
   // bring-up attaches them, and lets requests through, only after this.
   void features_started();
