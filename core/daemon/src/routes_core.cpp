@@ -89,10 +89,10 @@ void Daemon::add_core_routes(api::Router& router) {
 
 nlohmann::json Daemon::status_json() const {
   nlohmann::json counts = {{"total", 0}, {"active", 0}, {"enabled", 0}, {"failed", 0}, {"refused", 0}, {"disabled", 0}};
-  for (const auto& p : plugin_list_json(*plugins_)) {
+  for (const auto state : plugins_->states()) {
     counts["total"] = counts["total"].get<int>() + 1;
-    const std::string state = p.value("state", "");
-    if (counts.contains(state)) counts[state] = counts[state].get<int>() + 1;
+    const std::string name(plugin_host::to_string(state));
+    if (counts.contains(name)) counts[name] = counts[name].get<int>() + 1;
   }
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
   // Problems the active features report in their status ("problems": ["..."] or [{"message": ..}]).

@@ -560,6 +560,14 @@ std::vector<PluginInfo> PluginHost::list() const {
   return out;
 }
 
+std::vector<PluginState> PluginHost::states() const {
+  std::lock_guard lock(state_->mutex);
+  std::vector<PluginState> out;
+  out.reserve(state_->records.size());
+  for (const auto& r : state_->records) out.push_back(r->info.state);
+  return out;
+}
+
 PluginInfo PluginHost::get(const std::string& id) const {
   auto rec = state_->find_or_404(id);
   return state_->info_of(*rec);

@@ -68,6 +68,9 @@ class PluginHost {
   PluginInfo reload(const std::string& id);
 
   std::vector<PluginInfo> list() const;
+  // Each plugin's state, in list() order: what GET /v1/status counts, on every call,
+  // without copying each plugin's manifest as list() does.
+  std::vector<PluginState> states() const;
   PluginInfo get(const std::string& id) const;  // 404 if unknown
 
   // The plugin's own status() as JSON; {} when it is not active.
