@@ -12,6 +12,7 @@
 #include "berth/plugin_host/plugin_host.hpp"
 #include "berth/settings/schema.hpp"
 #include "engine_manager.hpp"
+#include "feature_status_cache.hpp"
 #include "log_streams.hpp"
 #include "logging.hpp"
 #include "metrics.hpp"
@@ -102,6 +103,7 @@ bool Daemon::plugin_enabled(const std::string& id, bool manifest_default) const 
 
 void Daemon::notify_plugin_settings(const std::string& id) {
   plugins_->notify_settings_changed(id);
+  if (status_cache_) status_cache_->invalidate();
   if (engine_) engine_->feature_wants_engine(id);
 }
 
@@ -158,6 +160,9 @@ void Daemon::start() {
   metrics_ = std::make_unique<Metrics>(bus_);
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
   plugins_->discover(cfg->plugin_dirs);
+  // A tenth of a second: clients that poll status share the features' answers, and any
+  // event or settings change drops them at once.
+  status_cache_ = std::make_unique<FeatureStatusCache>(*plugins_, bus_, std::chrono::milliseconds(100));
   // The backends first: the engine starts on one of them, and the features start while the
   // environment boots (it waits for them before it attaches them and says "running").
   plugins_->start_all("backend");

@@ -36,6 +36,7 @@ namespace berth::daemon {
 
 class EngineManager;
 class Metrics;
+class FeatureStatusCache;
 class LogStreams;
 
 class Daemon {
@@ -102,6 +103,7 @@ class Daemon {
   std::unique_ptr<settings::Store> store_;
   std::unique_ptr<plugin_host::PluginHost> plugins_;
   std::unique_ptr<EngineManager> engine_;
+  std::unique_ptr<FeatureStatusCache> status_cache_;  // GET /v1/status's view of the features
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<api::Server> server_;
   // The web page's sessions, and the origin it is served on ("http://127.0.0.1:PORT"); both

@@ -6,6 +6,7 @@
 #include "berth/api/router.hpp"
 #include "berth/api/stream_writer.hpp"
 #include "daemon.hpp"
+#include "feature_status_cache.hpp"
 #include "metrics.hpp"
 #include "plugin_access.hpp"
 #include "version.hpp"
@@ -97,7 +98,7 @@ nlohmann::json Daemon::status_json() const {
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
   // Problems the active features report in their status ("problems": ["..."] or [{"message": ..}]).
   nlohmann::json problems = nlohmann::json::array();
-  const auto statuses = plugins_->feature_statuses();
+  const auto statuses = status_cache_->get();
   for (const auto& [id, status] : statuses) {
     if (status.contains("error") && status["error"].is_string())
       problems.push_back({{"plugin", id}, {"message", "status() failed: " + status["error"].get<std::string>()}});
