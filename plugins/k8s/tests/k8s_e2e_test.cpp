@@ -230,7 +230,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
         .write_file("/etc/berth/service-env/kubernetes.env", "");  // the double answers at once again
     // Nothing holds the engine yet: it sleeps. Enabling the cluster wakes it, with no
     // docker command (kubectl alone could not: its port is forwarded only while it runs).
-    REQUIRE(berth::test::eventually_within([&] { return engine.status()["state"] == "stopped"; }, 40s, 250ms));
+    REQUIRE(engine.wait_for_state("stopped", 40s)["state"] == "stopped");
     REQUIRE(engine.status()["reason"].get<std::string>().starts_with("sleeping:"));
     cluster.berthctl("k8s enable");
     REQUIRE(engine.wait(120s)["state"] == "running");
@@ -242,7 +242,7 @@ TEST_CASE("k8s on wsl2: enable to ready with kubectl, reset, kubeconfig unharmed
           std::string::npos);
     cluster.berthctl("k8s disable");
     cluster.wait_for({"disabled"}, 10s);
-    REQUIRE(berth::test::eventually_within([&] { return engine.status()["state"] == "stopped"; }, 40s, 250ms));
+    REQUIRE(engine.wait_for_state("stopped", 40s)["state"] == "stopped");
     CHECK(engine.status()["reason"].get<std::string>().starts_with("sleeping:"));
   }
   CHECK(daemon.terminate() == 0);

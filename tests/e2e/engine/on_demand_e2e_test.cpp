@@ -65,17 +65,6 @@ TEST_CASE("engine.start on-demand: the first request starts the engine and gets 
 
 namespace {
 
-// Polls the engine's state until `want` (or `limit` passes); returns the last status.
-json wait_for_state(berth::test::EngineSession& engine, const std::string& want, std::chrono::seconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  json st = engine.status();
-  while (st["state"] != want && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    st = engine.status();
-  }
-  return st;
-}
-
 // The last `size` bytes of a log, for a failure's message.
 std::string log_tail(const std::string& log, std::size_t size) {
   return log.size() > size ? log.substr(log.size() - size) : log;
@@ -115,7 +104,7 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   CHECK(berth::test::run_command("socat -T2 - UNIX-CONNECT:'" + taken.string() + "' < /dev/null").output == "other\n");
 
   INFO("nothing uses it: it stops, and says it sleeps and why");
-  auto st = wait_for_state(engine, "stopped", std::chrono::seconds(30));
+  auto st = engine.wait_for_state("stopped", std::chrono::seconds(30));
   REQUIRE(st["state"] == "stopped");
   CHECK_THAT(st["reason"].get<std::string>(), Catch::StartsWith("sleeping:") && Catch::Contains("idle_stop_after"));
 
@@ -145,7 +134,7 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
     CHECK_THAT(daemon.log(), Catch::Contains("client connection(s) stay open on the engine socket"));
   }
   {
-    const auto slept = wait_for_state(engine, "stopped", std::chrono::seconds(30));
+    const auto slept = engine.wait_for_state("stopped", std::chrono::seconds(30));
     INFO("engine status: " << slept.dump() << "\nberthd's log, its end: " << log_tail(daemon.log(), 6000));
     CHECK(slept["state"] == "stopped");
   }

@@ -44,6 +44,16 @@ bool EngineSession::stays_running(std::chrono::seconds span) const {
   return true;
 }
 
+nlohmann::json EngineSession::wait_for_state(const std::string& want, std::chrono::seconds limit) const {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  nlohmann::json st = status();
+  while (st["state"] != want && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    st = status();
+  }
+  return st;
+}
+
 nlohmann::json EngineSession::plugin_status(const std::string& plugin_id) const {
   return daemon_.client().request("GET", "/v1/plugins/" + plugin_id).body["status"];
 }

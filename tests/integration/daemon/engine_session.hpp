@@ -42,6 +42,9 @@ class EngineSession {
   // True when the engine stayed "running" for all of `span` (polled every 250 ms):
   // what keeps an idle engine awake is shown by its not sleeping.
   bool stays_running(std::chrono::seconds span) const;
+  // Polls (every 250 ms) until the engine's state is `want` or `limit` passes; returns the
+  // last status read, for the caller to check and to show when it is not.
+  nlohmann::json wait_for_state(const std::string& want, std::chrono::seconds limit) const;
   // GET /v1/plugins/{id}'s "status" object (a backend's env status, a feature's state).
   nlohmann::json plugin_status(const std::string& plugin_id) const;
 
