@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "berth/daemon/settings_routes.hpp"
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
 #include "berth/settings/store.hpp"
@@ -61,7 +62,6 @@ class Daemon {
   // One routes_*.cpp file per area registers its handlers.
   void add_core_routes(api::Router& router);
   void add_plugin_routes(api::Router& router);
-  void add_settings_routes(api::Router& router);
   void add_engine_routes(api::Router& router);
   void add_log_routes(api::Router& router);
   void add_diagnostics_routes(api::Router& router);
@@ -101,6 +101,8 @@ class Daemon {
   events::EventBus bus_;
   std::unique_ptr<settings::Store> store_;
   std::unique_ptr<plugin_host::PluginHost> plugins_;
+  // The settings routes' view of the above (settings_routes.hpp), set once plugins_ exists.
+  SettingsRouteDeps settings_deps_;
   std::unique_ptr<EngineManager> engine_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<api::Server> server_;
@@ -113,8 +115,5 @@ class Daemon {
   std::unique_ptr<logs::EnvLogMirror> env_logs_;
   bool stopped_ = false;
 };
-
-// "root (uid 0)" for audit rows: who changed a setting.
-std::string actor_of(const api::Request& request);
 
 }  // namespace berth::daemon
