@@ -29,7 +29,11 @@ BeastResponse response_to_beast(Response response) {
   res.set("X-Content-Type-Options", "nosniff");
   if (!(response.status == 204 || (response.body.is_null() && response.status < 200))) {
     res.set(http::field::content_type, response.content_type);
-    res.body() = response.text ? std::move(*response.text) : response.body.dump() + "\n";
+    // Replacing bytes that are not UTF-8 (with U+FFFD) instead of throwing: error messages echo
+    // what the client sent ("no such endpoint: GET /%FF"), and a throw here dropped the
+    // connection without an answer.
+    res.body() = response.text ? std::move(*response.text)
+                               : response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   for (auto& [name, value] : response.headers) res.insert(name, value);
   return res;
