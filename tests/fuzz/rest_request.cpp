@@ -146,6 +146,16 @@ void check_secret_masked(const api::Response& response) {
     berth::fuzz::violated("a secret setting shows unmasked: " + it->dump());
 }
 
+// libFuzzer's timeout alarm interrupts system calls, and copy_file throws when its sendfile is
+// interrupted; a copy that was interrupted is made again.
+void copy_empty_db(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  do {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  } while (ec == std::errc::interrupted);
+  if (ec) berth::fuzz::violated("cannot copy the empty settings database: " + ec.message());
+}
+
 // One connection: reads requests from `bytes` while the connection is kept alive, answers each.
 void serve_connection(std::string_view bytes, const api::Peer& peer) {
   World& w = world();
@@ -154,7 +164,7 @@ void serve_connection(std::string_view bytes, const api::Peer& peer) {
     std::error_code ec_rm;
     fs::remove_all(w.dir / "state", ec_rm);
     fs::create_directory(w.dir / "state");
-    fs::copy_file(w.empty_db, w.dir / "state" / berth::settings::Store::kFileName);
+    copy_empty_db(w.empty_db, w.dir / "state" / berth::settings::Store::kFileName);
     w.store = berth::settings::Store::open(w.dir / "state");
     w.store_touched = false;
   }
