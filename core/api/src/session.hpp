@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "berth/api/auth.hpp"
+#include "berth/api/beast_messages.hpp"
 #include "berth/api/router.hpp"
 #include "berth/api/server.hpp"
 #include "berth/api/stream_writer.hpp"
@@ -158,16 +159,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
 
     auto message = parser_->release();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    for (const auto& field : message) {
-      auto [it, inserted] = request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
-      if (!inserted) it->second += ", " + std::string(field.value());
-    }
-    request.body = std::move(message.body());
-    request.peer = peer_;
     keep_alive_ = message.keep_alive();
+    Request request = request_from_beast(std::move(message), peer_);
 
     if constexpr (kTcp) {
       if (auto refusal = check_tcp_request(request, ctx_->token, ctx_->options.browser_sessions.get())) {
@@ -189,26 +182,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     });
   }
 
-  static void add_common_headers(http::response<http::string_body>& res) {
-    res.set(http::field::server, "berthd");
-    res.set(http::field::cache_control, "no-store");
-    res.set("X-Content-Type-Options", "nosniff");
-  }
-
-  http::response<http::string_body> to_beast(Response response) const {
-    http::response<http::string_body> res{static_cast<http::status>(response.status), 11};
-    add_common_headers(res);
-    if (!(response.status == 204 || (response.body.is_null() && response.status < 200))) {
-      res.set(http::field::content_type, response.content_type);
-      res.body() = response.text ? std::move(*response.text) : response.body.dump() + "\n";
-    }
-    for (auto& [name, value] : response.headers) res.insert(name, value);
-    return res;
-  }
-
   void write_response(Response response) {
     if (ctx_->stopping) keep_alive_ = false;
-    auto res = std::make_shared<http::response<http::string_body>>(to_beast(std::move(response)));
+    auto res = std::make_shared<http::response<http::string_body>>(response_to_beast(std::move(response)));
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     stream_.expires_after(ctx_->options.write_timeout);
@@ -221,7 +197,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // For requests we could not (fully) read: answer, stop sending, then read and discard what the
   // client still sends for a moment, so it sees the answer instead of a reset connection.
   void send_error_and_close(Response response) {
-    auto res = std::make_shared<http::response<http::string_body>>(to_beast(std::move(response)));
+    auto res = std::make_shared<http::response<http::string_body>>(response_to_beast(std::move(response)));
     res->keep_alive(false);
     res->prepare_payload();
     stream_.expires_after(ctx_->options.write_timeout);

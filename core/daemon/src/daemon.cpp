@@ -1,6 +1,5 @@
 #include "daemon.hpp"
 
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -54,18 +53,6 @@ std::string ui_origin(const std::string& address, std::uint16_t port) {
 
 }  // namespace
 
-std::string actor_of(const api::Request& request) {
-  const auto& peer = request.peer;
-  if (peer.transport == api::Peer::Transport::tcp) return "tcp " + peer.describe();
-  if (!peer.uid) return "unknown peer";
-  passwd pw{};
-  passwd* found = nullptr;
-  char buf[1024];
-  if (getpwuid_r(*peer.uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-    return std::string(found->pw_name) + " (uid " + std::to_string(*peer.uid) + ")";
-  return "uid " + std::to_string(*peer.uid);
-}
-
 Daemon::Daemon(settings::AdminConfig config)
     : config_(std::make_shared<const settings::AdminConfig>(std::move(config))) {}
 
@@ -84,17 +71,11 @@ nlohmann::json Daemon::host_facts() const {
 }
 
 nlohmann::json Daemon::plugin_settings_schema(const std::string& id) const {
-  const auto info = require_known_plugin(*plugins_, id);
-  if (info.manifest.contains("settings") && info.manifest["settings"].is_object()) return info.manifest["settings"];
-  return {{"type", "object"}, {"properties", nlohmann::json::object()}};
+  return daemon::plugin_settings_schema(*plugins_, id);
 }
 
 nlohmann::json Daemon::effective_settings_json(const std::string& id, bool mask_secrets) const {
-  const auto schema = plugin_settings_schema(id);
-  const auto effective = settings::resolve(schema, config()->plugin_settings(id), store_->user_values(id));
-  for (const auto& ignored : effective.ignored)
-    spdlog::warn("settings of {}: ignoring a stored or admin value: {}", id, ignored.message);
-  return effective.to_json(id, schema, mask_secrets);
+  return daemon::effective_settings_json(settings_deps_, id, mask_secrets);
 }
 
 bool Daemon::plugin_enabled(const std::string& id, bool manifest_default) const {
@@ -159,6 +140,8 @@ void Daemon::start() {
   // Before anything publishes engine events, so the first start is timed.
   metrics_ = std::make_unique<Metrics>(bus_);
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
+  // Before any plugin starts: a plugin asks for its settings as it starts.
+  settings_deps_ = SettingsRouteDeps{store_.get(), plugins_.get(), &bus_, [this] { return config(); }};
   plugins_->discover(cfg->plugin_dirs);
   // A tenth of a second: clients that poll status share the features' answers, and any
   // event or settings change drops them at once.
@@ -184,7 +167,7 @@ void Daemon::start() {
   api::Router router;
   add_core_routes(router);
   add_plugin_routes(router);
-  add_settings_routes(router);
+  add_settings_routes(router, settings_deps_);
   add_engine_routes(router);
   add_log_routes(router);
   add_diagnostics_routes(router);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "berth/daemon/settings_routes.hpp"
 #include "berth/events/event_bus.hpp"
 #include "berth/settings/admin_config.hpp"
 #include "berth/settings/store.hpp"
@@ -62,7 +63,6 @@ class Daemon {
   // One routes_*.cpp file per area registers its handlers.
   void add_core_routes(api::Router& router);
   void add_plugin_routes(api::Router& router);
-  void add_settings_routes(api::Router& router);
   void add_engine_routes(api::Router& router);
   void add_log_routes(api::Router& router);
   void add_diagnostics_routes(api::Router& router);
@@ -102,6 +102,8 @@ class Daemon {
   events::EventBus bus_;
   std::unique_ptr<settings::Store> store_;
   std::unique_ptr<plugin_host::PluginHost> plugins_;
+  // The settings routes' view of the above (settings_routes.hpp), set once plugins_ exists.
+  SettingsRouteDeps settings_deps_;
   std::unique_ptr<EngineManager> engine_;
   std::unique_ptr<FeatureStatusCache> status_cache_;  // GET /v1/status's view of the features
   std::unique_ptr<Metrics> metrics_;
@@ -115,8 +117,5 @@ class Daemon {
   std::unique_ptr<logs::EnvLogMirror> env_logs_;
   bool stopped_ = false;
 };
-
-// "root (uid 0)" for audit rows: who changed a setting.
-std::string actor_of(const api::Request& request);
 
 }  // namespace berth::daemon

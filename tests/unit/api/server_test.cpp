@@ -90,6 +90,17 @@ TEST_CASE("server: malformed HTTP gets 400, the connection closes, and the serve
   CHECK(s.client().request("GET", "/v1/status").status == 200);
 }
 
+TEST_CASE("server: an answer echoing bytes that are not UTF-8 is sent, with them replaced") {
+  TestServer s(echo_router());
+  RawSocket raw(s.socket);
+  // The router's 404 names the decoded path, here the single byte 0xFF.
+  raw.send("GET /v1/%FF HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  const std::string answer = raw.read();
+  CHECK(answer.rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(answer.find("no such endpoint: GET /v1/\xEF\xBF\xBD") != std::string::npos);
+  CHECK(s.client().request("GET", "/v1/status").status == 200);
+}
+
 TEST_CASE("server: keep-alive serves several requests on one connection") {
   TestServer s(echo_router());
   RawSocket raw(s.socket);
