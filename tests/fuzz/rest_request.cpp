@@ -174,6 +174,7 @@ void serve_connection(std::string_view bytes, const api::Peer& peer) {
   deps.plugins = w.plugins.get();
   deps.bus = &w.bus;
   deps.config = [&w] { return w.config; };
+  deps.settings_changed = [&w](const std::string& id) { w.plugins->notify_settings_changed(id); };
   api::Router router;
   berth::daemon::add_settings_routes(router, deps);
 

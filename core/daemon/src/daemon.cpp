@@ -141,7 +141,8 @@ void Daemon::start() {
   metrics_ = std::make_unique<Metrics>(bus_);
   plugins_ = std::make_unique<plugin_host::PluginHost>(std::move(services), cfg->run_dir / "plugin-cache");
   // Before any plugin starts: a plugin asks for its settings as it starts.
-  settings_deps_ = SettingsRouteDeps{store_.get(), plugins_.get(), &bus_, [this] { return config(); }};
+  settings_deps_ = SettingsRouteDeps{store_.get(), plugins_.get(), &bus_, [this] { return config(); },
+                                     [this](const std::string& id) { notify_plugin_settings(id); }};
   plugins_->discover(cfg->plugin_dirs);
   // A tenth of a second: clients that poll status share the features' answers, and any
   // event or settings change drops them at once.
@@ -250,7 +251,7 @@ void Daemon::apply_admin_plugin_choices() {
       } else if (!want && p.state != plugin_host::PluginState::disabled) {
         plugins_->disable(p.id);
       } else if (p.state == plugin_host::PluginState::active) {
-        plugins_->notify_settings_changed(p.id);
+        notify_plugin_settings(p.id);
       }
     } catch (const std::exception& e) {
       spdlog::error("applying the admin config to plugin {}: {}", p.id, e.what());

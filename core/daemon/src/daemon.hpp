@@ -90,7 +90,8 @@ class Daemon {
   static std::optional<nlohmann::json> kubernetes_view(
       const std::vector<std::pair<std::string, nlohmann::json>>& statuses);
   nlohmann::json engine_status_json() const;
-  // Tells a plugin its effective settings changed (after PATCH or SIGHUP).
+  // Tells a plugin its effective settings changed (after PATCH or SIGHUP), then drops the
+  // status view's shared answers and lets a feature that now keeps the engine awake wake it.
   void notify_plugin_settings(const std::string& id);
   void publish_plugin_state(const plugin_host::PluginInfo& info);
 

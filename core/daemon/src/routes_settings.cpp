@@ -57,7 +57,7 @@ void add_settings_routes(api::Router& router, const SettingsRouteDeps& deps) {
     if (!changed.empty()) {
       spdlog::info("settings of {} changed by {}: {}", id, actor_of(req), nlohmann::json(changed).dump());
       deps.bus->publish("settings.changed", "core", {{"plugin", id}, {"keys", changed}});
-      deps.plugins->notify_settings_changed(id);
+      deps.settings_changed(id);
     }
     return api::Response::json(200, effective_settings_json(deps, id, true));
   });

@@ -28,6 +28,10 @@ struct SettingsRouteDeps {
   events::EventBus* bus = nullptr;
   // The admin config in force: SIGHUP swaps it while requests run.
   std::function<std::shared_ptr<const settings::AdminConfig>()> config;
+  // Called after a PATCH changed a plugin's settings: tells the plugin (PluginHost::
+  // notify_settings_changed) and whatever else follows a change (in berthd: the status view is
+  // asked afresh, and a feature that now keeps the engine awake wakes a sleeping engine).
+  std::function<void(const std::string& id)> settings_changed;
 };
 
 // The plugin's settings schema from its manifest (an empty object schema when it declares none).
