@@ -83,6 +83,35 @@ TEST_CASE("stream: the client receives lines from a producer thread until the pr
   CHECK(eventually([&] { return s.server->active_streams() == 0; }));
 }
 
+TEST_CASE("stream: a JSON line with bytes that are not UTF-8 is sent with them replaced, and the stream goes on") {
+  // A log line of a container's output can hold any bytes; serialising it used to throw.
+  WriterBox box;
+  TestServer s(stream_router(box));
+  std::vector<std::string> lines;
+  auto reader = std::async(std::launch::async, [&] {
+    return s.client().stream("/v1/events", [&](const std::string& line) {
+      lines.push_back(line);
+      return true;
+    });
+  });
+  auto writer = box.wait_for(1);
+  REQUIRE(writer);
+  std::atomic<int> written{0};
+  berth::test::BoundedThread producer([writer, &written] {
+    written += writer->write_json({{"line", std::string("a\xFF") + "b"}}) ? 1 : 0;
+    written += writer->write_json({{"seq", 3}}) ? 1 : 0;
+    writer->close();
+  });
+  producer.join_within(std::chrono::seconds(10), "the producer");
+  CHECK(written == 2);
+  berth::test::get_within(reader, std::chrono::seconds(20), "the event stream reader");
+  REQUIRE(lines.size() == 3);
+  CHECK(nlohmann::json::parse(lines[1])["line"] ==
+        "a\xEF\xBF\xBD"
+        "b");
+  CHECK(nlohmann::json::parse(lines[2])["seq"] == 3);
+}
+
 TEST_CASE("stream: a client that disconnects releases the writer") {
   WriterBox box;
   TestServer s(stream_router(box));

@@ -31,7 +31,11 @@ class StreamWriter {
   // Queues one line ('\n' appended if missing). Never blocks on the client.
   // Returns false once the stream is closed (the line is dropped then).
   bool write_line(std::string line);
-  bool write_json(const nlohmann::json& value) { return write_line(value.dump()); }
+  // Bytes that are not UTF-8 (a container's log line, a path a client sent) are sent as
+  // U+FFFD: a throw here would end the stream, or reach whoever published the line.
+  bool write_json(const nlohmann::json& value) {
+    return write_line(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
 
   // Ends the stream from the producer side: queued lines are still delivered, then the
   // response ends cleanly.
