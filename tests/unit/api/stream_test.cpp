@@ -52,19 +52,25 @@ Router stream_router(WriterBox& box) {
   return router;
 }
 
+// Opens /v1/events on `s`: the writer the server made for it, and the client's reader, which
+// puts each line it receives into `lines` and ends with the stream.
+auto open_events(TestServer& s, WriterBox& box, std::vector<std::string>& lines) {
+  auto reader = std::async(std::launch::async, [&s, &lines] {
+    return s.client().stream("/v1/events", [&lines](const std::string& line) {
+      lines.push_back(line);
+      return true;
+    });
+  });
+  return std::make_pair(box.wait_for(1), std::move(reader));
+}
+
 }  // namespace
 
 TEST_CASE("stream: the client receives lines from a producer thread until the producer closes") {
   WriterBox box;
   TestServer s(stream_router(box));
   std::vector<std::string> lines;
-  auto reader = std::async(std::launch::async, [&] {
-    return s.client().stream("/v1/events", [&](const std::string& line) {
-      lines.push_back(line);
-      return true;
-    });
-  });
-  auto writer = box.wait_for(1);
+  auto [writer, reader] = open_events(s, box, lines);
   REQUIRE(writer);
   std::atomic<int> written{0};
   berth::test::BoundedThread producer([writer, &written] {  // (no Catch2 macros off the main thread)
@@ -88,13 +94,7 @@ TEST_CASE("stream: a JSON line with bytes that are not UTF-8 is sent with them r
   WriterBox box;
   TestServer s(stream_router(box));
   std::vector<std::string> lines;
-  auto reader = std::async(std::launch::async, [&] {
-    return s.client().stream("/v1/events", [&](const std::string& line) {
-      lines.push_back(line);
-      return true;
-    });
-  });
-  auto writer = box.wait_for(1);
+  auto [writer, reader] = open_events(s, box, lines);
   REQUIRE(writer);
   std::atomic<int> written{0};
   berth::test::BoundedThread producer([writer, &written] {
