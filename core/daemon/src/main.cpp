@@ -59,7 +59,7 @@ std::optional<Args> parse_args(int argc, char** argv) {
       return std::nullopt;
     }
     if (a == "--version") {
-      std::cout << "berthd " << berth::daemon::kVersion << " (plugin ABI " << berth::daemon::kAbi << ")\n";
+      std::cout << "berthd " << berth::daemon::kVersion << " (plugin ABI " << berth::daemon::abi_version() << ")\n";
       return std::nullopt;
     }
     if (a == "--check-config") {

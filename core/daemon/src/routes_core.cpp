@@ -15,7 +15,7 @@ namespace berth::daemon {
 
 void Daemon::add_core_routes(api::Router& router) {
   router.add("GET", "/v1/version", [](const api::Request&) {
-    return api::Response::json(200, {{"version", kVersion}, {"api", "v1"}, {"abi", kAbi}});
+    return api::Response::json(200, {{"version", kVersion}, {"api", "v1"}, {"abi", abi_version()}});
   });
 
   router.add("GET", "/v1/status", [this](const api::Request&) { return api::Response::json(200, status_json()); });
