@@ -64,6 +64,18 @@ auto open_events(TestServer& s, WriterBox& box, std::vector<std::string>& lines)
   return std::make_pair(box.wait_for(1), std::move(reader));
 }
 
+// Writes `values` on a thread of its own, as a producer does, then closes the stream; how many
+// the writer took. (No Catch2 macros off the main thread.)
+int write_then_close(const std::shared_ptr<StreamWriter>& writer, const std::vector<nlohmann::json>& values) {
+  std::atomic<int> written{0};
+  berth::test::BoundedThread producer([writer, &values, &written] {
+    for (const auto& v : values) written += writer->write_json(v) ? 1 : 0;
+    writer->close();
+  });
+  producer.join_within(std::chrono::seconds(10), "the producer");
+  return written;
+}
+
 }  // namespace
 
 TEST_CASE("stream: the client receives lines from a producer thread until the producer closes") {
@@ -72,13 +84,7 @@ TEST_CASE("stream: the client receives lines from a producer thread until the pr
   std::vector<std::string> lines;
   auto [writer, reader] = open_events(s, box, lines);
   REQUIRE(writer);
-  std::atomic<int> written{0};
-  berth::test::BoundedThread producer([writer, &written] {  // (no Catch2 macros off the main thread)
-    for (int i = 2; i <= 4; ++i) written += writer->write_json({{"seq", i}}) ? 1 : 0;
-    writer->close();
-  });
-  producer.join_within(std::chrono::seconds(10), "the producer");
-  CHECK(written == 3);
+  CHECK(write_then_close(writer, {{{"seq", 2}}, {{"seq", 3}}, {{"seq", 4}}}) == 3);
   auto result = berth::test::get_within(reader, std::chrono::seconds(20), "the event stream reader");
   CHECK(result.status == 200);
   CHECK(result.headers["content-type"] == "application/x-ndjson");
@@ -96,14 +102,7 @@ TEST_CASE("stream: a JSON line with bytes that are not UTF-8 is sent with them r
   std::vector<std::string> lines;
   auto [writer, reader] = open_events(s, box, lines);
   REQUIRE(writer);
-  std::atomic<int> written{0};
-  berth::test::BoundedThread producer([writer, &written] {
-    written += writer->write_json({{"line", std::string("a\xFF") + "b"}}) ? 1 : 0;
-    written += writer->write_json({{"seq", 3}}) ? 1 : 0;
-    writer->close();
-  });
-  producer.join_within(std::chrono::seconds(10), "the producer");
-  CHECK(written == 2);
+  CHECK(write_then_close(writer, {{{"line", std::string("a\xFF") + "b"}}, {{"seq", 3}}}) == 2);
   berth::test::get_within(reader, std::chrono::seconds(20), "the event stream reader");
   REQUIRE(lines.size() == 3);
   CHECK(nlohmann::json::parse(lines[1])["line"] ==
