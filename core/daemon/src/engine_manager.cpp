@@ -27,6 +27,13 @@ constexpr const char* kShareGuestMount = "/mnt/host";
 // (a hyperv VM under TCG boots in minutes); the start goes on after that.
 constexpr auto kPackStartTimeout = std::chrono::minutes(10);
 
+// A feature's "keeps_engine_awake" sentence from its status (k8s while enabled: its cluster
+// runs in the environment, not in a container); "" when it does not hold the engine up.
+std::string keeps_engine_awake(const nlohmann::json& status) {
+  const auto why = status.find("keeps_engine_awake");
+  return why != status.end() && why->is_string() ? why->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 EngineManager::EngineManager(Deps deps)
@@ -256,14 +263,10 @@ class EngineManager::IdleWatch {
   }
 
  private:
-  // An active feature whose status says "keeps_engine_awake" (k8s while enabled: its cluster
-  // runs in the environment, not in a container): "<plugin id>: <its reason>".
+  // An active feature whose status says "keeps_engine_awake": "<plugin id>: <its reason>".
   std::optional<std::string> held_by_feature() const {
-    for (const auto& [id, status] : m_.deps_.plugins->feature_statuses()) {
-      const auto why = status.find("keeps_engine_awake");
-      if (why != status.end() && why->is_string() && !why->get<std::string>().empty())
-        return id + ": " + why->get<std::string>();
-    }
+    for (const auto& [id, status] : m_.deps_.plugins->feature_statuses())
+      if (const auto why = keeps_engine_awake(status); !why.empty()) return id + ": " + why;
     return std::nullopt;
   }
 
@@ -856,14 +859,16 @@ void EngineManager::feature_wants_engine(const std::string& id) {
     const bool asleep = state_.is(EngineState::stopped) && (on_demand_ || state_.reason().rfind("sleeping:", 0) == 0);
     if (!asleep) return;  // running, on its way, failed, or stopped by someone: left as it is
   }
-  for (const auto& [feature, status] : deps_.plugins->feature_statuses()) {
-    if (feature != id) continue;
-    const auto why = status.find("keeps_engine_awake");
-    if (why == status.end() || !why->is_string() || why->get<std::string>().empty()) return;
-    spdlog::info("engine: {} keeps the engine awake ({}): starting it", id, why->get<std::string>());
-    start_async();
-    return;
+  // Only this feature's status: the others said nothing new.
+  std::string why;
+  try {
+    why = keeps_engine_awake(deps_.plugins->status_json(id));
+  } catch (const std::exception& e) {  // removed or reloaded meanwhile: nothing to say
+    spdlog::debug("status of {}: {}", id, e.what());
   }
+  if (why.empty()) return;
+  spdlog::info("engine: {} keeps the engine awake ({}): starting it", id, why);
+  start_async();
 }
 
 void EngineManager::feature_activated(const std::string& id) {
