@@ -59,8 +59,7 @@ std::pair<std::string, std::string> why_diagnostics_missing(const plugin_host::P
 
 }  // namespace
 
-FeatureChecks::FeatureChecks(plugin_host::PluginHost& plugins, std::chrono::milliseconds deadline)
-    : plugins_(plugins), deadline_(deadline) {
+FeatureChecks::FeatureChecks(plugin_host::PluginHost& plugins, std::chrono::milliseconds deadline) : plugins_(plugins) {
   for (auto& feature : plugins_.features())
     asked_.emplace_back(feature->id(),
                         std::async(std::launch::async, [feature, deadline] { return ask(*feature, deadline); }));

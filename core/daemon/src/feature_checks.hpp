@@ -32,7 +32,6 @@ class FeatureChecks {
 
  private:
   plugin_host::PluginHost& plugins_;
-  std::chrono::milliseconds deadline_;
   std::vector<std::pair<std::string, std::future<FeatureAnswer>>> asked_;
 };
 
