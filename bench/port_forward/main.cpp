@@ -44,10 +44,33 @@ namespace {
 
 struct Path {
   std::string name;
-  // Makes a connected TCP socket to the echo server (or -1).
+  // The network namespace its client sockets are made in (empty: the host's).
+  std::string netns;
+  // Makes a connected TCP socket to the echo server (or a negative value), in `netns`.
   std::function<int()> connect_echo;
   std::function<std::string(int seconds)> iperf;  // iperf3 -J output
 };
+
+// Runs `fn` on a thread that entered `p.netns` once, so neither path pays for entering a
+// namespace per connection (the direct path did: a thread and a setns() for every socket).
+template <typename Fn>
+auto in_netns_of(const Path& p, Fn fn) {
+  decltype(fn()) result{};
+  std::thread t([&] {
+    if (!p.netns.empty()) {
+      const int ns = ::open(p.netns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        std::cerr << p.name << ": cannot enter " << p.netns << "\n";
+        if (ns >= 0) ::close(ns);
+        return;
+      }
+      ::close(ns);
+    }
+    result = fn();
+  });
+  t.join();
+  return result;
+}
 
 int connect_to(int fd, const sockaddr_in& a) {
   set_timeout(fd, 3000);
@@ -57,18 +80,6 @@ int connect_to(int fd, const sockaddr_in& a) {
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-// A socket created inside the network namespace at `netns` (a thread that setns()'d).
-int socket_in_netns(const std::string& netns) {
-  int fd = -1;
-  std::thread t([&] {
-    const int ns = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns >= 0 && ::setns(ns, CLONE_NEWNET) == 0) fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (ns >= 0) ::close(ns);
-  });
-  t.join();
   return fd;
 }
 
@@ -82,50 +93,57 @@ struct Latency {
   double p50_us = 0, p99_us = 0;
 };
 
+// Round trips on one connection, measured on a thread in the path's namespace.
 Latency latency(const Path& p, int rounds) {
-  const int fd = p.connect_echo();
-  if (fd < 0) return {};
-  std::vector<double> us;
-  us.reserve(static_cast<size_t>(rounds));
-  char msg[64] = {};
-  char buf[64];
-  for (int i = 0; i < rounds + 500; ++i) {
-    const auto t0 = Clock::now();
-    if (::send(fd, msg, sizeof msg, MSG_NOSIGNAL) != sizeof msg) break;
-    size_t got = 0;
-    while (got < sizeof buf) {
-      const ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
+  return in_netns_of(p, [&]() -> Latency {
+    const int fd = p.connect_echo();
+    if (fd < 0) return {};
+    std::vector<double> us;
+    us.reserve(static_cast<size_t>(rounds));
+    char msg[64] = {};
+    char buf[64];
+    for (int i = 0; i < rounds + 500; ++i) {
+      const auto t0 = Clock::now();
+      if (::send(fd, msg, sizeof msg, MSG_NOSIGNAL) != sizeof msg) break;
+      size_t got = 0;
+      while (got < sizeof buf) {
+        const ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got != sizeof buf) break;
+      if (i >= 500)
+        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());  // after warm-up
     }
-    if (got != sizeof buf) break;
-    if (i >= 500) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());  // after warm-up
-  }
-  ::close(fd);
-  if (us.empty()) return {};
-  std::sort(us.begin(), us.end());
-  return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)]};
+    ::close(fd);
+    if (us.empty()) return {};
+    std::sort(us.begin(), us.end());
+    return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)]};
+  });
 }
 
+// Sequential short connections (connect, 1 byte each way, close), on a thread in the path's namespace.
 double conn_rate(const Path& p, double seconds) {
-  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  const auto t0 = Clock::now();
-  int n = 0, failed = 0;
-  while (Clock::now() < end) {
-    const int fd = p.connect_echo();
-    if (fd < 0) {
-      ++failed;
-      continue;
+  return in_netns_of(p, [&] {
+    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    const auto t0 = Clock::now();
+    int n = 0, failed = 0;
+    while (Clock::now() < end) {
+      const int fd = p.connect_echo();
+      if (fd < 0) {
+        ++failed;
+        continue;
+      }
+      char c = 'x';
+      if (::send(fd, &c, 1, MSG_NOSIGNAL) == 1 && ::recv(fd, &c, 1, 0) == 1)
+        ++n;
+      else
+        ++failed;
+      ::close(fd);
     }
-    char c = 'x';
-    if (::send(fd, &c, 1, MSG_NOSIGNAL) == 1 && ::recv(fd, &c, 1, 0) == 1)
-      ++n;
-    else
-      ++failed;
-    ::close(fd);
-  }
-  if (failed > 0) std::cerr << p.name << ": " << failed << " connections failed\n";
-  return n / std::chrono::duration<double>(Clock::now() - t0).count();
+    if (failed > 0) std::cerr << p.name << ": " << failed << " connections failed\n";
+    return n / std::chrono::duration<double>(Clock::now() - t0).count();
+  });
 }
 
 // iperf3 and the libraries it loads, copied into `root` at the same paths.
@@ -214,11 +232,12 @@ int main(int argc, char** argv) {
   container_echo.sin_port = htons(7);
   ::inet_pton(AF_INET, ip.c_str(), &container_echo.sin_addr);
   Path fwd{
-      "forwarded", [&] { return connect_local(p_echo, 3000); },
+      "forwarded", "", [&] { return connect_local(p_echo, 3000); },
       [&](int s) {
         return run_command("iperf3 -J -c 127.0.0.1 -p " + std::to_string(p_iperf) + " -t " + std::to_string(s)).output;
       }};
-  Path direct{"direct", [&] { return connect_to(socket_in_netns(netns), container_echo); },
+  Path direct{"direct", netns,
+              [&] { return connect_to(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), container_echo); },
               [&](int s) {
                 return run_command("nsenter -t " + std::to_string(pid1) + " -n iperf3 -J -c " + ip + " -p 5201 -t " +
                                    std::to_string(s))
