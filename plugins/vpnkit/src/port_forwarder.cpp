@@ -40,27 +40,80 @@ struct PortForwarder::Listener {
 
 namespace {
 
+// Pipes for splice(), kept between connections: a short connection otherwise pays
+// pipe2 + F_SETPIPE_SZ + F_GETPIPE_SZ + 2 close() per direction. Touched on the io
+// thread only (and after it is joined, when the last connections are destroyed).
+class PipePool {
+ public:
+  struct Pipe {
+    int r = -1, w = -1;
+    size_t capacity = 65536;
+  };
+  PipePool(size_t pipe_size, std::shared_ptr<Counters> counters)
+      : pipe_size_(pipe_size), counters_(std::move(counters)) {}
+  ~PipePool() {
+    counters_->pipes_pooled -= free_.size();
+    for (auto& p : free_) close_pipe(p);
+  }
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+
+  Pipe get() {
+    if (!free_.empty()) {
+      const Pipe p = free_.back();
+      free_.pop_back();
+      --counters_->pipes_pooled;
+      return p;
+    }
+    std::array<int, 2> fds{-1, -1};
+    if (::pipe2(fds.data(), O_NONBLOCK | O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe2");
+    Pipe p{fds[0], fds[1], 65536};
+    // A bigger pipe: fewer splice() calls per megabyte. Best effort (pipe-max-size may be lower).
+    if (pipe_size_ > 0) ::fcntl(p.w, F_SETPIPE_SZ, static_cast<int>(pipe_size_));
+    const int got = ::fcntl(p.w, F_GETPIPE_SZ);
+    if (got > 0) p.capacity = static_cast<size_t>(got);
+    return p;
+  }
+  // Only an empty pipe may be reused: bytes left in it would leak into another connection.
+  void put(Pipe p, bool empty) {
+    if (p.r < 0) return;
+    if (empty && free_.size() < kMaxFree) {
+      free_.push_back(p);
+      ++counters_->pipes_pooled;
+    } else {
+      close_pipe(p);
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxFree = 16;  // pipes for 8 connections opening at once
+  static void close_pipe(Pipe& p) {
+    if (p.r >= 0) ::close(p.r);
+    if (p.w >= 0) ::close(p.w);
+    p.r = p.w = -1;
+  }
+  size_t pipe_size_;
+  std::shared_ptr<Counters> counters_;
+  std::vector<Pipe> free_;
+};
+
 // One TCP connection: client socket a (host side), target socket b (environment side).
 class TcpConn : public std::enable_shared_from_this<TcpConn> {
  public:
-  TcpConn(tcp::socket client, tcp::socket target, size_t pipe_size, std::shared_ptr<Counters> counters)
-      : a_(std::move(client)), b_(std::move(target)), counters_(std::move(counters)) {
-    for (auto& p : pipes_) {
-      if (::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "pipe2");
-      // A bigger pipe: fewer splice() calls per megabyte. Best effort (pipe-max-size may be lower).
-      if (pipe_size > 0) ::fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(pipe_size));
-      const int got = ::fcntl(p[1], F_GETPIPE_SZ);
-      chunk_ = got > 0 ? static_cast<size_t>(got) : 65536;
+  TcpConn(tcp::socket client, tcp::socket target, std::shared_ptr<PipePool> pool, std::shared_ptr<Counters> counters)
+      : a_(std::move(client)), b_(std::move(target)), pool_(std::move(pool)), counters_(std::move(counters)) {
+    try {
+      for (auto& p : pipes_) p = pool_->get();
+    } catch (...) {
+      pool_->put(pipes_[0], true);  // the destructor does not run on a throw
+      throw;
     }
     ++counters_->connections_total;
     ++counters_->connections_active;
   }
   ~TcpConn() {
-    for (auto& p : pipes_) {
-      if (p[0] >= 0) ::close(p[0]);
-      if (p[1] >= 0) ::close(p[1]);
-    }
+    for (size_t d = 0; d < 2; ++d) pool_->put(pipes_[d], in_pipe_[d] == 0);
     --counters_->connections_active;
   }
 
@@ -104,67 +157,84 @@ class TcpConn : public std::enable_shared_from_this<TcpConn> {
     }
   }
 
-  // Direction d: 0 = client -> target, 1 = target -> client.
+  // Direction d: 0 = client -> target, 1 = target -> client. Reads into the pipe and
+  // drains it in the same loop, so the sender's bytes keep coming while the receiver
+  // is slow: the pipe is topped up after every write instead of only once it is empty.
   void pump(int d) {
-    if (closed_) return;
+    const auto i = static_cast<size_t>(d);
+    if (closed_ || done_[i]) return;
     tcp::socket& from = d == 0 ? a_ : b_;
     tcp::socket& to = d == 0 ? b_ : a_;
-    auto& pipe = pipes_[static_cast<size_t>(d)];
-    auto& in_pipe = in_pipe_[static_cast<size_t>(d)];
+    const auto& pipe = pipes_[i];
+    auto& in_pipe = in_pipe_[i];
     for (;;) {
-      if (in_pipe > 0) {
-        const ssize_t n =
-            ::splice(pipe[0], nullptr, to.native_handle(), nullptr, in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      bool progress = false;
+      if (in_pipe > 0 && !wait_write_[i]) {
+        const ssize_t n = ::splice(pipe.r, nullptr, to.native_handle(), nullptr, in_pipe, SPLICE_F_NONBLOCK);
         if (n > 0) {
           in_pipe -= static_cast<size_t>(n);
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) {
+          progress = true;
+        } else if (n < 0 && errno == EAGAIN) {
+          wait_write_[i] = true;
           to.async_wait(tcp::socket::wait_write, [self = shared_from_this(), d](const boost::system::error_code& ec) {
+            self->wait_write_[static_cast<size_t>(d)] = false;
             if (!ec) self->pump(d);
           });
+        } else if (n < 0 && errno == EINTR) {
+          progress = true;  // try again
+        } else {
+          abort();  // EPIPE / ECONNRESET: the receiving side is gone; tell the sender the same way
           return;
         }
-        abort();  // EPIPE / ECONNRESET: the receiving side is gone; tell the sender the same way
-        return;
       }
-      if (eof_[static_cast<size_t>(d)]) {
+      if (!eof_[i] && in_pipe < pipe.capacity && !wait_read_[i]) {
+        const ssize_t n =
+            ::splice(from.native_handle(), nullptr, pipe.w, nullptr, pipe.capacity - in_pipe, SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          in_pipe += static_cast<size_t>(n);
+          progress = true;
+        } else if (n == 0) {
+          eof_[i] = true;
+          progress = true;
+        } else if (errno == EAGAIN) {
+          // With bytes in the pipe, EAGAIN may mean the pipe is full, not the socket empty:
+          // waiting for readable then could miss its edge. The write side retries the read
+          // as soon as it moves bytes on; only an empty pipe waits for the socket.
+          if (in_pipe == 0) {
+            wait_read_[i] = true;
+            from.async_wait(tcp::socket::wait_read,
+                            [self = shared_from_this(), d](const boost::system::error_code& ec) {
+                              self->wait_read_[static_cast<size_t>(d)] = false;
+                              if (!ec) self->pump(d);
+                            });
+          }
+        } else if (errno != EINTR) {
+          abort();  // ECONNRESET and friends
+          return;
+        } else {
+          progress = true;  // EINTR: try again
+        }
+      }
+      if (eof_[i] && in_pipe == 0) {
         ::shutdown(to.native_handle(), SHUT_WR);  // half-close travels on
-        done_[static_cast<size_t>(d)] = true;
+        done_[i] = true;
         if (done_[0] && done_[1]) close();
         return;
       }
-      const ssize_t n =
-          ::splice(from.native_handle(), nullptr, pipe[1], nullptr, chunk_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        in_pipe = static_cast<size_t>(n);
-        continue;
-      }
-      if (n == 0) {
-        eof_[static_cast<size_t>(d)] = true;
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        from.async_wait(tcp::socket::wait_read, [self = shared_from_this(), d](const boost::system::error_code& ec) {
-          if (!ec) self->pump(d);
-        });
-        return;
-      }
-      abort();  // ECONNRESET and friends
-      return;
+      if (!progress) return;
     }
   }
 
   tcp::socket a_;
   tcp::socket b_;
+  std::shared_ptr<PipePool> pool_;
   std::shared_ptr<Counters> counters_;
-  std::array<std::array<int, 2>, 2> pipes_{{{-1, -1}, {-1, -1}}};
+  std::array<PipePool::Pipe, 2> pipes_{};
   std::array<size_t, 2> in_pipe_{0, 0};
   std::array<bool, 2> eof_{false, false};
   std::array<bool, 2> done_{false, false};
-  size_t chunk_ = 65536;
+  std::array<bool, 2> wait_read_{false, false};
+  std::array<bool, 2> wait_write_{false, false};
   bool closed_ = false;
   std::function<void()> on_done_;
 };
@@ -178,7 +248,7 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
         retry_(io),
         target_(parse_ip(spec.target.ip), spec.target.port),
         connector_(std::move(connector)),
-        pipe_size_(pipe_size),
+        pipes_(std::make_shared<PipePool>(pipe_size, counters)),
         counters_(std::move(counters)) {
     const tcp::endpoint at(parse_ip(spec.host_ip), spec.host_port);
     boost::system::error_code ec;
@@ -189,7 +259,10 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
     if (ec)
       throw std::system_error(ec.value(), std::generic_category(), spec.host_ip + ":" + std::to_string(spec.host_port));
   }
-  void start() override { accept(); }
+  void start() override {
+    acceptor_.non_blocking(true);  // accept() in a batch must not block the io thread
+    accept();
+  }
   void close() override {
     closed_ = true;
     boost::system::error_code ignored;
@@ -201,6 +274,7 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
   }
 
  private:
+  static constexpr int kAcceptBatch = 32;
   void accept() {
     acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket client) {
       if (self->closed_ || ec == asio::error::operation_aborted) return;
@@ -212,6 +286,13 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
         return;
       }
       self->connect(std::move(client));
+      // Take whatever else is queued now, without a trip through the reactor for each.
+      for (int n = 0; n < kAcceptBatch && !self->closed_; ++n) {
+        boost::system::error_code again;
+        tcp::socket next = self->acceptor_.accept(again);
+        if (again) break;  // would_block: the queue is empty; anything else: async_accept sees it
+        self->connect(std::move(next));
+      }
       self->accept();
     });
   }
@@ -230,7 +311,7 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
     const uint64_t id = next_id_++;
     std::shared_ptr<TcpConn> conn;
     try {
-      conn = std::make_shared<TcpConn>(std::move(client), std::move(target), pipe_size_, counters_);
+      conn = std::make_shared<TcpConn>(std::move(client), std::move(target), pipes_, counters_);
     } catch (const std::exception&) {
       ++counters_->connect_failures;
       return;
@@ -247,7 +328,7 @@ class TcpListener : public PortForwarder::Listener, public std::enable_shared_fr
   asio::steady_timer retry_;
   tcp::endpoint target_;
   std::shared_ptr<TargetConnector> connector_;
-  size_t pipe_size_;
+  std::shared_ptr<PipePool> pipes_;  // shared with the connections, which may outlive the listener
   std::shared_ptr<Counters> counters_;
   std::map<uint64_t, std::weak_ptr<TcpConn>> conns_;
   uint64_t next_id_ = 0;
@@ -381,7 +462,21 @@ PortForwarder::PortForwarder(std::shared_ptr<TargetConnector> connector, Options
       options_(options),
       work_(asio::make_work_guard(io_)),
       counters_(std::make_shared<Counters>()) {
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { run_loop(); });
+}
+
+void PortForwarder::run_loop() {
+  using clock = std::chrono::steady_clock;
+  const auto spin = options_.busy_poll;
+  auto last_work = clock::now();
+  while (!io_.stopped()) {
+    if (io_.poll() > 0) {
+      last_work = clock::now();
+      continue;
+    }
+    if (clock::now() - last_work < spin) continue;
+    if (io_.run_one() > 0) last_work = clock::now();
+  }
 }
 
 PortForwarder::~PortForwarder() {
@@ -452,6 +547,8 @@ ForwarderStats PortForwarder::stats() const {
   s.connect_failures = counters_->connect_failures;
   s.resets = counters_->resets;
   s.udp_flows_active = counters_->udp_flows_active;
+  s.pipes_pooled = counters_->pipes_pooled;
+  s.sockets_pooled = connector_->pooled();
   return s;
 }
 

@@ -36,6 +36,10 @@ struct ForwarderStats {
   uint64_t connect_failures = 0;
   uint64_t resets = 0;
   uint64_t udp_flows_active = 0;
+  uint64_t pipes_pooled = 0;    // empty splice pipes kept for the next connections (two fds each)
+  uint64_t sockets_pooled = 0;  // sockets the connector made ahead (one fd each)
+  // The descriptors held ready for the next connections: bounded, and not a leak.
+  uint64_t pooled_fds() const { return 2 * pipes_pooled + sockets_pooled; }
 };
 
 // Counters of one forwarder, shared with its connections.
@@ -45,6 +49,7 @@ struct Counters {
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> resets{0};
   std::atomic<uint64_t> udp_flows_active{0};
+  std::atomic<uint64_t> pipes_pooled{0};
 };
 
 // What opens published ports on the host: the splice forwarder (net.netns) or
@@ -63,6 +68,12 @@ class PortForwarder : public PortOpener {
   struct Options {
     std::chrono::milliseconds udp_idle_timeout{std::chrono::seconds(60)};
     size_t pipe_size = 256 * 1024;  // bytes per direction in flight through the kernel
+    // After the last event, the forwarding thread keeps polling this long before it sleeps.
+    // The next packet of a request/reply exchange or of a short connection mostly comes
+    // within it, and waking a sleeping thread is what costs (on this kind of 2-core VM:
+    // round trip p50 +40 us over direct without it, +23 us with 100 us). An idle forwarder
+    // sleeps; a busy one was not sleeping anyway.
+    std::chrono::microseconds busy_poll{100};
   };
   PortForwarder(std::shared_ptr<TargetConnector> connector, Options options);
   ~PortForwarder() override;
@@ -84,6 +95,7 @@ class PortForwarder : public PortOpener {
 
  private:
   void run_on_io(std::function<void()> fn);
+  void run_loop();  // the forwarding thread: handlers, polling for options_.busy_poll before sleeping
   std::shared_ptr<TargetConnector> connector_;
   Options options_;
   boost::asio::io_context io_;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -38,7 +39,7 @@ int HostConnector::make_socket(int type) {
 }
 
 NetnsConnector::NetnsConnector(std::string netns_path, size_t pool_size)
-    : path_(std::move(netns_path)), pool_size_(pool_size) {
+    : path_(std::move(netns_path)), pool_size_(std::max<size_t>(pool_size, 1)), low_water_(pool_size_ / 4) {
   const int ns_fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (ns_fd < 0)
     throw std::system_error(errno, std::generic_category(), "cannot open the environment's network namespace " + path_);
@@ -91,7 +92,7 @@ void NetnsConnector::run(int ns_fd) {
                  [this] { return stopping_ || dgram_wanted_ > 0 || stream_pool_.empty() || stream_pool_.back() >= 0; });
       }
     } else {
-      cv_.wait(lock, [this] { return stopping_ || dgram_wanted_ > 0 || stream_pool_.size() < pool_size_; });
+      cv_.wait(lock, [this] { return stopping_ || dgram_wanted_ > 0 || stream_pool_.size() <= low_water_; });
     }
   }
 }
@@ -100,14 +101,21 @@ int NetnsConnector::make_socket(int type) {
   std::unique_lock lock(mutex_);
   auto& queue = type == SOCK_STREAM ? stream_pool_ : dgram_ready_;
   if (type != SOCK_STREAM) ++dgram_wanted_;
-  cv_.notify_all();
+  if (queue.empty()) cv_.notify_all();
   ready_cv_.wait(lock, [&] { return stopping_ || !queue.empty() || !failure_.empty(); });
   if (queue.empty()) throw std::runtime_error(stopping_ ? "the connector is stopping" : failure_);
   const int fd = queue.front();
   queue.pop_front();
-  cv_.notify_all();  // refill
+  // The thread is woken only when there is something for it to do: a datagram socket
+  // asked for, the pool down to its low-water mark, or an error taken (so it tries again).
+  if (type != SOCK_STREAM || stream_pool_.size() <= low_water_ || fd < 0) cv_.notify_all();
   if (fd < 0) throw std::system_error(-fd, std::generic_category(), "socket() in " + path_);
   return fd;
+}
+
+size_t NetnsConnector::pooled() const {
+  std::lock_guard lock(mutex_);
+  return stream_pool_.size() + dgram_ready_.size();
 }
 
 }  // namespace berth::vpnkit

@@ -34,6 +34,8 @@ class TargetConnector {
   // Throws std::system_error on failure.
   virtual int make_socket(int type) = 0;
   virtual std::string describe() const = 0;
+  // Sockets made ahead and held for the next connections (one fd each).
+  virtual size_t pooled() const { return 0; }
 };
 
 // Sockets in the caller's own network namespace (tests, and targets on the host).
@@ -46,7 +48,9 @@ class HostConnector : public TargetConnector {
 // Sockets created inside a network namespace (a path like /proc/<pid>/ns/net or
 // /run/netns/<name>). A socket belongs to the namespace it was created in, so a
 // single thread setns()'d into the namespace once creates them, keeping a small
-// pool of stream sockets ready so a new connection does not wait for it.
+// pool of stream sockets ready so a new connection does not wait for it. The thread
+// refills the pool in batches, once it is down to a quarter: waking it for every
+// socket taken cost each short connection a thread switch.
 class NetnsConnector : public TargetConnector {
  public:
   explicit NetnsConnector(std::string netns_path, size_t pool_size = 16);
@@ -56,12 +60,14 @@ class NetnsConnector : public TargetConnector {
 
   int make_socket(int type) override;
   std::string describe() const override { return "network namespace " + path_; }
+  size_t pooled() const override;
 
  private:
   void run(int ns_fd);
   std::string path_;
   size_t pool_size_;
-  std::mutex mutex_;
+  size_t low_water_;  // the pool is refilled once it is this small
+  mutable std::mutex mutex_;
   std::condition_variable cv_;        // wakes the namespace thread
   std::condition_variable ready_cv_;  // wakes callers
   std::deque<int> stream_pool_;

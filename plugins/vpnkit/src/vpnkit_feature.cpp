@@ -219,11 +219,9 @@ class VpnkitFeature : public berth::Feature {
            {"via", via_name.empty() ? json(nullptr) : json(via_name)}};
     if (fwd) {
       const auto s = fwd->stats();
-      j["connections"] = {{"total", s.connections_total},
-                          {"active", s.connections_active},
-                          {"connect_failures", s.connect_failures},
-                          {"resets", s.resets},
-                          {"udp_flows", s.udp_flows_active}};
+      j["connections"] = {{"total", s.connections_total},           {"active", s.connections_active},
+                          {"connect_failures", s.connect_failures}, {"resets", s.resets},
+                          {"udp_flows", s.udp_flows_active},        {"pooled_fds", s.pooled_fds()}};
     }
     return j.dump();
   }
