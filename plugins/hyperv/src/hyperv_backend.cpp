@@ -17,6 +17,7 @@
 #include "agent_mux.hpp"
 #include "capabilities.hpp"
 #include "env_config.hpp"
+#include "orphaned_vm.hpp"
 #include "probe.hpp"
 #include "qemu_driver.hpp"
 #include "qmp.hpp"
@@ -75,6 +76,7 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
     ctx.progress(0.25, initrd_.reused ? "reusing the cached initramfs " + initrd_.path.filename().string()
                                       : "built the initramfs " + initrd_.path.filename().string());
 
+    for (const std::string& what : end_unrecorded_vms(cfg)) ctx.progress(0.26, "ended " + what);
     ctx.prepare_data_store(cfg, 0.27);
     fs::create_directories(cfg.runtime_dir());
     clean_up(cfg, false);
@@ -154,12 +156,26 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
   std::vector<std::string> clean_up(const EnvCommon& common, bool /*stale*/) override {
     const EnvConfig& cfg = config_of(common);
     stop_sharing_features_port();
+    std::vector<std::string> cleaned = end_unrecorded_vms(cfg);
     std::error_code ec;
     const bool sockets = fs::exists(cfg.agent_socket(), ec) || fs::exists(cfg.qmp_socket(), ec);
     for (const fs::path& p : {cfg.agent_socket(), cfg.control_socket(), cfg.features_port_socket(),
                               cfg.features_socket(), cfg.qmp_socket(), cfg.qmp_features_socket()})
       fs::remove(p, ec);
-    return sockets ? std::vector<std::string>{"stale sockets"} : std::vector<std::string>{};
+    if (sockets) cleaned.emplace_back("stale sockets");
+    return cleaned;
+  }
+
+  // Before a start and after a stop nothing of this daemon's runs, so a QEMU serving this
+  // runtime dir's QMP socket is one a killed daemon started and never recorded (see
+  // orphaned_vm.hpp). Ends each; says what it ended, or what would not end.
+  static std::vector<std::string> end_unrecorded_vms(const EnvConfig& cfg) {
+    std::vector<std::string> said;
+    for (const pid_t pid : find_qemu_with_argument(QemuDriver::qmp_unix_argument(cfg.qmp_socket().string()))) {
+      const std::string what = "a QEMU no daemon had recorded (pid " + std::to_string(pid) + ")";
+      said.push_back(end_orphaned_vm(pid, 5s) ? what : what + ", which did not end within 5 s of SIGKILL");
+    }
+    return said;
   }
 
   // The env status: one place.

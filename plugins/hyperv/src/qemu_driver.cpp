@@ -63,10 +63,8 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   a.insert(a.end(), {"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", s.cmdline});
   a.insert(a.end(), {"-serial", "file:" + opt_escape(s.console_log.string())});
   // QMP serves one client at a time: one socket for this plugin, one for features.
-  if (!s.qmp_socket.empty())
-    a.insert(a.end(), {"-qmp", "unix:" + opt_escape(s.qmp_socket.string()) + ",server=on,wait=off"});
-  if (!s.qmp_features_socket.empty())
-    a.insert(a.end(), {"-qmp", "unix:" + opt_escape(s.qmp_features_socket.string()) + ",server=on,wait=off"});
+  if (!s.qmp_socket.empty()) a.insert(a.end(), {"-qmp", qmp_unix_argument(s.qmp_socket.string())});
+  if (!s.qmp_features_socket.empty()) a.insert(a.end(), {"-qmp", qmp_unix_argument(s.qmp_features_socket.string())});
   a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0,addr=0x3", "-chardev",
                      "socket,id=agent,path=" + opt_escape(s.agent_socket.string()) + ",server=on,wait=off", "-device",
                      std::string("virtserialport,bus=vser0.0,nr=1,chardev=agent,name=") + kAgentPortName});
@@ -109,6 +107,10 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   // set: the balloon itself stays empty.
   a.insert(a.end(), {"-device", "virtio-balloon-pci,id=balloon0,free-page-reporting=on,addr=" + next_slot()});
   return a;
+}
+
+std::string QemuDriver::qmp_unix_argument(const std::string& path) {
+  return "unix:" + opt_escape(path) + ",server=on,wait=off";
 }
 
 VmProcess QemuDriver::launch(const VmSpec& spec) {

@@ -21,6 +21,8 @@ class QemuDriver final : public Hypervisor {
   std::vector<std::string> command_line(const VmSpec& spec) const;
 
   static std::string find_binary();  // "" when not on PATH
+  // The -qmp value of a QMP server on the unix socket at `path`.
+  static std::string qmp_unix_argument(const std::string& path);
 
  private:
   std::string binary_;
