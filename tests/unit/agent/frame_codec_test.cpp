@@ -100,7 +100,7 @@ TEST_CASE("malformed headers are errors: short length, unknown type") {
   }
 }
 
-TEST_CASE("frame types are the enum's values; the encoder refuses any other") {
+TEST_CASE("frame types are the enum's values, the encoder refuses any other") {
   for (int t = 0; t < 256; ++t) {
     CAPTURE(t);
     const bool named = t >= static_cast<int>(kFirstFrameType) && t <= static_cast<int>(kLastFrameType);

@@ -170,7 +170,7 @@ TEST_CASE("manifest paths are plain relative paths") {
   }
 }
 
-TEST_CASE("an on-request service and the Kubernetes section survive write then read; a bad one is named") {
+TEST_CASE("an on-request service and the Kubernetes section survive write then read, a bad one is named") {
   json doc = written_by_berth_pack();
   doc["services"].push_back({{"name", "kubernetes"},
                              {"argv", {"/usr/local/bin/k3s", "server"}},

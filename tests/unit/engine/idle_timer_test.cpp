@@ -7,7 +7,7 @@
 using berth::engine::IdleTimer;
 using namespace std::chrono_literals;
 
-TEST_CASE("idle timer: due after a whole wait without use; a use starts the wait again") {
+TEST_CASE("idle timer: due after a whole wait without use, a use starts the wait again") {
   const auto t0 = IdleTimer::Clock::now();
   IdleTimer t(60s, t0);
   t.observe(t0 + 30s, false);

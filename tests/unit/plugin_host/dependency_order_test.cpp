@@ -20,7 +20,7 @@ TEST_CASE("optional dependencies order but do not block, and unknown ids are ign
   CHECK(c.cycles.empty());
 }
 
-TEST_CASE("a requires cycle names the cycle for each member; dependents still get an order") {
+TEST_CASE("a requires cycle names the cycle for each member, dependents still get an order") {
   auto o = dependency_order({{"b", {"a"}, {}}, {"a", {"b"}, {}}, {"top", {"a"}, {}}, {"self", {"self"}, {}}});
   REQUIRE(o.cycles.size() == 3);
   CHECK(o.cycles["a"] == "dependency cycle: a -> b -> a");

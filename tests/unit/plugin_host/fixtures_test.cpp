@@ -12,7 +12,7 @@ using berth::test::Recorder;
 using berth::test::TempDir;
 namespace fs = std::filesystem;
 
-TEST_CASE("every misbehaving fixture is refused or failed with its reason; hello stays active") {
+TEST_CASE("every misbehaving fixture is refused or failed with its reason, hello stays active") {
   TempDir tmp("berth-ph");
   Recorder rec;
   PluginHost host(rec.services(), tmp / "cache");

@@ -9,7 +9,7 @@ using berth::test::Recorder;
 using berth::test::TempDir;
 
 TEST_CASE(
-    "a backend handle wraps every backend call; a broken answer marks the backend failed, a failed start does not") {
+    "a backend handle wraps every backend call, a broken answer marks the backend failed, a failed start does not") {
   TempDir tmp("berth-ph");
   Recorder rec;
   PluginHost host(rec.services(), tmp / "cache");

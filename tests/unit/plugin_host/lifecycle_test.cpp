@@ -28,7 +28,7 @@ TEST_CASE("plugins start in dependency order and stop in reverse order") {
   CHECK(host.get("order-a").state == PluginState::enabled);
 }
 
-TEST_CASE("a plugin others require cannot be disabled; a missing requirement blocks enable") {
+TEST_CASE("a plugin others require cannot be disabled, a missing requirement blocks enable") {
   TempDir tmp("berth-ph");
   Recorder rec;
   PluginHost host(rec.services(), tmp / "cache");
@@ -51,7 +51,7 @@ TEST_CASE("a plugin others require cannot be disabled; a missing requirement blo
   }
 }
 
-TEST_CASE("enable and disable change state; configuration can keep a plugin disabled") {
+TEST_CASE("enable and disable change state, configuration can keep a plugin disabled") {
   TempDir tmp("berth-ph");
   Recorder rec;
   rec.set_enabled("hello.feature", false);
@@ -110,7 +110,7 @@ TEST_CASE("settings changes reach the plugin and its status") {
   CHECK(rec.count_log("hello.feature stopped") == 1);
 }
 
-TEST_CASE("reload swaps in a rebuilt version; the old instance is stopped, destroyed and unloaded") {
+TEST_CASE("reload swaps in a rebuilt version, the old instance is stopped, destroyed and unloaded") {
   TempDir tmp("berth-ph");
   auto dir = berth::test::make_dir(tmp / "plugins");
   berth::test::install_hello(dir);

@@ -242,7 +242,7 @@ TEST_CASE("diagnostics: the bundle's size and time bounds, with defaults, and th
                       Catch::Contains("unknown key 'max_mib'"));
 }
 
-TEST_CASE("engine.start: boot, on-demand or manual; engine.autostart is its older form, not both") {
+TEST_CASE("engine.start: boot, on-demand or manual, engine.autostart is its older form, not both") {
   const auto boot = default_admin_config();
   CHECK(boot.engine_autostart);
   CHECK_FALSE(boot.engine_on_demand);
