@@ -19,6 +19,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -292,7 +293,17 @@ class ProxyFeature : public berth::Feature {
 
     const auto ca_sources =
         string_list(settings, "ca_sources", {"/etc/ssl/certs/ca-certificates.crt", "/usr/local/share/ca-certificates"});
-    CaBundle ca = collect_cas(ca_sources, string_list(settings, "ca_pems", {}));
+    const auto ca_pems = string_list(settings, "ca_pems", {});
+    // An environment coming up does not change the host's CAs, and the watcher re-reads them
+    // whenever a source changes: the bundle read last is reused. Reading and parsing the
+    // store's ~140 certificates was most of this feature's attach, which a first request
+    // waits for.
+    std::optional<CaBundle> kept;
+    if (why == "engine attached") {
+      std::lock_guard lock(mutex_);
+      if (ca_read_ && ca_sources_ == ca_sources && ca_pems_ == ca_pems) kept = ca_;
+    }
+    CaBundle ca = kept ? std::move(*kept) : collect_cas(ca_sources, ca_pems);
 
     const std::string cli_problem = update_docker_cli_config(settings, r);
 
@@ -310,6 +321,8 @@ class ProxyFeature : public berth::Feature {
       ca_digest_ = std::move(digest);
       ca_status_ = ca_status_json();
       ca_sources_ = ca_sources;
+      ca_pems_ = ca_pems;
+      ca_read_ = true;
     }
     for (const auto& p : r.problems) host().warn("proxy: " + p);
     if (!changed.empty()) {
@@ -545,6 +558,8 @@ class ProxyFeature : public berth::Feature {
   std::string agent_socket_;
   std::vector<std::string> env_networks_;
   std::vector<std::string> ca_sources_;
+  std::vector<std::string> ca_pems_;  // the inline PEMs ca_ was read with
+  bool ca_read_ = false;              // ca_ holds what ca_sources_ and ca_pems_ gave
   Resolved resolved_;
   CaBundle ca_;
   std::string ca_digest_ = CaBundle{}.digest();  // ca_.digest(), kept with ca_
