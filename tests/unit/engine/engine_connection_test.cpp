@@ -115,11 +115,13 @@ TEST_CASE("engine streams opened while the agent is dropped and attached again n
       }
     });
   }
+  // Many short rounds: with the defect put back (agent_ read outside the lock), ASan caught it
+  // in 10 of 10 runs of 300 rounds 2 ms apart, and in 1 of 20 runs of 30 rounds 5 ms apart.
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   int rounds = 0;
-  for (; rounds < 30 && std::chrono::steady_clock::now() < deadline; ++rounds) {
+  for (; rounds < 300 && std::chrono::steady_clock::now() < deadline; ++rounds) {
     c.attach_agent(agent_endpoint);
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(2ms);
     c.drop_agent();
   }
   done = true;
