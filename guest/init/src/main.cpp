@@ -51,17 +51,22 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "berth-init: bad config %s: %s\n", config_path.c_str(), e.what());
     return 1;
   }
-  // The manifest lives in the root filesystem (the pack), so it can be checked before
-  // anything is mounted; a missing one just means no services.
+  // The manifest lives in the root filesystem (the pack), so it is checked before anything
+  // is mounted; a missing one just means no services. Where the pack is a root layer (the
+  // VM's disks), it can only be read once the root moved onto them.
   Manifest manifest;
-  if (access(cfg.pack_manifest.c_str(), F_OK) == 0) {
+  const auto read_manifest = [&]() -> bool {
+    if (access(cfg.pack_manifest.c_str(), F_OK) != 0) return true;
     try {
       manifest = load_manifest(cfg.pack_manifest, cfg.vars);
+      return true;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "berth-init: bad pack manifest %s: %s\n", cfg.pack_manifest.c_str(), e.what());
-      return 1;
+      return false;
     }
-  }
+  };
+  const bool pack_in_root_layers = cfg.root == RootMode::overlay && !cfg.root_layers.empty();
+  if (!pack_in_root_layers && !read_manifest()) return 1;
 
   // Signals arrive through a signalfd; blocking them also makes them deliverable to PID 1.
   sigset_t mask;
@@ -86,7 +91,8 @@ int run(int argc, char** argv) {
     load_modules(cfg.modules);
     modules_loaded = true;
     if (proc) umount2("/proc", MNT_DETACH);
-    move_root_to_overlay();
+    move_root_to_overlay(cfg.root_layers);
+    if (pack_in_root_layers && !read_manifest()) return 1;
   }
   mount_standard(cfg);
   // A VM's ctrl-alt-delete (QEMU's send-key through QMP) becomes SIGINT to us, an orderly

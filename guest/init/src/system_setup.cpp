@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -333,7 +334,59 @@ void load_modules(const std::vector<std::string>& modules) {
   }
 }
 
-bool move_root_to_overlay() {
+namespace {
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The /sys/block entry of the disk whose virtio-blk serial is `serial` ("" if none within
+// `wait_ms`: virtio_blk's probe may trail its module's load by a moment).
+std::string disk_with_serial(const std::string& serial, int wait_ms) {
+  for (int waited = 0;; waited += 10) {
+    if (DIR* d = opendir("/sys/block")) {
+      std::string found;
+      while (dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        if (name[0] != '.' && first_line("/sys/block/" + name + "/serial") == serial) found = name;
+      }
+      closedir(d);
+      if (!found.empty()) return found;
+    }
+    if (waited >= wait_ms) return "";
+    usleep(10 * 1000);
+  }
+}
+
+// Mounts the layer's disk read-only at `target`, through a device node made in the tmpfs
+// beside it (the initramfs has no /dev yet, and sysfs is mounted only for this).
+bool mount_root_layer(const contracts::InitRootLayer& layer, const std::string& node, const std::string& target) {
+  const std::string disk = disk_with_serial(layer.serial, 5000);
+  if (disk.empty()) {
+    log_error("root: no disk with serial " + layer.serial + " in /sys/block within 5 s");
+    return false;
+  }
+  unsigned maj = 0, min = 0;
+  if (std::sscanf(first_line("/sys/block/" + disk + "/dev").c_str(), "%u:%u", &maj, &min) != 2) {
+    log_error("root: /sys/block/" + disk + "/dev is unreadable");
+    return false;
+  }
+  mkdir_p(target);
+  if (mknod(node.c_str(), S_IFBLK | 0600, makedev(maj, min)) != 0 && errno != EEXIST) {
+    log_error("root: mknod " + node + ": " + err());
+    return false;
+  }
+  if (!do_mount(node, target, layer.type, MS_RDONLY | MS_NODEV, "")) return false;
+  log_info("root: layer " + layer.serial + " (" + disk + ", " + layer.type + ") mounted read-only");
+  return true;
+}
+
+}  // namespace
+
+bool move_root_to_overlay(const std::vector<contracts::InitRootLayer>& layers) {
   struct statfs sf {};
   if (statfs("/", &sf) != 0 || (sf.f_type != RAMFS_MAGIC && sf.f_type != TMPFS_MAGIC)) {
     log_info("root: / is not the initramfs; staying on it");
@@ -343,8 +396,24 @@ bool move_root_to_overlay() {
   mkdir_p(rw);
   if (!do_mount("tmpfs", rw, "tmpfs", 0, "mode=0755")) return false;
   for (const char* d : {"/upper", "/work", "/root"}) mkdir_p(rw + d);
-  // The lower layer is the initramfs itself (its superblock only: the tmpfs above is not in it).
-  const std::string opts = "lowerdir=/,upperdir=" + rw + "/upper,workdir=" + rw + "/work";
+  // The top lower layer is the initramfs itself (its superblock only: the tmpfs above is not
+  // in it); the read-only disks (the VM's pack and base image) go below it.
+  std::string lower = "/";
+  if (!layers.empty()) {
+    mkdir_p("/sys");
+    bool ok = do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+    for (size_t i = 0; ok && i < layers.size(); ++i) {
+      const std::string n = std::to_string(i);
+      ok = mount_root_layer(layers[i], rw + "/layer" + n + ".dev", rw + "/layer" + n);
+      lower += ":" + rw + "/layer" + n;
+    }
+    umount2("/sys", MNT_DETACH);
+    if (!ok) {
+      umount2(rw.c_str(), MNT_DETACH);  // with the layers mounted below it
+      return false;
+    }
+  }
+  const std::string opts = "lowerdir=" + lower + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work";
   if (!do_mount("overlay", rw + "/root", "overlay", 0, opts)) {
     umount2(rw.c_str(), MNT_DETACH);
     return false;
@@ -355,7 +424,9 @@ bool move_root_to_overlay() {
     log_error("root: cannot move onto the overlay: " + err());
     return false;
   }
-  log_info("root: the initramfs under an overlay (tmpfs upper layer) is now /");
+  log_info(layers.empty() ? "root: the initramfs under an overlay (tmpfs upper layer) is now /"
+                          : "root: the initramfs over " + std::to_string(layers.size()) +
+                                " read-only layers, under an overlay (tmpfs upper layer), is now /");
   return true;
 }
 

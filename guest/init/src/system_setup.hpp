@@ -18,10 +18,11 @@ void bring_up_loopback();
 void tune_tcp();
 void set_hostname(const std::string& name);
 void load_modules(const std::vector<std::string>& modules);
-// Config "root": "overlay". If / is the initramfs (rootfs), mounts an overlay of it (tmpfs
-// upper) and makes that the root, as switch_root does: runc's pivot_root cannot leave rootfs.
-// Needs the overlay filesystem (load its module first). Returns false (logged) if it could not.
-bool move_root_to_overlay();
+// Config "root": "overlay". If / is the initramfs (rootfs), mounts an overlay of it over the
+// read-only disks of "root_layers" (tmpfs upper) and makes that the root, as switch_root does:
+// runc's pivot_root cannot leave rootfs. Needs the overlay filesystem, the disks' driver and
+// their filesystem (load their modules first). Returns false (logged) if it could not.
+bool move_root_to_overlay(const std::vector<contracts::InitRootLayer>& layers);
 // Config "network": address, default route and /etc/resolv.conf of one NIC.
 void configure_network(const NetworkSpec& net);
 // "/dev/virtio-ports/NAME" without udev: the /dev/vportXpY whose /sys/class/virtio-ports/*/name

@@ -35,6 +35,7 @@ TEST_CASE("every field survives write then read") {
   InitConfig c;
   c.hostname = "env-1";
   c.root = RootMode::overlay;
+  c.root_layers = {InitRootLayer{"berth-layer-0", "ext4"}, InitRootLayer{"berth-layer-1", "erofs"}};
   c.dev = DevMode::tmpfs;
   c.modules = {"/lib/modules/6.1/kernel/fs/overlayfs/overlay.ko", "/lib/modules/6.1/x.ko"};
   c.mounts = {InitMount{"/dev/vda", "/data", "ext4", "", {"noatime"}, false},
@@ -52,7 +53,29 @@ TEST_CASE("every field survives write then read") {
   c.agent = InitAgent{"/.berth-host/agent.sock", {}};
   c.network.reset();
   c.root = RootMode::as_given;
+  c.root_layers.clear();
   CHECK(read_init_config(write_init_config(c)) == c);
+}
+
+TEST_CASE("root layers: read-only disks by serial under an overlay root, top first") {
+  const InitConfig c = init_config_from_json(
+      {{"root", "overlay"},
+       {"root_layers", {{{"serial", "berth-layer-0"}, {"type", "ext4"}}, {{"serial", "b1"}, {"type", "ext4"}}}}});
+  REQUIRE(c.root_layers.size() == 2);
+  CHECK(c.root_layers[0] == InitRootLayer{"berth-layer-0", "ext4"});
+  CHECK(c.root_layers[1].serial == "b1");
+  CHECK(error_of({{"root_layers", {{{"serial", "s"}, {"type", "ext4"}}}}}) ==
+        "config.root_layers needs \"root\": \"overlay\"");
+  CHECK_THAT(error_of({{"root", "overlay"}, {"root_layers", {{{"serial", "s"}}}}}),
+             Catch::Contains("config.root_layers[0]") && Catch::Contains("type"));
+  CHECK_THAT(error_of({{"root", "overlay"}, {"root_layers", {{{"serial", std::string(21, 's')}, {"type", "ext4"}}}}}),
+             Catch::Contains("config.root_layers[0].serial must be 1..20 characters"));
+  CHECK_THAT(error_of({{"root", "overlay"}, {"root_layers", {{{"serial", "a/b"}, {"type", "ext4"}}}}}),
+             Catch::Contains("without '/'"));
+  CHECK_THAT(error_of({{"root", "overlay"}, {"root_layers", {{{"serial", "s"}, {"type", "ext4"}, {"x", 1}}}}}),
+             Catch::Contains("config.root_layers[0]"));
+  // No layers: nothing written, as before the key existed.
+  CHECK_FALSE(json(to_json(InitConfig{})).contains("root_layers"));
 }
 
 TEST_CASE("the document wsl2 wrote before the contract reads as the contract's wsl2 config") {

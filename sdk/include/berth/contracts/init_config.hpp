@@ -7,6 +7,10 @@
 //     "hostname": "berth",                      1..64 characters; default "berth"
 //     "root": "overlay",                         optional: move / from the initramfs onto an overlay
 //                                                (tmpfs upper) before anything else; absent: stay
+//     "root_layers": [{"serial": "berth-layer-0", "type": "ext4"}],
+//                                                with "root": "overlay" only: read-only disks (found
+//                                                by their virtio-blk serial) under the initramfs in
+//                                                the overlay, top first: the VM's pack and base image
 //     "dev": "auto",                             auto | devtmpfs | tmpfs; default auto (devtmpfs
 //                                                when PID 1 of the machine, else tmpfs)
 //     "modules": ["/lib/modules/.../x.ko"],      kernel module files, loaded in this order
@@ -51,6 +55,13 @@ enum class DevMode { automatic, devtmpfs, tmpfs };
 inline constexpr std::string_view kMountFlags[] = {"ro",     "rw",      "defaults", "nosuid", "nodev",
                                                    "noexec", "noatime", "relatime", "rbind"};
 
+// A read-only disk under the initramfs in the root overlay (config "root_layers").
+struct InitRootLayer {
+  std::string serial;  // the virtio-blk disk's serial (/sys/block/*/serial): no udev, no fixed vdX name
+  std::string type;    // its filesystem, e.g. "ext4"
+  bool operator==(const InitRootLayer&) const = default;
+};
+
 struct InitMount {
   std::string source;
   std::string target;              // absolute path inside
@@ -84,6 +95,7 @@ struct InitAgent {
 struct InitConfig {
   std::string hostname = "berth";
   RootMode root = RootMode::as_given;
+  std::vector<InitRootLayer> root_layers;  // top first; only with RootMode::overlay
   DevMode dev = DevMode::automatic;
   std::vector<std::string> modules;
   std::vector<InitMount> mounts;
@@ -144,6 +156,18 @@ inline InitMount read_mount(const nlohmann::json& m, const std::string& where) {
   return s;
 }
 
+inline InitRootLayer read_root_layer(const nlohmann::json& l, const std::string& where) {
+  if (!l.is_object()) throw ContractError(where + " must be an object");
+  fields::only_keys(l, {"serial", "type"}, where);
+  InitRootLayer layer;
+  layer.serial = fields::required_string(l, "serial", where);
+  layer.type = fields::required_string(l, "type", where);
+  // A virtio-blk serial is at most 20 bytes; a "/" could never match a sysfs name either.
+  if (layer.serial.empty() || layer.serial.size() > 20 || layer.serial.find('/') != std::string::npos)
+    throw ContractError(where + ".serial must be 1..20 characters without '/'");
+  return layer;
+}
+
 inline InitNetwork read_network(const nlohmann::json& n, const std::string& where) {
   fields::only_keys(n, {"interface", "address", "gateway", "dns", "hosts"}, where);
   InitNetwork net;
@@ -180,9 +204,10 @@ inline InitConfig init_config_from_json(const nlohmann::json& j) {
   namespace d = init_detail;
   const std::string where = "config";
   if (!j.is_object()) throw ContractError(where + " must be a JSON object");
-  fields::only_keys(
-      j, {"hostname", "root", "dev", "modules", "mounts", "network", "agent", "pack_manifest", "vars", "log_dir"},
-      where);
+  fields::only_keys(j,
+                    {"hostname", "root", "root_layers", "dev", "modules", "mounts", "network", "agent", "pack_manifest",
+                     "vars", "log_dir"},
+                    where);
   InitConfig c;
   c.hostname = fields::string(j, "hostname", where, c.hostname);
   if (c.hostname.empty() || c.hostname.size() > 64) throw ContractError("config.hostname must be 1..64 characters");
@@ -191,6 +216,12 @@ inline InitConfig init_config_from_json(const nlohmann::json& j) {
     c.root = RootMode::overlay;
   else if (!root.empty())
     throw ContractError("config.root must be \"overlay\" or absent");
+  if (const auto* layers = fields::array(j, "root_layers", where)) {
+    if (c.root != RootMode::overlay && !layers->empty())
+      throw ContractError("config.root_layers needs \"root\": \"overlay\"");
+    for (std::size_t i = 0; i < layers->size(); ++i)
+      c.root_layers.push_back(d::read_root_layer((*layers)[i], "config.root_layers[" + std::to_string(i) + "]"));
+  }
   const std::string dev = fields::string(j, "dev", where, "auto");
   if (dev == "devtmpfs")
     c.dev = DevMode::devtmpfs;
@@ -226,6 +257,10 @@ inline nlohmann::ordered_json to_json(const InitConfig& c) {
   J j = J::object();
   j["hostname"] = c.hostname;
   if (c.root == RootMode::overlay) j["root"] = "overlay";
+  if (!c.root_layers.empty()) {
+    j["root_layers"] = J::array();
+    for (const auto& l : c.root_layers) j["root_layers"].push_back({{"serial", l.serial}, {"type", l.type}});
+  }
   j["dev"] = init_detail::dev_name(c.dev);
   j["modules"] = c.modules;
   j["mounts"] = J::array();
