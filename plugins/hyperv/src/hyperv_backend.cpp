@@ -19,6 +19,7 @@
 #include "env_config.hpp"
 #include "orphaned_vm.hpp"
 #include "probe.hpp"
+#include "pvh_kernel.hpp"
 #include "qemu_driver.hpp"
 #include "qmp.hpp"
 #include "vm_guest.hpp"
@@ -65,16 +66,24 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
     ctx.progress(0.05, "preparing the guest kernel");
     kernel_ = prepare_kernel(cfg.kernel_cache_dir, [&](const std::string& m) { ctx.progress(0.07, m); });
     ctx.check();
+    boot_kernel_ = boot_kernel(kernel_);
+    if (!boot_kernel_.pvh) ctx.progress(0.08, boot_kernel_.why);
+    ctx.check();
     // KVM only if a guest was seen booting under it (once per host boot, cached).
     accel_choice_ = accel.settle(qemu, kernel_, cfg.kernel_cache_dir);
     ctx.progress(0.1, accel_choice_.reason);
     ctx.check();
 
-    ctx.progress(0.15, "building the initramfs (base image + version pack + kernel modules)");
+    ctx.progress(0.15, "building the initramfs (berth-init + kernel modules)");
     t_initrd_ = Clock::now();
     initrd_ = ensure_initramfs(cfg.cache_dir(), initramfs_spec(cfg, kernel_));
-    ctx.progress(0.25, initrd_.reused ? "reusing the cached initramfs " + initrd_.path.filename().string()
-                                      : "built the initramfs " + initrd_.path.filename().string());
+    ctx.progress(0.2, initrd_.reused ? "reusing the cached initramfs " + initrd_.path.filename().string()
+                                     : "built the initramfs " + initrd_.path.filename().string());
+    ctx.check();
+    ctx.progress(0.21, "making the version pack and base image read-only disks");
+    layers_ = ensure_layer_disks(cfg.cache_dir(), root_layers(cfg), root_layer_manifests(cfg));
+    for (const auto& l : layers_)
+      ctx.progress(0.25, (l.reused ? "reusing the layer disk " : "built the layer disk ") + l.path.filename().string());
 
     for (const std::string& what : end_unrecorded_vms(cfg)) ctx.progress(0.26, "ended " + what);
     ctx.prepare_data_store(cfg, 0.27);
@@ -90,13 +99,14 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
     ctx.progress(0.3, "starting the VM (QEMU, " + hv.accelerator() + ", " + std::to_string(cfg.memory_mb) + " MiB, " +
                           std::to_string(cfg.cpus) + " CPUs)");
     t_spawn_ = Clock::now();
-    const VmProcess proc = hv.launch(vm_spec(cfg, kernel_, initrd_.path));
+    const VmProcess proc = hv.launch(vm_spec(cfg, boot_kernel_.path, initrd_.path, layers_));
     qemu_pid_ = proc.pid;
     {
       std::lock_guard lock(mu_);
       boot_["prepare_s"] = std::chrono::duration<double>(t_spawn_ - ctx.started_at()).count();
       boot_["initramfs_s"] = std::chrono::duration<double>(t_spawn_ - t_initrd_).count();
       boot_["accelerator"] = hv.accelerator();
+      boot_["kernel"] = boot_kernel_.pvh ? "pvh" : "bzimage";
       boot_["accelerator_reason"] = accel_choice_.reason;
     }
     const json record{{"agent_socket", cfg.agent_socket().string()},
@@ -242,8 +252,10 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
   AgentMux features_;
   std::optional<fs::path> features_path_;  // under mu_
   KernelTree kernel_;                      // what prepare() made ready for launch()
+  BootKernel boot_kernel_;
   AccelChoice accel_choice_;
   Initramfs initrd_;
+  std::vector<LayerDisk> layers_;
   pid_t qemu_pid_ = 0;
   Clock::time_point t_initrd_, t_spawn_;
   mutable std::mutex mu_;  // boot_ and timeline_, which status reads

@@ -17,12 +17,19 @@ struct VmShare {
   std::string tag;  // 9p mount tag the guest mounts
 };
 
+// A disk the guest gets read-only (virtio-blk), found by its serial.
+struct VmReadOnlyDisk {
+  std::filesystem::path path;  // raw image
+  std::string serial;
+};
+
 struct VmSpec {
   std::filesystem::path kernel, initrd;
   std::string cmdline;
   int memory_mb = 2048;
   int cpus = 2;
-  std::filesystem::path data_disk;  // raw ext4 image, the guest's /dev/vda
+  std::filesystem::path data_disk;          // raw ext4 image, the guest's /dev/vda
+  std::vector<VmReadOnlyDisk> layer_disks;  // the root's read-only layers (pack, base image)
   std::vector<VmShare> shares;
   std::filesystem::path agent_socket;         // host end of the guest's agent port (the daemon's)
   std::filesystem::path control_socket;       // host end of a second agent port, this plugin's own

@@ -1,16 +1,16 @@
 #include "initramfs.hpp"
 
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "content_key.hpp"
 #include "cpio_writer.hpp"
 #include "kernel_modules.hpp"
 #include "sys_util.hpp"
@@ -23,7 +23,7 @@ namespace berth::hyperv {
 namespace {
 
 // Bump when the archive's layout changes, so old cached images are not reused.
-constexpr const char* kBuilderVersion = "hyperv-initramfs-3";
+constexpr const char* kInitramfsBuilderVersion = "hyperv-initramfs-4";
 
 struct Entry {
   enum class Kind { dir, file, symlink, data, node } kind = Kind::dir;
@@ -32,14 +32,6 @@ struct Entry {
   std::string content;  // data; symlink target
   unsigned major = 0, minor = 0;
 };
-
-uint64_t fnv1a(uint64_t h, const std::string& s) {
-  for (const unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -57,65 +49,54 @@ void add_parents(std::map<std::string, Entry>& entries, const fs::path& rel) {
   }
 }
 
-bool parent_is_dir(const std::map<std::string, Entry>& entries, const fs::path& rel) {
-  const std::string parent = rel.parent_path().string();
-  if (parent.empty()) return true;
-  const auto it = entries.find(parent);
-  return it == entries.end() || it->second.kind == Entry::Kind::dir;
+bool in_any_layer(const std::vector<fs::path>& layers, const fs::path& rel) {
+  struct stat st {};
+  for (const auto& layer : layers)
+    if (::lstat((layer / rel).c_str(), &st) == 0) return true;
+  return false;
 }
 
-// Pack over base, as the wsl2 backend's overlay shows them: the first layer
-// that has a path wins; a non-directory hides what lower layers have below it.
-void merge_layer(std::map<std::string, Entry>& entries, const fs::path& layer) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(layer, fs::directory_options::none, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) throw std::runtime_error("reading " + layer.string() + ": " + ec.message());
-    // lexically: fs::relative() would resolve a symlink to its target's path.
-    const fs::path rel = it->path().lexically_relative(layer);
-    struct stat st {};
-    if (::lstat(it->path().c_str(), &st) != 0) throw std::runtime_error(errno_message("lstat " + it->path().string()));
-    if (!parent_is_dir(entries, rel)) {
-      if (S_ISDIR(st.st_mode)) it.disable_recursion_pending();
-      continue;
+// The file the layers' /init leads to (top layer first, symlinks followed as the overlay
+// shows them; the base image links /init to berth-init). The kernel runs /init from the
+// initramfs before any layer is mounted, so the initramfs holds it as a file of its own.
+fs::path init_program(const std::vector<fs::path>& layers) {
+  fs::path rel = "init";
+  for (int hop = 0; hop < 16; ++hop) {
+    for (const auto& layer : layers) {
+      const fs::path p = layer / rel;
+      struct stat st {};
+      if (::lstat(p.c_str(), &st) != 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        const fs::path target = fs::read_symlink(p);
+        rel = (target.is_absolute() ? target.relative_path() : rel.parent_path() / target).lexically_normal();
+        if (rel.empty() || *rel.begin() == "..")
+          throw std::runtime_error("/init leads out of the layers: " + p.string());
+        break;
+      }
+      // A directory symlink on the way is followed by the host: it must stay in the layer.
+      std::error_code ec;
+      const auto real = fs::canonical(p, ec), root = fs::canonical(layer, ec);
+      const auto [end, _] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
+      if (ec || end != root.end()) throw std::runtime_error("/init leads out of its layer: " + p.string());
+      if (!S_ISREG(st.st_mode)) throw std::runtime_error("/init does not lead to a file: " + p.string());
+      return p;
     }
-    const std::string key = rel.string();
-    if (entries.count(key) > 0) continue;
-    Entry e;
-    e.mode = st.st_mode & 07777;
-    if (S_ISDIR(st.st_mode)) {
-      e.kind = Entry::Kind::dir;
-    } else if (S_ISLNK(st.st_mode)) {
-      e.kind = Entry::Kind::symlink;
-      e.content = fs::read_symlink(it->path()).string();
-    } else if (S_ISREG(st.st_mode)) {
-      e.kind = Entry::Kind::file;
-      e.source = it->path();
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      e.kind = Entry::Kind::node;
-      e.mode = st.st_mode;
-      e.major = major(st.st_rdev);
-      e.minor = minor(st.st_rdev);
-    } else {
-      continue;  // sockets, fifos: nothing an image needs
-    }
-    entries.emplace(key, std::move(e));
+    if (!in_any_layer(layers, rel)) throw std::runtime_error("neither layer has /" + rel.string());
   }
+  throw std::runtime_error("/init: too many symlinks");
 }
 
 }  // namespace
 
 std::string initramfs_key(const InitramfsSpec& spec, const std::vector<std::string>& resolved) {
-  uint64_t h = 1469598103934665603ULL;
-  h = fnv1a(h, kBuilderVersion);
-  for (const auto& l : spec.layers) h = fnv1a(h, "\nlayer " + l.string());
-  for (const auto& m : spec.layer_manifests) h = fnv1a(h, "\nmanifest " + read_all(m));
-  h = fnv1a(h, "\nkernel " + spec.kernel.version + " " + spec.kernel.root.string());
-  for (const auto& m : resolved) h = fnv1a(h, "\nmodule " + m);
-  h = fnv1a(h, "\ninit " + spec.init_config.dump());
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  ContentKey key;
+  key.add(kInitramfsBuilderVersion);
+  for (const auto& l : spec.layers) key.add("\nlayer " + l.string());
+  for (const auto& m : spec.layer_manifests) key.add("\nmanifest " + read_all(m));
+  key.add("\nkernel " + spec.kernel.version + " " + spec.kernel.root.string());
+  for (const auto& m : resolved) key.add("\nmodule " + m);
+  key.add("\ninit " + spec.init_config.dump());
+  return key.hex();
 }
 
 size_t write_initramfs(const fs::path& out, const InitramfsSpec& spec, const std::vector<std::string>& resolved) {
@@ -151,15 +132,15 @@ size_t write_initramfs(const fs::path& out, const InitramfsSpec& spec, const std
     if (fs::exists(spec.kernel.modules_dir() / f))
       entries[(mod_rel / f).string()] = Entry{Entry::Kind::file, 0644, spec.kernel.modules_dir() / f, {}};
 
-  for (const auto& layer : spec.layers) merge_layer(entries, layer);
+  // The layers themselves are read-only disks under this archive (layer_disk.hpp): of them
+  // the kernel needs only the program it runs first.
+  entries["init"] = Entry{Entry::Kind::file, 0755, init_program(spec.layers), {}};
   // The kernel's request_module() and berth-init run /sbin/modprobe; the base
   // image has busybox's in /bin only.
-  if (entries.count("sbin/modprobe") == 0 && entries.count("bin/modprobe") > 0) {
+  if (!in_any_layer(spec.layers, "sbin/modprobe") && in_any_layer(spec.layers, "bin/modprobe")) {
     entries.try_emplace("sbin", Entry{});
     entries["sbin/modprobe"] = Entry{Entry::Kind::symlink, 0777, {}, "/bin/modprobe"};
   }
-  if (entries.count("init") == 0)
-    throw std::runtime_error("neither layer has /init (the base image links it to berth-init)");
 
   CpioWriter w(out);
   for (const auto& [name, e] : entries) {

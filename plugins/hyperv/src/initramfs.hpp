@@ -1,7 +1,9 @@
-// The VM's initramfs: the same base image and version pack the wsl2 backend
-// overlays (pack over base), plus the kernel modules the engine needs and
-// berth-init's config for the VM. Cached by content key, so a start with the
-// same pack, base, kernel and config reuses the file.
+// The VM's initramfs: berth-init (the program the layers' /init leads to), the
+// kernel modules the engine needs and berth-init's config for the VM. The base
+// image and version pack themselves are read-only disks berth-init overlays
+// under it (layer_disk.hpp), so the kernel unpacks only a few MB. Cached by
+// content key, so a start with the same pack, base, kernel and config reuses
+// the file.
 #pragma once
 
 #include <filesystem>
@@ -14,7 +16,7 @@
 namespace berth::hyperv {
 
 struct InitramfsSpec {
-  std::vector<std::filesystem::path> layers;           // top first: pack_dir/rootfs, base_dir/rootfs
+  std::vector<std::filesystem::path> layers;           // top first: pack_dir/rootfs, base_dir/rootfs (for /init)
   std::vector<std::filesystem::path> layer_manifests;  // identify each layer's content (manifest.json)
   KernelTree kernel;
   std::vector<std::string> modules;  // wanted; dependencies are added

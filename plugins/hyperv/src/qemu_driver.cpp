@@ -86,7 +86,7 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
   if (!s.netdev_id.empty())
     a.insert(a.end(),
              {"-netdev", "user,id=" + s.netdev_id, "-device", "virtio-net-pci,netdev=" + s.netdev_id + ",addr=0x5"});
-  // PCI slots from 6 on: one per share, then the balloon.
+  // PCI slots from 6 on: one per share, one per read-only layer, then the balloon.
   int slot = 6;
   const auto next_slot = [&slot] {
     char addr[16];
@@ -99,6 +99,14 @@ std::vector<std::string> QemuDriver::command_line(const VmSpec& s) const {
     a.insert(a.end(),
              {"-fsdev", "local,id=" + id + ",path=" + opt_escape(share.host_path) + ",security_model=passthrough",
               "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag + ",addr=" + next_slot()});
+  }
+  // The root's read-only layers: shared locks (readonly=on), so QEMUs may share an image.
+  n = 0;
+  for (const auto& disk : s.layer_disks) {
+    const std::string id = "layer" + std::to_string(n++);
+    a.insert(a.end(),
+             {"-drive", "file=" + opt_escape(disk.path.string()) + ",format=raw,if=none,id=" + id + ",readonly=on",
+              "-device", "virtio-blk-pci,drive=" + id + ",serial=" + opt_escape(disk.serial) + ",addr=" + next_slot()});
   }
   // Memory back to the host: with free page reporting the guest's virtio_balloon
   // driver tells QEMU which free pages (2 MiB blocks) it no longer uses, and QEMU

@@ -31,9 +31,10 @@ long long ms_between(Clock::time_point a, Clock::time_point b) {
 
 // berth-init's config for the VM: same services and vars as wsl2; what
 // differs is configuration: the root moves from the initramfs onto an overlay
-// (runc's pivot_root cannot leave rootfs), the agent is the virtio-serial
+// of it over the read-only layer disks (runc's pivot_root cannot leave
+// rootfs), the agent is the virtio-serial
 // port, the data store is /dev/vda, shares come over 9p, the NIC is slirp's.
-json init_config(const EnvConfig& cfg) {
+json init_config(const EnvConfig& cfg, size_t root_layers) {
   const std::string data_mount = backend_support::kGuestDataMount;
   json mounts = json::array();
   mounts.push_back(
@@ -48,8 +49,11 @@ json init_config(const EnvConfig& cfg) {
                       {"type", "9p"},
                       {"options", "trans=virtio,version=9p2000.L,msize=262144,access=client,cache=none"}});
   }
+  json layers = json::array();
+  for (size_t i = 0; i < root_layers; ++i) layers.push_back({{"serial", layer_disk_serial(i)}, {"type", "ext4"}});
   return json{{"hostname", "berth"},
               {"root", "overlay"},
+              {"root_layers", layers},
               {"agent", {{"devices", {kGuestAgentDevice, kGuestControlDevice, kGuestFeaturesDevice}}}},
               {"dev", "auto"},
               {"mounts", mounts},
@@ -68,25 +72,35 @@ json init_config(const EnvConfig& cfg) {
 
 }  // namespace
 
+std::vector<std::filesystem::path> root_layers(const EnvConfig& cfg) {
+  return {cfg.pack_dir / "rootfs", cfg.base_dir / "rootfs"};
+}
+
+std::vector<std::filesystem::path> root_layer_manifests(const EnvConfig& cfg) {
+  return {cfg.pack_dir / "manifest.json", cfg.base_dir / "manifest.json"};
+}
+
 InitramfsSpec initramfs_spec(const EnvConfig& cfg, const KernelTree& kernel) {
   InitramfsSpec spec;
-  spec.layers = {cfg.pack_dir / "rootfs", cfg.base_dir / "rootfs"};
-  spec.layer_manifests = {cfg.pack_dir / "manifest.json", cfg.base_dir / "manifest.json"};
+  spec.layers = root_layers(cfg);
+  spec.layer_manifests = root_layer_manifests(cfg);
   spec.kernel = kernel;
   spec.modules = engine_modules();
-  spec.init_config = init_config(cfg);
+  spec.init_config = init_config(cfg, spec.layers.size());
   return spec;
 }
 
-VmSpec vm_spec(const EnvConfig& cfg, const KernelTree& kernel, const std::filesystem::path& initrd) {
+VmSpec vm_spec(const EnvConfig& cfg, const std::filesystem::path& kernel_image, const std::filesystem::path& initrd,
+               const std::vector<LayerDisk>& layers) {
   VmSpec vm;
-  vm.kernel = kernel.vmlinuz();
+  vm.kernel = kernel_image;
   vm.initrd = initrd;
   // panic=-1: a guest panic reboots, and -no-reboot turns that into QEMU exiting (supervised as a failure).
   vm.cmdline = "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init";
   vm.memory_mb = cfg.memory_mb;
   vm.cpus = cfg.cpus;
   vm.data_disk = cfg.data_store;
+  for (const auto& l : layers) vm.layer_disks.push_back({l.path, l.serial});
   for (size_t i = 0; i < cfg.shares.size(); ++i)
     vm.shares.push_back({cfg.shares[i].host, i == 0 ? kShareTag : std::string(kShareTag) + std::to_string(i)});
   vm.agent_socket = cfg.agent_socket();

@@ -10,20 +10,29 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "env_config.hpp"
 #include "hypervisor.hpp"
 #include "initramfs.hpp"
 #include "kernel.hpp"
+#include "layer_disk.hpp"
 
 namespace berth::hyperv {
 
-// The initramfs: pack over base image, the engine's kernel modules, and
-// berth-init's config for the VM (see vm_guest.cpp).
+// The root's read-only layers, top first (pack over base image, as wsl2's overlay shows
+// them), and the manifests that identify their content.
+std::vector<std::filesystem::path> root_layers(const EnvConfig& cfg);
+std::vector<std::filesystem::path> root_layer_manifests(const EnvConfig& cfg);
+
+// The initramfs: berth-init, the engine's kernel modules, and berth-init's config for the
+// VM, which overlays the layer disks under it (see vm_guest.cpp).
 InitramfsSpec initramfs_spec(const EnvConfig& cfg, const KernelTree& kernel);
 
-// QEMU's VM: the kernel, the initramfs, the data store, shares, ports, NIC.
-VmSpec vm_spec(const EnvConfig& cfg, const KernelTree& kernel, const std::filesystem::path& initrd);
+// QEMU's VM: the kernel image (boot_kernel(): the PVH vmlinux where there is one), the
+// initramfs, the layer disks, the data store, shares, ports, NIC.
+VmSpec vm_spec(const EnvConfig& cfg, const std::filesystem::path& kernel_image, const std::filesystem::path& initrd,
+               const std::vector<LayerDisk>& layers);
 
 // Where the start's time went, from the host's clock and the guest's (the
 // health reply carries the guest kernel's uptime now, when berth-init started

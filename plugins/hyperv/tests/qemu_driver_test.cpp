@@ -1,6 +1,7 @@
 // QEMU's command line for a VM spec: the devices the guest gets and their PCI slots.
 #include "qemu_driver.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>
 #include <string>
@@ -53,4 +54,36 @@ TEST_CASE("the VM gets a balloon with free page reporting, on a PCI slot of its 
     }
     CHECK(balloons == 1);
   }
+}
+
+TEST_CASE("the root's layer disks are read-only virtio disks with their serials, each on a slot of its own") {
+  const hv::QemuDriver qemu("tcg");
+  hv::VmSpec spec = spec_with_shares(2);
+  spec.layer_disks = {{"/c/layer-a.ext4", "berth-layer-0"}, {"/c/layer,b.ext4", "berth-layer-1"}};
+  const auto argv = qemu.command_line(spec);
+  std::vector<std::string> drives;
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == "-drive") drives.push_back(argv[i + 1]);
+  REQUIRE(drives.size() == 3);  // the data store and the two layers
+  CHECK(drives[1] == "file=/c/layer-a.ext4,format=raw,if=none,id=layer0,readonly=on");
+  CHECK(drives[2] == "file=/c/layer,,b.ext4,format=raw,if=none,id=layer1,readonly=on");  // ',' escaped
+  std::set<std::string> slots;
+  int layers = 0;
+  long data_slot = -1, lowest_layer_slot = 1000;
+  for (const auto& d : devices(argv)) {
+    const auto at = d.find(",addr=");
+    if (at == std::string::npos) continue;
+    const std::string slot = d.substr(at + 6, d.find(',', at + 6) - (at + 6));
+    CHECK(slots.insert(slot).second);
+    if (d.rfind("virtio-blk-pci,drive=data", 0) == 0) data_slot = std::stol(slot, nullptr, 16);
+    if (d.rfind("virtio-blk-pci,drive=layer", 0) == 0) {
+      ++layers;
+      CHECK_THAT(d, Catch::Contains(",serial=berth-layer-"));
+      lowest_layer_slot = std::min(lowest_layer_slot, std::stol(slot, nullptr, 16));
+    }
+  }
+  CHECK(layers == 2);
+  // The data store stays the first block device the guest finds (its /dev/vda): a lower slot.
+  CHECK(data_slot >= 0);
+  CHECK(data_slot < lowest_layer_slot);
 }
