@@ -32,8 +32,8 @@ long long ms_between(Clock::time_point a, Clock::time_point b) {
 // berth-init's config for the VM: same services and vars as wsl2; what
 // differs is configuration: the root moves from the initramfs onto an overlay
 // of it over the read-only layer disks (runc's pivot_root cannot leave
-// rootfs), the agent is the virtio-serial
-// port, the data store is /dev/vda, shares come over 9p, the NIC is slirp's.
+// rootfs), the agent is the virtio-serial port, the data store is /dev/vda,
+// shares come over 9p, the NIC is slirp's.
 json init_config(const EnvConfig& cfg, size_t root_layers) {
   const std::string data_mount = backend_support::kGuestDataMount;
   json mounts = json::array();

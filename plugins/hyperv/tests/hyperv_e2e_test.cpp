@@ -332,6 +332,13 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     // The VM's own command line has exactly that accelerator.
     const std::string cmdline = berth::test::read_text_file("/proc/" + std::to_string(first.pid) + "/cmdline");
     CHECK(cmdline.find(std::string("-accel") + '\0' + accel + '\0') != std::string::npos);
+    // It boots the PVH kernel (decompressed once) and the pack and base image as read-only
+    // layer disks: the engine answered, so berth-init found and overlaid them.
+    CHECK(bs["boot"].value("kernel", "") == "pvh");
+    CHECK(cmdline.find(".pvh") != std::string::npos);
+    for (const char* serial : {"serial=berth-layer-0", "serial=berth-layer-1"})
+      CHECK_THAT(cmdline, Catch::Contains(serial));
+    CHECK_THAT(cmdline, Catch::Contains(",readonly=on"));
     json hyperv;
     const json backends = daemon.client().request("GET", "/v1/backend").body;
     for (const auto& b : backends["backends"])
