@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -107,19 +108,27 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 void write_file_atomic(const std::filesystem::path& p, const std::string& content) {
-  const std::string tmp = p.string() + ".tmp";
+  // A temporary name of this writer's own: two writers of one file at once (two daemons
+  // preparing the same cached kernel) each rename a whole file, never one the other truncated.
+  static std::atomic<unsigned> serial{0};
+  const std::string tmp = p.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial++);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) throw std::runtime_error(errno_message("create " + tmp));
+  const auto fail = [&](const std::string& what) {
+    const std::string message = errno_message(what + " " + tmp);
+    ::unlink(tmp.c_str());  // a half-written file is never left behind
+    throw std::runtime_error(message);
+  };
   size_t off = 0;
   while (off < content.size()) {
     const ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error(errno_message("write " + tmp));
+    if (n <= 0) fail("write");
     off += static_cast<size_t>(n);
   }
   ::fsync(fd.get());
   fd.reset();
-  if (::rename(tmp.c_str(), p.c_str()) != 0) throw std::runtime_error(errno_message("rename " + tmp));
+  if (::rename(tmp.c_str(), p.c_str()) != 0) fail("rename");
 }
 
 std::string tail_file(const std::filesystem::path& p, size_t max_lines) {

@@ -60,7 +60,9 @@ bool same_process_alive(pid_t pid, unsigned long long start_time);
 UniqueFd pidfd_open_recorded(pid_t pid, unsigned long long start_time);
 
 std::string read_file(const std::filesystem::path& p);
-// Write to <p>.tmp, fsync, rename: readers see the old or the new file, never half.
+// Write to a temporary file of this writer's own beside <p>, fsync, rename: readers see the
+// old or the new file, never half, also with several writers at once; on failure nothing
+// is left behind.
 void write_file_atomic(const std::filesystem::path& p, const std::string& content);
 // The last `max_lines` lines of a (log) file, at most 4 KiB; "" if unreadable.
 std::string tail_file(const std::filesystem::path& p, size_t max_lines);
