@@ -134,11 +134,17 @@ int DaemonProcess::terminate(std::chrono::seconds timeout) {
   while (std::chrono::steady_clock::now() < deadline) {
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      const int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      // The log goes with the test's directory: show its end (a sanitizer's report, an abort's
+      // reason) while it is there.
+      if (status != 0)
+        std::fprintf(stderr, "berthd ended with status %d; its stderr ends with:\n%s\n", status, log_tail().c_str());
+      return status;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill9();
+  std::fprintf(stderr, "berthd did not stop on SIGTERM; its stderr ends with:\n%s\n", log_tail().c_str());
   return -2;  // did not stop in time
 }
 
@@ -149,6 +155,11 @@ void DaemonProcess::reload_config(const nlohmann::json& config) {
 
 api::Client DaemonProcess::client() const {
   return api::Client(api::ClientEndpoint::unix_path(socket_), std::chrono::seconds(60));
+}
+
+std::string DaemonProcess::log_tail(size_t max_bytes) const {
+  const std::string all = log();
+  return all.size() <= max_bytes ? all : all.substr(all.size() - max_bytes);
 }
 
 std::string DaemonProcess::log() const {

@@ -48,7 +48,8 @@ class DaemonProcess {
   api::Client client() const;
   const std::filesystem::path& socket() const { return socket_; }
   const std::filesystem::path& config_file() const { return config_file_; }
-  std::string log() const;  // what berthd wrote to stderr so far
+  std::string log() const;                              // what berthd wrote to stderr so far
+  std::string log_tail(size_t max_bytes = 8192) const;  // its last max_bytes
   const std::filesystem::path& dir() const { return dir_; }
   // The config's state_dir (by default dir()/state).
   const std::filesystem::path& state_dir() const { return state_dir_; }
