@@ -336,6 +336,7 @@ void load_modules(const std::vector<std::string>& modules) {
 
 namespace {
 
+// The first line of a (sysfs) file, without its newline; "" if it cannot be read.
 std::string first_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -552,10 +553,7 @@ std::string resolve_virtio_port(const std::string& device) {
   while (dirent* e = readdir(d)) {
     const std::string port = e->d_name;
     if (port == "." || port == "..") continue;
-    std::ifstream in("/sys/class/virtio-ports/" + port + "/name");
-    std::string name;
-    std::getline(in, name);
-    if (name == want) {
+    if (first_line("/sys/class/virtio-ports/" + port + "/name") == want) {
       found = "/dev/" + port;
       break;
     }
