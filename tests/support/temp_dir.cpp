@@ -13,6 +13,13 @@ TempDir::TempDir(const std::string& prefix) {
   path_ = pattern;
 }
 
+std::filesystem::path source_dir() {
+  return BERTH_SOURCE_DIR;
+}
+std::filesystem::path binary_dir() {
+  return BERTH_BINARY_DIR;
+}
+
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);  // best effort: a test must not throw from cleanup

@@ -19,12 +19,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Source and build trees, for tests that need fixtures or built artefacts.
-inline std::filesystem::path source_dir() {
-  return BERTH_SOURCE_DIR;
-}
-inline std::filesystem::path binary_dir() {
-  return BERTH_BINARY_DIR;
-}
+// Source and build trees, for tests that need fixtures or built artefacts. Defined
+// in temp_dir.cpp, the one file compiled with the build tree's path: the tests' own
+// files then compile the same in every preset (see ccache in CMakeLists.txt).
+std::filesystem::path source_dir();
+std::filesystem::path binary_dir();
 
 }  // namespace berth::test
