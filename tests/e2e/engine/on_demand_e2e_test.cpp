@@ -101,7 +101,10 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   const json default_socket = engine.status()["default_socket"];
   CHECK(default_socket["served"] == false);
   CHECK_THAT(default_socket["outcome"].get<std::string>(), Catch::Contains("another process is serving"));
-  CHECK(berth::test::run_command("socat -T2 - UNIX-CONNECT:'" + taken.string() + "' < /dev/null").output == "other\n");
+  // -u: only read the answer; the connection's sending side stays open, so the other
+  // side does not end `echo` half a second after an end of input (a loaded machine's fork
+  // and exec once took longer, and the answer was lost); -T10 bounds the wait.
+  CHECK(berth::test::run_command("socat -T10 -u UNIX-CONNECT:'" + taken.string() + "' -").output == "other\n");
 
   INFO("nothing uses it: it stops, and says it sleeps and why");
   auto st = engine.wait_for_state("stopped", std::chrono::seconds(30));
