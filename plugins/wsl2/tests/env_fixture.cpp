@@ -27,7 +27,7 @@ EnvFixture::EnvFixture(const std::string& fake_init_mode) : dir_("berth-wsl2") {
     fs::create_directories(base / d);
   fs::copy_file("/bin/busybox", base / "bin/busybox");
   for (const char* applet : {"sh", "ls", "cat", "echo", "mount"}) fs::create_symlink("busybox", base / "bin" / applet);
-  fs::copy_file(WSL2_FAKE_INIT, base / "sbin/berth-init");
+  fs::copy_file(fake_init(), base / "sbin/berth-init");
   fs::permissions(base / "sbin/berth-init", fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   // Version pack layer: the manifest where berth-init looks for it, and a
   // marker that proves the pack is the upper of the two read-only layers.

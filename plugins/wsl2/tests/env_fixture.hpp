@@ -15,6 +15,19 @@
 
 namespace berth::wsl2::test {
 
+// What the tests run, where the build puts it. Found at run time under the build tree
+// (not compiled in), so the test objects do not depend on the tree and both presets
+// share them through the compiler cache.
+inline std::string wsl2_plugin() {
+  return (berth::test::binary_dir() / "plugins" / "berth_backend_wsl2.so").string();
+}
+inline std::string fake_init() {
+  return (berth::test::binary_dir() / "plugins" / "wsl2" / "tests" / "fake_init_for_tests").string();
+}
+inline std::string fake_daemon() {
+  return (berth::test::binary_dir() / "plugins" / "wsl2" / "tests" / "fake_daemon_for_tests").string();
+}
+
 class EnvFixture {
  public:
   // mode: "" (serve), "exit", "silent" (see fake_init_for_tests.c)

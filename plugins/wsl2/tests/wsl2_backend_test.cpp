@@ -21,7 +21,9 @@
 
 namespace fs = std::filesystem;
 using berth::wsl2::test::EnvFixture;
+using berth::wsl2::test::fake_daemon;
 using berth::wsl2::test::PluginUnderTest;
+using berth::wsl2::test::wsl2_plugin;
 using nlohmann::json;
 namespace t = berth::wsl2::test;
 
@@ -86,7 +88,7 @@ void require_nothing_left(EnvFixture& fx, pid_t pid1) {
 }  // namespace
 
 TEST_CASE("probe says this host can run the wsl2 backend") {
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   const json r = plugin.probe("{}");
   INFO(r.dump());
   CHECK(r["supported"] == true);
@@ -95,7 +97,7 @@ TEST_CASE("probe says this host can run the wsl2 backend") {
 }
 
 TEST_CASE("probe takes host facts over its own checks and names the first missing thing") {
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   auto probe = [&](const char* facts) { return plugin.probe(facts); };
 
   const json no_ns = probe(R"({"namespaces":false})");
@@ -123,7 +125,7 @@ TEST_CASE("probe takes host facts over its own checks and names the first missin
 
 TEST_CASE("an environment gets its own namespaces, layered root and data store, and stops without a trace") {
   EnvFixture fx;
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   std::vector<std::string> progress;
   plugin.env_start(fx.env_json(), &progress);
 
@@ -197,7 +199,7 @@ TEST_CASE("an environment gets its own namespaces, layered root and data store, 
 
 TEST_CASE("the data store survives a restart, the upper layer does not") {
   EnvFixture fx;
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   plugin.env_start(fx.env_json());
   pid_t pid1 = plugin.env_status()["pid"].get<pid_t>();
   fx.track(pid1);
@@ -220,7 +222,7 @@ TEST_CASE("the data store survives a restart, the upper layer does not") {
 
 TEST_CASE("kill -9 of PID 1 marks the environment failed and publishes backend.failed") {
   EnvFixture fx;
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   plugin.env_start(fx.env_json());
   const pid_t pid1 = plugin.env_status()["pid"].get<pid_t>();
   fx.track(pid1);
@@ -244,7 +246,7 @@ TEST_CASE("kill -9 of PID 1 marks the environment failed and publishes backend.f
 
 TEST_CASE("an init that exits at once fails the start, with its log in the reason") {
   EnvFixture fx("exit");
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   std::string message;
   try {
     plugin.env_start(fx.env_json());
@@ -273,7 +275,7 @@ TEST_CASE("an init that exits at once fails the start, with its log in the reaso
 
 TEST_CASE("a start times out when the engine never answers, and leaves nothing") {
   EnvFixture fx("silent");
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   std::string message;
   try {
     plugin.env_start(fx.env_json(/*start_timeout_s=*/2));
@@ -292,7 +294,7 @@ TEST_CASE("a start times out when the engine never answers, and leaves nothing")
 
 TEST_CASE("a missing layer or berth-init fails the start with a reason before anything runs") {
   EnvFixture fx;
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   fs::remove(fx.base_rootfs() / "sbin/berth-init");
   std::string message;
   try {
@@ -317,10 +319,10 @@ TEST_CASE("after the daemon is killed with -9, cleanup_stale ends its environmen
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addclose(&actions, out[0]);
   const std::string env = fx.env_json();
-  std::vector<char*> argv = {const_cast<char*>(WSL2_FAKE_DAEMON), const_cast<char*>(WSL2_PLUGIN),
-                             const_cast<char*>(env.c_str()), nullptr};
+  std::string daemon_path = fake_daemon(), plugin_path = wsl2_plugin();
+  std::vector<char*> argv = {daemon_path.data(), plugin_path.data(), const_cast<char*>(env.c_str()), nullptr};
   pid_t daemon = -1;
-  REQUIRE(::posix_spawn(&daemon, WSL2_FAKE_DAEMON, &actions, nullptr, argv.data(), environ) == 0);
+  REQUIRE(::posix_spawn(&daemon, daemon_path.c_str(), &actions, nullptr, argv.data(), environ) == 0);
   posix_spawn_file_actions_destroy(&actions);
   ::close(out[1]);
   std::string line;
@@ -340,7 +342,7 @@ TEST_CASE("after the daemon is killed with -9, cleanup_stale ends its environmen
   REQUIRE(fx.leftover_loops().size() == 1);
   { std::ofstream(fs::path("/proc/" + std::to_string(pid1) + "/root/var/lib/docker/before-crash")) << "x\n"; }
 
-  PluginUnderTest plugin(WSL2_PLUGIN);
+  PluginUnderTest plugin(wsl2_plugin());
   plugin.env_cleanup_stale(env);
   CHECK_FALSE(t::process_alive(pid1));
   CHECK(fx.leftover_processes().empty());

@@ -67,8 +67,9 @@ TEST_CASE("the real pack and berth-init come up in the wsl2 backend until docker
   const fs::path state = dir / "state";
   // The run's shared pack (berth-pack below then reuses it after verifying), else a build here.
   berth::test::seed_state_from_pack_cache(state);
-  const std::string done = last_line_of(std::string(WSL2_BERTH_PACK) + " build --out " + state.string() + " --init " +
-                                        WSL2_BERTH_INIT + " 2>&1");
+  const std::string done =
+      last_line_of((berth::test::binary_dir() / "bin" / "berth-pack").string() + " build --out " + state.string() +
+                   " --init " + (berth::test::binary_dir() / "bin" / "berth-init").string() + " 2>&1");
   INFO("berth-pack said: " << done);
   REQUIRE(done.rfind("done ", 0) == 0);
   const json env{{"state_dir", state.string()},
@@ -83,7 +84,7 @@ TEST_CASE("the real pack and berth-init come up in the wsl2 backend until docker
   pid_t pid1 = 0;
   std::string pid_ns;
   {
-    t::PluginUnderTest plugin(WSL2_PLUGIN);
+    t::PluginUnderTest plugin(t::wsl2_plugin());
     try {
       plugin.env_start(env.dump());
     } catch (const std::exception& e) {

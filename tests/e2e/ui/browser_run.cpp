@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "daemon_process.hpp"
+#include "temp_dir.hpp"
 
 namespace berth::test {
 
@@ -19,7 +20,7 @@ std::string quoted(const std::string& s) {
 
 void install_packages() {
   // The npm cache lives in the build tree: never in the user's HOME, and reused by later runs.
-  const fs::path cache = fs::path(BERTH_UI_OUTPUT_DIR).parent_path() / "npm-cache";
+  const fs::path cache = berth::test::binary_dir() / "test-output" / "npm-cache";
   const auto r = run_command("npm_config_cache=" + quoted(cache.string()) + " " +
                                  quoted((fs::path(BERTH_UI_TEST_DIR) / "install-packages").string()),
                              std::chrono::seconds(300));
@@ -30,7 +31,7 @@ void install_packages() {
 }  // namespace
 
 fs::path ui_output_dir(const std::string& name) {
-  const fs::path dir = fs::path(BERTH_UI_OUTPUT_DIR) / name;
+  const fs::path dir = berth::test::binary_dir() / "test-output" / "ui" / name;
   fs::create_directories(dir);
   return dir;
 }

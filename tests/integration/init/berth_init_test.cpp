@@ -17,6 +17,7 @@
 
 #include "bounded.hpp"
 #include "init_sandbox.hpp"
+#include "temp_dir.hpp"
 
 using berth::agent::AgentClient;
 using berth::test::InitSandbox;
@@ -371,7 +372,7 @@ TEST_CASE("a malformed config, or not being PID 1, is refused with a message and
       fclose(f);
     }
     // Appended piecewise: GCC 12 reports a false -Warray-bounds on the chained operator+ here.
-    std::string cmd = BERTH_INIT_PATH;
+    std::string cmd = (berth::test::binary_dir() / "bin" / "berth-init").string();
     cmd.append(" --config ").append(path).append(" 2>&1");
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);

@@ -18,9 +18,6 @@ inline std::filesystem::path builder_path() {
 // The berth-init target, when it has been built; otherwise any executable stands in for it (the
 // pack tests only need a file to place at /sbin/berth-init).
 inline std::filesystem::path init_path() {
-#ifdef BERTH_INIT_PATH
-  if (std::filesystem::exists(BERTH_INIT_PATH)) return BERTH_INIT_PATH;
-#endif
   const auto built = berth::test::binary_dir() / "bin" / "berth-init";
   return std::filesystem::exists(built) ? built : std::filesystem::path("/bin/true");
 }
