@@ -48,11 +48,13 @@ Supervisor::Supervisor(EventLoop& loop, std::string log_dir, EventSink events)
     : loop_(loop), log_dir_(std::move(log_dir)), events_(std::move(events)) {}
 
 Supervisor::~Supervisor() {
-  for (auto& s : services_)
+  for (auto& s : services_) {
     for (int fd : s.out_fds) {
       loop_.unwatch(fd);
       close(fd);
     }
+    if (s.notify) loop_.unwatch(s.notify->fd());
+  }
 }
 
 const char* Supervisor::state_name(State s) {
@@ -192,6 +194,29 @@ void Supervisor::order_advance(std::size_t i) {
   start_next();
 }
 
+void Supervisor::open_notify(std::size_t i) {
+  Service& s = services_[i];
+  mkdir_p(kNotifyDir, 0700);
+  std::string error;
+  s.notify = NotifySocket::open(std::string(kNotifyDir) + "/" + s.spec.name, &error);
+  if (!s.notify) {
+    log_error("service " + s.spec.name + " gets no NOTIFY_SOCKET (" + error +
+              "); its health check alone says when it is ready");
+    return;
+  }
+  loop_.watch(s.notify->fd(), POLLIN, [this, i](short) { on_notify(i); });
+}
+
+// READY=1 is the service's own word that it serves: healthy at once, without waiting for
+// the next health poll (the polls go on for a service that never says it).
+void Supervisor::on_notify(std::size_t i) {
+  Service& s = services_[i];
+  if (!s.notify->drain_ready()) return;
+  if (s.state != State::starting && s.state != State::unhealthy) return;
+  log_info("service " + s.spec.name + " sent READY=1");
+  health_result(i, true, "READY=1");
+}
+
 void Supervisor::launch(std::size_t i) {
   Service& s = services_[i];
   int fds[2];
@@ -199,7 +224,10 @@ void Supervisor::launch(std::size_t i) {
     log_error("pipe for " + s.spec.name + " failed");
     fds[0] = fds[1] = -1;
   }
-  SpawnSpec spec{s.spec.argv, service_env(s.spec.name, s.spec.env), s.spec.cwd, -1, fds[1], fds[1], true};
+  auto env = service_env(s.spec.name, s.spec.env);
+  if (s.spec.notify && !s.notify) open_notify(i);
+  if (s.notify) env["NOTIFY_SOCKET"] = s.notify->path();
+  SpawnSpec spec{s.spec.argv, std::move(env), s.spec.cwd, -1, fds[1], fds[1], true};
   std::string error;
   s.pid = spawn(spec, error);
   if (fds[1] >= 0) close(fds[1]);

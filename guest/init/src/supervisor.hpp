@@ -14,6 +14,7 @@
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "log_sink.hpp"
+#include "notify_socket.hpp"
 
 namespace berth::init {
 
@@ -46,6 +47,8 @@ class Supervisor {
   static constexpr double kBackoffMax = 10.0;
   static constexpr int kHealthyResetSeconds = 30;
   static constexpr int kStopGraceSeconds = 10;
+  // Where the services' NOTIFY_SOCKETs are (<dir>/<service>), on the environment's /run tmpfs.
+  static constexpr const char* kNotifyDir = "/run/berth-init/notify";
 
  private:
   enum class State { pending, starting, running, unhealthy, backoff, stopping, stopped };
@@ -68,11 +71,14 @@ class Supervisor {
     pid_t check_pid = -1;
     Clock::time_point check_deadline{};
     std::unique_ptr<LogSink> log;
-    std::set<int> out_fds;  // read ends of output pipes still open (older runs may linger)
+    std::unique_ptr<NotifySocket> notify;  // the manifest's "notify": its NOTIFY_SOCKET, kept across restarts
+    std::set<int> out_fds;                 // read ends of output pipes still open (older runs may linger)
   };
 
   static const char* state_name(State s);
   void launch(std::size_t i);
+  void open_notify(std::size_t i);
+  void on_notify(std::size_t i);
   void watch_output(std::size_t i, int fd);
   void schedule_health(std::size_t i, Clock::duration after);
   void poll_health(std::size_t i);

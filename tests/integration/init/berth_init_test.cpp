@@ -335,6 +335,65 @@ TEST_CASE("an on-request service runs only between service_start and service_sto
   CHECK_THROWS_WITH(client->service_start("nope"), Catch::Contains("no service \"nope\" in the pack"));
 }
 
+TEST_CASE("notify: READY=1 on a service's NOTIFY_SOCKET makes it healthy at once, also after a restart") {
+  std::string why;
+  if (!berth::test::can_run_sandbox(why)) {
+    WARN("skipped: " << why);
+    return;
+  }
+  // "notified"'s health check never passes, and "plain" starts only once "notified" is
+  // healthy (or after its 60 s start timeout): only its READY=1 can make the engine healthy
+  // within the test's limit. "plain" has no "notify" and must get no NOTIFY_SOCKET.
+  json manifest = {
+      {"format", 1},
+      {"pack_version", "test-1"},
+      {"files", json::object()},
+      {"services",
+       {{{"name", "notified"},
+         {"argv", {"/bin/sh", "-c", "echo socket=$NOTIFY_SOCKET; exec /bin/notify-ready /bin/sleep 100000"}},
+         {"health", {{"type", "exec"}, {"argv", {"/bin/false"}}}},
+         {"notify", true},
+         {"start_timeout_s", 60}},
+        {{"name", "plain"},
+         {"argv", {"/bin/sh", "-c", "echo socket=[$NOTIFY_SOCKET]; exec sleep 100000"}},
+         {"health", {{"type", "none"}}}}}}};
+  InitSandbox box(test_config(), manifest);
+  std::filesystem::copy_file(berth::test::binary_dir() / "bin" / "berth-test-notify-ready",
+                             box.rootfs() / "bin" / "notify-ready");
+  box.start();
+  INFO("berth-init stderr:\n" << box.init_stderr());
+  auto client = AgentClient::connect_unix(box.host_socket(), 20s);
+
+  json h = wait_healthy(*client, 20s);
+  INFO("health: " << h.dump());
+  REQUIRE(h["engine_healthy"] == true);
+  CHECK(h["services"][0]["state"] == "running");
+  CHECK(client->log_tail("init", 100).find("service notified sent READY=1") != std::string::npos);
+  std::string notified_log, plain_log;
+  CHECK(berth::test::eventually_within(
+      [&] {
+        notified_log = client->log_tail("notified", 10);
+        plain_log = client->log_tail("plain", 10);
+        return !notified_log.empty() && !plain_log.empty();
+      },
+      10s));
+  CHECK(notified_log == "socket=/run/berth-init/notify/notified\n");
+  CHECK(plain_log == "socket=[]\n");
+
+  INFO("killed, it is restarted with the same socket and is healthy again by its READY=1");
+  EventLog events;
+  client->subscribe_events([&](const json& e) { events.add(e); });
+  const int pid = h["services"][0]["pid"].get<int>();
+  CHECK(client->exec({"kill", "-9", std::to_string(pid)}).exit_code == 0);
+  REQUIRE(events.wait_for("service.restarted", "notified", 20s));
+  CHECK(berth::test::eventually_within(
+      [&] {
+        const json s = client->health()["services"][0];
+        return s["healthy"] == true && s["restarts"] == 1;
+      },
+      20s, 100ms));
+}
+
 TEST_CASE("SIGTERM to PID 1 stops the services and exits 0") {
   std::string why;
   if (!berth::test::can_run_sandbox(why)) {

@@ -200,3 +200,16 @@ TEST_CASE("an on-request service and the Kubernetes section survive write then r
   CHECK(pack_error(with(doc, "/kubernetes/data_dir"_json_pointer, "/var/../etc")) ==
         "manifest.kubernetes.data_dir must be an absolute path without '.' or '..' parts");
 }
+
+TEST_CASE("a service's notify survives write then read, is left out when false, and must be a boolean") {
+  json doc = written_by_berth_pack();
+  doc["services"][1]["notify"] = true;
+  const PackManifest m = pack_manifest_from_json(doc);
+  CHECK_FALSE(m.services[0].notify);
+  CHECK(m.services[1].notify);
+  CHECK(read_pack_manifest(write_pack_manifest(m)) == m);
+  const auto plain = write_pack_manifest(pack_manifest_from_json(written_by_berth_pack()));
+  CHECK(plain.find("\"notify\"") == std::string::npos);
+  CHECK(pack_error(with(doc, "/services/1/notify"_json_pointer, "yes")) ==
+        "service dockerd.notify must be true or false");
+}

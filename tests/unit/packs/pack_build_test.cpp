@@ -35,7 +35,7 @@ TEST_CASE("berth-pack builds a version pack and base image that verify") {
   const std::string version = built.result.pack_version;
   CHECK_FALSE(built.result.reused);
   CHECK(version.size() > 7);
-  CHECK(version.substr(version.size() - 7) == "-berth2");
+  CHECK(version.substr(version.size() - 7) == "-berth3");
 
   const auto packs = store.list();
   REQUIRE(packs.size() == 1);

@@ -27,7 +27,7 @@ namespace berth::pack {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kPackSuffix = "-berth2";  // bump when the pack's layout or contents change
+constexpr const char* kPackSuffix = "-berth3";  // bump when the pack's layout or contents change
 
 class Progress {
  public:

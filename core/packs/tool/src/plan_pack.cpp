@@ -160,18 +160,18 @@ nlohmann::ordered_json pack_components() {
 
 nlohmann::ordered_json pack_services() {
   using J = nlohmann::ordered_json;
-  J containerd = {{"name", "containerd"},
-                  {"argv", J::array({"/usr/bin/containerd"})},
-                  {"env", {{"PATH", kPath}}},
-                  {"health", {{"type", "unix_socket"}, {"path", "/run/containerd/containerd.sock"}}},
-                  {"start_timeout_s", 30}};
+  J containerd = {
+      {"name", "containerd"},     {"argv", J::array({"/usr/bin/containerd"})},
+      {"env", {{"PATH", kPath}}}, {"health", {{"type", "unix_socket"}, {"path", "/run/containerd/containerd.sock"}}},
+      {"start_timeout_s", 30},    {"notify", true}};
   J dockerd = {{"name", "dockerd"},
                {"argv", J::array({"/usr/sbin/dockerd", "-H", "unix://${ENGINE_SOCKET}",
                                   "--containerd=/run/containerd/containerd.sock", "--data-root=/var/lib/docker",
                                   "--exec-root=/run/docker", "--pidfile=/run/docker.pid"})},
                {"env", {{"PATH", kPath}}},
                {"health", {{"type", "http_unix"}, {"socket", "${ENGINE_SOCKET}"}, {"path", "/_ping"}}},
-               {"start_timeout_s", 60}};
+               {"start_timeout_s", 60},
+               {"notify", true}};
   return J::array({containerd, dockerd});
 }
 

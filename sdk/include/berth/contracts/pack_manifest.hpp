@@ -25,6 +25,9 @@
 // A service may say "start": "on_request" (default "always"): berth-init then leaves it out of the
 // ordered start and of engine health, and runs it only between the agent's service_start and
 // service_stop (the Kubernetes server runs only while the k8s feature is enabled).
+// "notify": true (default false): berth-init gives the service a NOTIFY_SOCKET (sd_notify's
+// datagram protocol) and takes its READY=1 as healthy at once; the health check stays the
+// fallback for a service that never sends it. dockerd and containerd send it.
 // "kubernetes" names that service, the upstream version, the API's TCP port inside and the
 // server's state directory on the data store (its file layout: contracts/kubernetes_layout.hpp).
 // Health checks: {"type": "none"} | unix_socket {path} | http_unix {socket, path} | tcp {port}
@@ -78,6 +81,7 @@ struct Service {
   HealthCheck health;
   int start_timeout_s = 30;  // the next service starts once this one is healthy, or after this
   StartPolicy start = StartPolicy::always;
+  bool notify = false;  // gets a NOTIFY_SOCKET; READY=1 on it is healthy at once
   bool operator==(const Service&) const = default;
 };
 
@@ -233,7 +237,7 @@ inline HealthCheck read_health(const nlohmann::json& h, const std::string& where
 
 inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
   if (!s.is_object()) throw ContractError(at + " must be an object");
-  fields::only_keys(s, {"name", "argv", "env", "cwd", "health", "start_timeout_s", "start"}, at);
+  fields::only_keys(s, {"name", "argv", "env", "cwd", "health", "start_timeout_s", "start", "notify"}, at);
   Service svc;
   svc.name = fields::required_string(s, "name", at);
   if (svc.name.empty() || svc.name.find('/') != std::string::npos || svc.name == "init" || svc.name[0] == '.')
@@ -250,6 +254,7 @@ inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
     svc.start = StartPolicy::on_request;
   else if (start != "always")
     throw ContractError(where + ".start \"" + start + "\" is not one of always, on_request");
+  svc.notify = fields::boolean(s, "notify", where, false);
   return svc;
 }
 
@@ -369,6 +374,7 @@ inline nlohmann::ordered_json to_json(const PackManifest& m) {
     svc["health"] = std::move(health);
     svc["start_timeout_s"] = s.start_timeout_s;
     if (s.start == StartPolicy::on_request) svc["start"] = "on_request";
+    if (s.notify) svc["notify"] = true;
     j["services"].push_back(std::move(svc));
   }
   j["upgrade_scripts"] = J::array();
