@@ -139,6 +139,7 @@ TEST_CASE("berthctl logs: berthd, a plugin, berth-init and the engine's services
     const auto t0 = std::chrono::steady_clock::now();
     auto r = engine.berthctl("diagnose check --json");
     const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(r.output);
     CHECK(took < std::chrono::seconds(10));
     CHECK(r.status == 1);
     const json doc = json::parse(r.output);

@@ -55,7 +55,9 @@ int diagnose_check(Session& s, const fs::path& state_dir) {
   std::size_t failed = 0;
   for (const auto& c : checks) failed += c["status"] == "fail" ? 1 : 0;
   if (s.json_output()) {
-    s.out << json({{"checks", checks}, {"failed", failed}}).dump(2) << '\n';
+    // A finding may quote an error's bytes as they came (a socket's, a process's): bytes
+    // that are not UTF-8 are printed as U+FFFD rather than lose the whole report.
+    s.out << json({{"checks", checks}, {"failed", failed}}).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& c : checks) {
