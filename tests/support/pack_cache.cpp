@@ -66,8 +66,8 @@ class FileLock {
 
 void ensure_pack_cache() {
   const fs::path cache = pack_cache_dir();
-  const fs::path pack = binary_dir() / "bin" / "berth-pack";
-  const fs::path init = binary_dir() / "bin" / "berth-init";
+  const fs::path pack = built_program("berth-pack");
+  const fs::path init = built_program("berth-init");
   fs::create_directories(cache);
   const FileLock lock(cache.parent_path() / "pack-state.lock", std::chrono::seconds(600));
   const std::string key = inputs_key(pack, init);

@@ -19,6 +19,9 @@ std::filesystem::path source_dir() {
 std::filesystem::path binary_dir() {
   return BERTH_BINARY_DIR;
 }
+std::filesystem::path built_program(const std::string& name) {
+  return binary_dir() / "bin" / name;
+}
 
 TempDir::~TempDir() {
   std::error_code ec;

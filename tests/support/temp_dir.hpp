@@ -24,5 +24,8 @@ class TempDir {
 // files then compile the same in every preset (see ccache in CMakeLists.txt).
 std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
+// A program the build puts in <build>/bin: berthd, berthctl, berth-init, berth-pack,
+// berth-wsl2-launch, and the static helpers the tests copy into environments.
+std::filesystem::path built_program(const std::string& name);
 
 }  // namespace berth::test

@@ -118,7 +118,7 @@ struct UserDir {
 uint16_t vpnkit_on_this_vm(Engine& engine, DaemonProcess& daemon, const TempDir& dir) {
   REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
   const fs::path base = dir / "state" / "base" / "current" / "rootfs";
-  const fs::path echo = berth::test::binary_dir() / "bin" / "vk-echo";
+  const fs::path echo = berth::test::built_program("vk-echo");
   REQUIRE_RUN(berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +
                                        "' vk-echo | " + engine.docker_cli() + "import - vk/busybox"));
 

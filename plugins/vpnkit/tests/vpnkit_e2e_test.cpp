@@ -74,7 +74,7 @@ TEST_CASE(
        << " ms");
 
   const fs::path base = dir / "state" / "base" / "current" / "rootfs";
-  const fs::path echo = berth::test::binary_dir() / "bin" / "vk-echo";
+  const fs::path echo = berth::test::built_program("vk-echo");
   {
     const auto imported =
         berth::test::run_command("tar -c -C '" + base.string() + "' bin -C '" + echo.parent_path().string() +

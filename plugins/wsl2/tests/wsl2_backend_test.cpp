@@ -379,7 +379,7 @@ TEST_CASE("a launcher whose daemon went away before recording it starts nothing"
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
-  const std::string launcher = (berth::test::binary_dir() / "bin" / "berth-wsl2-launch").string();
+  const std::string launcher = berth::test::built_program("berth-wsl2-launch").string();
   std::vector<char*> argv = {
       const_cast<char*>(launcher.c_str()), const_cast<char*>("--config"), const_cast<char*>(config.c_str()),
       const_cast<char*>("--sync-fd"),      const_cast<char*>("3"),        nullptr};

@@ -68,8 +68,8 @@ TEST_CASE("the real pack and berth-init come up in the wsl2 backend until docker
   // The run's shared pack (berth-pack below then reuses it after verifying), else a build here.
   berth::test::seed_state_from_pack_cache(state);
   const std::string done =
-      last_line_of((berth::test::binary_dir() / "bin" / "berth-pack").string() + " build --out " + state.string() +
-                   " --init " + (berth::test::binary_dir() / "bin" / "berth-init").string() + " 2>&1");
+      last_line_of(berth::test::built_program("berth-pack").string() + " build --out " + state.string() + " --init " +
+                   berth::test::built_program("berth-init").string() + " 2>&1");
   INFO("berth-pack said: " << done);
   REQUIRE(done.rfind("done ", 0) == 0);
   const json env{{"state_dir", state.string()},

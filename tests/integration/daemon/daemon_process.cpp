@@ -20,10 +20,10 @@ namespace berth::test {
 namespace fs = std::filesystem;
 
 fs::path berthd_binary() {
-  return binary_dir() / "bin" / "berthd";
+  return built_program("berthd");
 }
 fs::path berthctl_binary() {
-  return binary_dir() / "bin" / "berthctl";
+  return built_program("berthctl");
 }
 
 CommandResult run_command(const std::string& command, std::chrono::seconds limit) {

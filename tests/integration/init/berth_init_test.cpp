@@ -358,7 +358,7 @@ TEST_CASE("notify: READY=1 on a service's NOTIFY_SOCKET makes it healthy at once
          {"argv", {"/bin/sh", "-c", "echo socket=[$NOTIFY_SOCKET]; exec sleep 100000"}},
          {"health", {{"type", "none"}}}}}}};
   InitSandbox box(test_config(), manifest);
-  std::filesystem::copy_file(berth::test::binary_dir() / "bin" / "berth-test-notify-ready",
+  std::filesystem::copy_file(berth::test::built_program("berth-test-notify-ready"),
                              box.rootfs() / "bin" / "notify-ready");
   box.start();
   INFO("berth-init stderr:\n" << box.init_stderr());
@@ -431,7 +431,7 @@ TEST_CASE("a malformed config, or not being PID 1, is refused with a message and
       fclose(f);
     }
     // Appended piecewise: GCC 12 reports a false -Warray-bounds on the chained operator+ here.
-    std::string cmd = (berth::test::binary_dir() / "bin" / "berth-init").string();
+    std::string cmd = berth::test::built_program("berth-init").string();
     cmd.append(" --config ").append(path).append(" 2>&1");
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);

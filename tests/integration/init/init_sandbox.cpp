@@ -93,7 +93,7 @@ InitSandbox::InitSandbox(const nlohmann::json& config, const nlohmann::json& man
   std::string name;
   while (applets >> name)
     if (name != "busybox" && !fs::exists(r / "bin" / name)) fs::create_symlink("busybox", r / "bin" / name);
-  fs::copy_file(berth::test::binary_dir() / "bin" / "berth-init", r / "sbin/berth-init");
+  fs::copy_file(berth::test::built_program("berth-init"), r / "sbin/berth-init");
   fs::permissions(r / "sbin/berth-init", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                              fs::perms::others_read | fs::perms::others_exec);
   write_file(r / "etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");

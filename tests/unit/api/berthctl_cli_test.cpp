@@ -44,7 +44,7 @@ Run berthctl(const std::vector<std::string>& args) {
     ::dup2(out, 1);
     ::dup2(err, 2);
     std::vector<char*> argv;
-    std::string exe = (berth::test::binary_dir() / "bin" / "berthctl").string();
+    std::string exe = berth::test::built_program("berthctl").string();
     argv.push_back(exe.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());

@@ -12,13 +12,13 @@
 namespace berth::packs::test {
 
 inline std::filesystem::path builder_path() {
-  return berth::test::binary_dir() / "bin" / "berth-pack";
+  return berth::test::built_program("berth-pack");
 }
 
 // The berth-init target, when it has been built; otherwise any executable stands in for it (the
 // pack tests only need a file to place at /sbin/berth-init).
 inline std::filesystem::path init_path() {
-  const auto built = berth::test::binary_dir() / "bin" / "berth-init";
+  const auto built = berth::test::built_program("berth-init");
   return std::filesystem::exists(built) ? built : std::filesystem::path("/bin/true");
 }
 
