@@ -47,7 +47,7 @@ class Supervisor {
   static constexpr double kBackoffMax = 10.0;
   static constexpr int kHealthyResetSeconds = 30;
   static constexpr int kStopGraceSeconds = 10;
-  // Where the services' NOTIFY_SOCKETs are (<dir>/<service>), on the environment's /run tmpfs.
+  // Where the services' NOTIFY_SOCKETs are (<dir>/<service>), under the environment's own /run.
   static constexpr const char* kNotifyDir = "/run/berth-init/notify";
 
  private:
