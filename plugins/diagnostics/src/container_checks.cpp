@@ -3,6 +3,7 @@
 #include "container_checks.hpp"
 
 #include <berth/contracts/diagnostic_check.hpp>
+#include <berth/engine_client/engine_client.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -10,13 +11,12 @@
 #include <random>
 #include <thread>
 
-#include "engine_client.hpp"
-
 namespace berth::diagnostics {
 
 namespace {
 
 using berth::contracts::diagnostic_check;
+using berth::engine_client::EngineClient;
 using nlohmann::json;
 namespace asio = boost::asio;
 namespace http = boost::beast::http;

@@ -4,6 +4,7 @@
 // engine's and the agent's sockets come with on_engine_attached; between a detach
 // and the next attach there is no environment to check.
 #include <berth/contracts/diagnostic_check.hpp>
+#include <berth/engine_client/engine_client.hpp>
 #include <berth/sdk/sdk.hpp>
 #include <future>
 #include <mutex>
@@ -11,7 +12,6 @@
 #include <string>
 
 #include "container_checks.hpp"
-#include "engine_client.hpp"
 #include "env_checks.hpp"
 
 namespace {
@@ -22,7 +22,7 @@ using nlohmann::json;
 // "" when the engine answered GET /_ping within `limit`, else why not.
 std::string ping(const std::string& engine_socket, std::chrono::seconds limit) {
   try {
-    const auto r = berth::diagnostics::EngineClient(engine_socket, limit).request("GET", "/_ping");
+    const auto r = berth::engine_client::EngineClient(engine_socket, limit).request("GET", "/_ping");
     return r.ok() ? "" : "answered " + std::to_string(r.status);
   } catch (const std::exception& e) {
     return e.what();

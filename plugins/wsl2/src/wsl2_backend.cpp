@@ -8,11 +8,11 @@
 #include <berth/backend_support/data_store.hpp>
 #include <berth/backend_support/environment_backend.hpp>
 #include <berth/contracts/init_config.hpp>
+#include <berth/engine_client/engine_client.hpp>
 #include <mutex>
 #include <vector>
 
 #include "capabilities.hpp"
-#include "engine_ping.hpp"
 #include "env_config.hpp"
 #include "launch_protocol.hpp"
 #include "linux_namespace_runner.hpp"
@@ -131,7 +131,7 @@ class Wsl2Driver final : public backend_support::DriverFor<EnvConfig, parse_env_
     const std::string socket = cfg.engine_socket().string();
     for (;;) {
       ctx.pause(15ms);
-      if (engine_ping(socket, 2s)) break;
+      if (berth::engine_client::engine_ping(socket, 2s)) break;
       if (std::chrono::steady_clock::now() >= ctx.deadline())
         throw std::runtime_error("the engine did not answer GET /_ping on " + socket + " within " +
                                  std::to_string(cfg.start_timeout_s) + " s" + last_words(cfg));

@@ -1,4 +1,4 @@
-#include "engine_client.hpp"
+#include "berth/engine_client/engine_client.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -6,7 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <stdexcept>
 
-namespace berth::diagnostics {
+namespace berth::engine_client {
 
 namespace {
 
@@ -70,4 +70,12 @@ EngineReply EngineClient::request(const std::string& method, const std::string& 
   return reply;
 }
 
-}  // namespace berth::diagnostics
+bool engine_ping(const std::string& socket_path, std::chrono::milliseconds limit) {
+  try {
+    return EngineClient(socket_path, limit).request("GET", "/_ping").status == 200;
+  } catch (const std::exception&) {
+    return false;  // not there yet, refused, or no answer in time
+  }
+}
+
+}  // namespace berth::engine_client

@@ -1,6 +1,7 @@
-// A small HTTP client for the engine API on a unix socket (berthd's engine socket,
-// the path a user's `docker` takes): one connection per request, one deadline for
-// connect, request and answer, so a wedged engine makes a call fail, never hang.
+// A small HTTP client for plugins to the engine API on a unix socket (berthd's engine
+// socket, the path a user's `docker` takes, or the environment's own): one connection
+// per request, one deadline for connect, request and answer, so a wedged engine makes a
+// call fail, never hang.
 #pragma once
 
 #include <chrono>
@@ -8,7 +9,7 @@
 #include <optional>
 #include <string>
 
-namespace berth::diagnostics {
+namespace berth::engine_client {
 
 struct EngineReply {
   int status = 0;
@@ -34,4 +35,8 @@ class EngineClient {
   std::chrono::milliseconds limit_;
 };
 
-}  // namespace berth::diagnostics
+// True when GET /_ping on `socket_path` answers 200 within `limit`; false for anything
+// else, a socket that is not there yet included (the caller polls until it is).
+bool engine_ping(const std::string& socket_path, std::chrono::milliseconds limit);
+
+}  // namespace berth::engine_client
