@@ -13,6 +13,7 @@
 #include "agent_session.hpp"
 #include "init_log.hpp"
 #include "system_setup.hpp"
+#include "unix_address.hpp"
 
 namespace berth::init {
 
@@ -26,8 +27,8 @@ AgentServer::~AgentServer() {
 }
 
 bool AgentServer::listen_unix(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) {
+  sockaddr_un addr;
+  if (!unix_address(path, &addr)) {
     log_error("agent socket path too long: " + path);
     return false;
   }
@@ -35,8 +36,6 @@ bool AgentServer::listen_unix(const std::string& path) {
   if (slash != std::string::npos && slash > 0) mkdir_p(path.substr(0, slash));
   unlink(path.c_str());
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 16) != 0) {
     log_error("agent: cannot listen on " + path + ": " + std::strerror(errno));
     if (fd >= 0) close(fd);

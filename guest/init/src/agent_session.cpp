@@ -15,6 +15,7 @@
 #include "init_log.hpp"
 #include "process.hpp"
 #include "system_setup.hpp"
+#include "unix_address.hpp"
 
 namespace berth::init {
 
@@ -543,10 +544,8 @@ void AgentSession::op_open_stream(uint32_t id, const json& req) {
     target = "127.0.0.1:" + std::to_string(port);
   } else if (req.contains("unix")) {
     target = req["unix"].get<std::string>();
-    auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
-    if (target.empty() || target.size() >= sizeof sun->sun_path) return send_error(id, "bad unix socket path");
-    sun->sun_family = AF_UNIX;
-    std::memcpy(sun->sun_path, target.c_str(), target.size() + 1);
+    if (target.empty() || !unix_address(target, reinterpret_cast<sockaddr_un*>(&ss)))
+      return send_error(id, "bad unix socket path");
     len = sizeof(sockaddr_un);
     family = AF_UNIX;
   } else {

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "unix_address.hpp"
+
 namespace berth::init {
 
 namespace {
@@ -48,13 +50,11 @@ bool connect_nb(int fd, const sockaddr* addr, socklen_t len, std::string& detail
 }
 
 bool connect_unix(int fd, const std::string& path, std::string& detail) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
+  sockaddr_un addr;
+  if (!unix_address(path, &addr)) {
     detail = "socket path too long";
     return false;
   }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return connect_nb(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr, detail);
 }
 

@@ -1,23 +1,21 @@
 #include "notify_socket.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string_view>
 
+#include "unix_address.hpp"
+
 namespace berth::init {
 
 std::unique_ptr<NotifySocket> NotifySocket::open(const std::string& path, std::string* error) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
+  sockaddr_un addr;
+  if (!unix_address(path, &addr)) {
     *error = path + " is longer than a socket path may be";
     return nullptr;
   }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = std::string("socket: ") + std::strerror(errno);
