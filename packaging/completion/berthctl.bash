@@ -58,7 +58,7 @@ _berthctl() {
     backend) words="ls use" ;;
     "backend use") words=$(_berthctl_json backend ls | _berthctl_values_of name) ;;
     diagnose) words="check gather" ;;
-    engine) words="start stop restart wait" ;;
+    engine) words="start stop restart hand-over wait" ;;
     k8s) words="enable disable reset status" ;;
     pack) words="ls build use" ;;
     "pack use") words=$(_berthctl_json pack ls | _berthctl_values_of version) ;;
@@ -83,7 +83,7 @@ _berthctl() {
       ;;
     help\ *)
       case ${args[1]} in
-        backend) words="ls use" ;; diagnose) words="check gather" ;; engine) words="start stop restart wait" ;;
+        backend) words="ls use" ;; diagnose) words="check gather" ;; engine) words="start stop restart hand-over wait" ;;
         k8s) words="enable disable reset status" ;;
         pack) words="ls build use" ;; plugins) words="ls show enable disable reload" ;;
         proxy) words="show explain" ;; settings) words="get set" ;;

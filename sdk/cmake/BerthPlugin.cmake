@@ -8,10 +8,10 @@
 #     plugin code.
 # CMake adds two keys to the manifest: "library" (the file name) and "abi"
 # (the SDK's ABI, unless the manifest states one).
-set(BERTH_SDK_ABI_VERSION "1.1")
+set(BERTH_SDK_ABI_VERSION "1.2")
 # Also set inside the function: a function sees its caller's variables, not
 # this file's, and in the berth tree this file is included from sdk/ only.
-set_property(GLOBAL PROPERTY BERTH_SDK_ABI_VERSION "1.1")
+set_property(GLOBAL PROPERTY BERTH_SDK_ABI_VERSION "1.2")
 
 function(berth_add_plugin target)
   cmake_parse_arguments(P "NO_INSTALL" "MANIFEST;OUTPUT_DIR;INSTALL_DIR" "SOURCES" ${ARGN})

@@ -199,7 +199,7 @@ void Daemon::stop() {
   event_streams_.close_all();
   if (server_) server_->stop();
   if (log_streams_) log_streams_->stop();
-  if (engine_) engine_->stop();
+  if (engine_) engine_->shut_down();
   // After the engine: its stop drops the agent connection, so a log tail in flight ends.
   if (env_logs_) env_logs_->stop();
   if (plugins_) plugins_->stop_all();

@@ -181,6 +181,11 @@ void EngineManager::start_async() {
 }
 
 void EngineManager::stop() {
+  end_supervisor();
+  bring_down("stop requested");
+}
+
+void EngineManager::end_supervisor() {
   {
     // Joined under the lock: use_backend() and start_async() join the same thread under it.
     std::lock_guard lock(lifecycle_mutex_);
@@ -202,7 +207,34 @@ void EngineManager::stop() {
     }
     if (worker_.joinable()) worker_.join();
   }
-  bring_down("stop requested");
+}
+
+nlohmann::json EngineManager::request_hand_over() {
+  std::shared_ptr<plugin_host::BackendHandle> backend;
+  std::string name;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_.is(EngineState::running)) backend = backend_;
+    name = backend_name_;
+  }
+  if (!backend)
+    throw EngineRequestError(409, "the engine is not running: there is no environment to hand over (berthctl status)");
+  const auto env = backend->env_status();
+  if (env.value(contracts::env_status::hand_over, false) != true)
+    throw EngineRequestError(409, "the " + name +
+                                      " backend cannot hand its environment over: stopping berthd stops it and "
+                                      "its containers");
+  hand_over_on_exit_ = true;
+  spdlog::info("engine: when this berthd stops, the {} environment keeps running for the next berthd to adopt", name);
+  auto out = status_json();
+  out["hand_over"] = true;
+  return out;
+}
+
+void EngineManager::shut_down() {
+  if (!hand_over_on_exit_) return stop();
+  end_supervisor();
+  bring_down("handed over to the next berthd", EngineState::stopped, /*hand_over=*/true);
 }
 
 void EngineManager::restart() {
@@ -426,7 +458,7 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
   }
 }
 
-void EngineManager::bring_down(const std::string& why, EngineState final_state) {
+void EngineManager::bring_down(const std::string& why, EngineState final_state, bool hand_over) {
   std::shared_ptr<plugin_host::BackendHandle> backend;
   {
     std::lock_guard lock(mutex_);
@@ -439,8 +471,18 @@ void EngineManager::bring_down(const std::string& why, EngineState final_state) 
   set_state(EngineState::stopping, why);
   tell_features_detached();
   connection_.drop_agent();
+  bool handed_over = false;
+  if (hand_over) {
+    try {
+      backend->env_hand_over();
+      handed_over = true;
+      spdlog::info("engine: the {} environment keeps running for the next berthd", backend_name_);
+    } catch (const std::exception& e) {
+      spdlog::warn("engine: could not hand the {} environment over ({}): stopping it", backend_name_, e.what());
+    }
+  }
   try {
-    backend->env_stop();
+    if (!handed_over) backend->env_stop();
   } catch (const std::exception& e) {
     spdlog::error("engine: stopping the {} environment: {}", backend_name_, e.what());
   }

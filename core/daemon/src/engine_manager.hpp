@@ -83,6 +83,13 @@ class EngineManager {
   void stop();
   // stop() then start_async(), keeping the host socket.
   void restart();
+  // Asks that this daemon's exit leave the running environment to the next berthd
+  // (an upgrade that keeps containers): shut_down() then hands it over instead of
+  // stopping it. Throws EngineRequestError (409) when no engine runs or its backend
+  // cannot. Returns the status with "hand_over":true.
+  nlohmann::json request_hand_over();
+  // The daemon's exit: stop(), or the hand-over request_hand_over() asked for.
+  void shut_down();
 
   // {"state","reason","backend","pack","socket","since","progress":{"fraction","message"}|null,
   //  "swap":{"from","to","since"}|null}
@@ -151,7 +158,10 @@ class EngineManager {
   // instead of the choice rule's order with fallback.
   void bring_up(const std::vector<std::string>& only = {}, const std::string& starting_reason = "");
   // final_state: stopped, or starting when a swap goes on to the next backend.
-  void bring_down(const std::string& why, engine::EngineState final_state = engine::EngineState::stopped);
+  void bring_down(const std::string& why, engine::EngineState final_state = engine::EngineState::stopped,
+                  bool hand_over = false);
+  // Ends the supervisor (cancelling a start in flight) before a bring_down.
+  void end_supervisor();
   // What a swap (run on the worker thread) does to this engine.
   engine::SwapCoordinator::Engine swap_steps();
   std::vector<Candidate> probe_backends() const;
@@ -219,7 +229,8 @@ class EngineManager {
   std::thread worker_;
   std::thread monitor_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> on_demand_{false};  // serve_on_demand() was called
+  std::atomic<bool> hand_over_on_exit_{false};  // request_hand_over() was called
+  std::atomic<bool> on_demand_{false};          // serve_on_demand() was called
   std::condition_variable monitor_cv_;
 };
 

@@ -1,4 +1,4 @@
-// REST: the engine (start, stop, restart), version packs and backends.
+// REST: the engine (start, stop, restart, hand-over), version packs and backends.
 #include "berth/api/router.hpp"
 #include "daemon.hpp"
 #include "engine_manager.hpp"
@@ -22,6 +22,15 @@ void Daemon::add_engine_routes(api::Router& router) {
   router.add("POST", "/v1/engine/restart", [this](const api::Request&) {
     engine_->restart();
     return api::Response::json(202, engine_->status_json());
+  });
+  // An upgrade that keeps containers: this berthd's exit leaves the environment running
+  // for the next one to adopt (packaging/deb/postinst asks before restarting the service).
+  router.add("POST", "/v1/engine/hand-over", [this](const api::Request&) {
+    try {
+      return api::Response::json(200, engine_->request_hand_over());
+    } catch (const EngineRequestError& e) {
+      throw api::HttpError(e.status(), e.what());
+    }
   });
 
   router.add("GET", "/v1/packs",

@@ -126,6 +126,20 @@ void BackendHandle::cleanup_stale(const nlohmann::json& env) {
       OnFailure::keep_plugin);
 }
 
+void BackendHandle::env_hand_over() {
+  const berth_backend_api* table = instance_->api()->backend;
+  if (table == nullptr ||
+      table->struct_size < offsetof(berth_backend_api, env_hand_over) + sizeof(table->env_hand_over) ||
+      table->env_hand_over == nullptr)
+    throw PluginCallError(instance_->id(), "built for an ABI before 1.2, it cannot hand its environment over");
+  checked(
+      instance_, "env_hand_over",
+      [](const berth_plugin_api* api, berth_plugin_ctx* self, berth_out* err) {
+        return api->backend->env_hand_over(self, err);
+      },
+      OnFailure::keep_plugin);
+}
+
 FeatureHandle::FeatureHandle(std::shared_ptr<Instance> instance) : instance_(std::move(instance)) {}
 const std::string& FeatureHandle::id() const {
   return instance_->id();

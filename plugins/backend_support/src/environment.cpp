@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <berth/contracts/env_status.hpp>
 #include <cerrno>
 #include <stdexcept>
 
@@ -147,6 +148,7 @@ void Environment::set_state(EnvState s, std::string reason) {
 json Environment::status() const {
   std::lock_guard lock(mu_);
   json s{{"state", state_name(state_)}, {"reason", reason_}, {"pid", shown_pid_}};
+  s[contracts::env_status::hand_over] = driver_.can_hand_over();
   driver_.describe(cfg_.get(), s);
   return s;
 }
@@ -168,6 +170,11 @@ void Environment::start(const std::string& env_json, const Progress& progress) {
     cfg_ = cfg;
     state_ = EnvState::starting;
     reason_.clear();
+  }
+  env_json_ = env_json;
+  if (!handed_over_.is_null()) {
+    const json record = std::exchange(handed_over_, json());
+    if (adopt_handed_over(*cfg, record, progress)) return;
   }
   try {
     run_start(*cfg, progress);
@@ -215,9 +222,67 @@ void Environment::adopt(const EnvCommon& cfg, const MachineProcess& process, con
     written[contracts::env_record::start_time] = process.start_time;
     record_ = written;
   }
-  if (fresh) supervisor_ = std::thread([this, fd = pidfd_.get()] { supervise(fd); });
+  if (fresh) start_supervisor();
   fs::create_directories(cfg.record_file().parent_path());
   write_file_atomic(cfg.record_file(), written.dump(2) + "\n");
+}
+
+bool Environment::adopt_handed_over(const EnvCommon& cfg, const json& record, const Progress& progress) {
+  unsigned long long start_time = 0;
+  const pid_t pid = recorded_machine_pid(record, start_time);
+  const std::string from = "the " + words_.noun + " daemon pid " +
+                           std::to_string(record.value(contracts::env_record::daemon_pid, 0)) + " handed over";
+  UniqueFd fd = pidfd_open_recorded(pid, start_time);
+  if (!fd) {
+    host_.warn(from + " (pid " + std::to_string(pid) + ") ended before this daemon could adopt it: starting afresh");
+    driver_.clean_up(cfg, /*stale=*/true);
+    std::error_code ec;
+    fs::remove(cfg.record_file(), ec);
+    return false;
+  }
+  json written = record;
+  written.erase(contracts::env_record::handed_over);
+  written.erase(contracts::env_record::env);
+  written[contracts::env_record::daemon_pid] = ::getpid();
+  {
+    std::lock_guard lock(mu_);
+    pidfd_ = std::move(fd);
+    pid_ = pid;
+    shown_pid_ = record.value(contracts::env_record::shown_pid, pid);
+    ended_ = false;
+    exit_reason_.clear();
+    record_ = written;
+  }
+  start_supervisor();  // not our child: its end is seen through the pidfd, its exit code is init's
+  write_file_atomic(cfg.record_file(), written.dump(2) + "\n");
+  const auto t0 = Clock::now();
+  const StartContext ctx(*this, progress, t0, t0 + std::chrono::seconds(cfg.start_timeout_s));
+  progress(0.5, "adopting " + from);
+  try {
+    const std::string note = driver_.wait_until_ready(cfg, ctx);
+    set_state(EnvState::running, "");
+    host_.info("adopted " + from + " (pid " + std::to_string(pid) + "; " + note + ")");
+    progress(1.0, "engine running");
+    return true;
+  } catch (const std::exception& e) {
+    host_.warn("could not adopt " + from + " (" + e.what() + "): stopping it and starting afresh");
+    teardown();
+    set_state(EnvState::starting, "");
+    return false;
+  }
+}
+
+void Environment::start_supervisor() {
+  supervisor_ = std::thread([this, fd = pidfd_.get()] { supervise(fd); });
+}
+
+void Environment::stop_supervisor() {
+  if (!supervisor_.joinable()) return;
+  supervisor_quit_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] auto ignored = ::write(wake_.get(), &one, sizeof one);
+  supervisor_.join();
+  supervisor_quit_ = false;
 }
 
 void Environment::supervise(int pidfd) {
@@ -300,13 +365,7 @@ void Environment::teardown() {
   }
   if (pidfd_) {
     if (cfg) stop_machine(*cfg, machine, [this](std::chrono::milliseconds t) { return wait_ended(t); });
-    if (supervisor_.joinable()) {
-      supervisor_quit_ = true;
-      const uint64_t one = 1;
-      [[maybe_unused]] auto ignored = ::write(wake_.get(), &one, sizeof one);
-      supervisor_.join();
-      supervisor_quit_ = false;
-    }
+    stop_supervisor();
     pidfd_.reset();
   }
   if (cfg) {
@@ -331,8 +390,46 @@ void Environment::stop() {
   set_state(EnvState::stopped, "");
 }
 
+void Environment::hand_over() {
+  std::lock_guard op(op_mu_);
+  std::shared_ptr<const EnvCommon> cfg;
+  json record;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != EnvState::running || !pidfd_ || ended_)
+      throw std::runtime_error("no " + words_.noun + " is running to hand over");
+    if (!driver_.can_hand_over())
+      throw std::runtime_error(words_.backend_id + " cannot hand its " + words_.noun +
+                               " over to the next daemon: stopping berthd stops it");
+    cfg = cfg_;
+    record = record_;
+    record[contracts::env_record::shown_pid] = shown_pid_;
+    stopping_ = true;  // its end is no longer ours to report
+  }
+  record[contracts::env_record::handed_over] = true;
+  record[contracts::env_record::env] = json::parse(env_json_);
+  write_file_atomic(cfg->record_file(), record.dump(2) + "\n");
+  stop_supervisor();
+  pidfd_.reset();
+  {
+    std::lock_guard lock(mu_);
+    const pid_t pid = pid_;
+    stopping_ = false;
+    ended_ = false;
+    pid_ = 0;
+    shown_pid_ = 0;
+    record_ = json();
+    cfg_.reset();  // so neither stop() nor the destructor cleans up after it
+    state_ = EnvState::stopped;
+    reason_ = "handed over to the next daemon (pid " + std::to_string(pid) + " keeps running)";
+  }
+  host_.info("the " + words_.noun + " keeps running for the next daemon to adopt (" + cfg->record_file().string() +
+             ")");
+}
+
 void Environment::cleanup_stale(const std::string& env_json) {
   std::lock_guard op(op_mu_);
+  handed_over_ = json();
   const std::shared_ptr<const EnvCommon> cfg = driver_.configure(env_json, settings());
   {
     std::lock_guard lock(mu_);
@@ -353,6 +450,19 @@ void Environment::cleanup_stale(const std::string& env_json) {
       machine.pid = recorded_machine_pid(machine.record, start_time);
       const UniqueFd fd = pidfd_open_recorded(machine.pid, start_time);
       machine.pidfd = fd.get();
+      if (fd && machine.record.value(contracts::env_record::handed_over, false)) {
+        // Handed over by the previous daemon: start() adopts it, if it was started as this one would be.
+        const json& env = machine.record[contracts::env_record::env];
+        if (env == json::parse(env_json, nullptr, false)) {
+          host_.info("the " + words_.noun + " daemon pid " +
+                     std::to_string(machine.record.value(contracts::env_record::daemon_pid, 0)) +
+                     " handed over runs (pid " + std::to_string(machine.pid) + "): the next start adopts it");
+          handed_over_ = machine.record;
+          return;
+        }
+        host_.warn("the " + words_.noun + " handed over was started with another configuration (" + env.dump() +
+                   "): it is stopped, not adopted");
+      }
       if (fd) {
         cleaned.push_back(words_.noun + " of a previous daemon (pid " + std::to_string(machine.pid) + ")");
         stop_machine(*cfg, machine, [&fd](std::chrono::milliseconds t) { return pidfd_wait(fd.get(), t); });

@@ -63,4 +63,8 @@ void EnvironmentBackend::env_cleanup_stale(const std::string& env_json) {
   env_.cleanup_stale(env_json);
 }
 
+void EnvironmentBackend::env_hand_over() {
+  env_.hand_over();
+}
+
 }  // namespace berth::backend_support

@@ -1,7 +1,8 @@
 // The environment lifecycle (backend_support/environment.hpp) with a driver
 // test double whose machine is a real child process (/bin/sh, /bin/sleep):
 // start, cancel, the stop policy (ask, TERM, KILL), supervision and failure
-// events, stale-record cleanup by pid and start time.
+// events, stale-record cleanup by pid and start time, handing a machine over to
+// the next daemon's lifecycle.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <mutex>
 
 #include "bounded.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -51,6 +53,7 @@ class DriverDouble final : public bs::EnvironmentDriver {
   std::string script = "exec sleep 600";  // the machine
   bool ready = true;                      // wait_until_ready answers at once, or waits for the deadline
   bool ask_stops_it = true;               // request_stop: SIGTERM (true) or nothing it heeds (false)
+  bool hands_over = true;                 // can_hand_over()
   std::chrono::milliseconds ask_grace = 2s;
   std::atomic<int> asked{0}, killed{0}, cleaned{0};
   std::atomic<pid_t> machine_pid{0};
@@ -106,6 +109,7 @@ class DriverDouble final : public bs::EnvironmentDriver {
     return "ended";
   }
   std::string last_words(const EnvCommon& /*cfg*/) const override { return "; the double's log"; }
+  bool can_hand_over() const override { return hands_over; }
 };
 
 // Records what the lifecycle tells the host.
@@ -345,4 +349,94 @@ TEST_CASE("cleanup_stale ends the machine a previous daemon recorded, by pid and
   CHECK(fx.env.status()["state"] == "running");
   CHECK(fx.host.logged("info: cleanup_stale: this instance's machine is running; nothing stale to clean"));
   fx.env.stop();
+}
+
+// The next daemon's lifecycle over the same directories, with a driver of its own.
+struct NextDaemon {
+  DriverDouble driver;
+  HostRecorder host;
+  Environment env{driver, host.sink(), bs::StopGraces{500ms, 5s}};
+};
+
+TEST_CASE("hand_over leaves the machine to the next daemon, which adopts it with the same env_json") {
+  Fixture fx;
+  fx.driver.hands_over = false;
+  fx.start();
+  const pid_t machine = fx.driver.machine_pid;
+  CHECK(fx.env.status()["hand_over"] == false);
+  CHECK_THROWS_WITH(fx.env.hand_over(),
+                    "berth.backend.double cannot hand its machine over to the next daemon: stopping berthd stops it");
+  CHECK(fx.env.status()["state"] == "running");
+
+  fx.driver.hands_over = true;
+  CHECK(fx.env.status()["hand_over"] == true);
+  fx.env.hand_over();
+  CHECK(fx.env.status()["state"] == "stopped");
+  CHECK(fx.env.status()["reason"] ==
+        "handed over to the next daemon (pid " + std::to_string(machine) + " keeps running)");
+  fx.env.stop();  // the daemon's exit: the machine is not its own any more
+  CHECK(fx.driver.asked == 0);
+  CHECK(alive(machine));
+  const json handed = json::parse(berth::test::read_text_file(fx.record_file()));
+  CHECK(handed["handed_over"] == true);
+  CHECK(handed["env"] == json::parse(fx.env_json()));
+  CHECK(handed["shown_pid"] == machine + 100000);
+  CHECK_THROWS_WITH(fx.env.hand_over(), "no machine is running to hand over");
+
+  NextDaemon next;
+  next.env.cleanup_stale(fx.env_json());
+  CHECK(next.driver.asked == 0);
+  CHECK(alive(machine));
+  std::vector<std::string> steps;
+  next.env.start(fx.env_json(), [&](double, std::string_view m) { steps.emplace_back(m); });
+  CHECK(next.driver.machine_pid == 0);  // adopted, not launched
+  CHECK(next.env.status()["state"] == "running");
+  CHECK(next.env.status()["pid"] == machine + 100000);
+  CHECK(steps.front() == "adopting the machine daemon pid " + std::to_string(::getpid()) + " handed over");
+  CHECK(next.host.logged("info: adopted the machine daemon pid " + std::to_string(::getpid()) + " handed over (pid " +
+                         std::to_string(machine) + "; ready)"));
+  const json adopted = json::parse(berth::test::read_text_file(fx.record_file()));
+  CHECK_FALSE(adopted.contains("handed_over"));
+  CHECK(adopted["pid"] == machine);
+
+  // Adopted, it is this daemon's like any other: a stop asks it and it ends.
+  next.env.stop();
+  CHECK(next.driver.asked == 1);
+  CHECK_FALSE(alive(machine));
+  CHECK_FALSE(fs::exists(fx.record_file()));
+}
+
+TEST_CASE(
+    "a machine handed over is stopped, not adopted, when the next daemon starts it another way or it does "
+    "not answer") {
+  Fixture fx;
+  INFO("another env_json (here a start timeout; in life another pack): stopped by cleanup_stale");
+  {
+    fx.start();
+    const pid_t machine = fx.driver.machine_pid;
+    fx.env.hand_over();
+    NextDaemon next;
+    next.env.cleanup_stale(fx.env_json(7));
+    CHECK(next.driver.asked == 1);
+    CHECK(berth::test::wait_pid_within(machine, 5s, "the machine handed over") != -1);
+    CHECK(next.host.logged("warn: the machine handed over was started with another configuration"));
+    CHECK_FALSE(fs::exists(fx.record_file()));
+  }
+  INFO("the same env_json, but it never gets ready: stopped, then a machine of its own is started");
+  {
+    fx.env.start(fx.env_json(1), [](double, std::string_view) {});
+    const pid_t machine = fx.driver.machine_pid;
+    fx.env.hand_over();
+    NextDaemon next;
+    next.driver.ready = false;
+    next.env.cleanup_stale(fx.env_json(1));
+    CHECK(next.driver.asked == 0);
+    CHECK_THROWS_WITH(next.env.start(fx.env_json(1), [](double, std::string_view) {}), "not ready in time");
+    CHECK(next.host.logged("warn: could not adopt the machine daemon pid " + std::to_string(::getpid()) +
+                           " handed over (not ready in time): stopping it and starting afresh"));
+    CHECK(next.driver.asked >= 1);
+    CHECK_FALSE(alive(machine));
+    CHECK(next.driver.machine_pid != 0);  // its own start was tried
+    CHECK(next.env.status()["state"] == "failed");
+  }
 }

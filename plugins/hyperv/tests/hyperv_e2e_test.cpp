@@ -479,6 +479,13 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     CHECK(eventually([&] { return udp_ask(p_udp, "ping-udp") == "ping-udp"; }, 15s, 200ms));
   }
 
+  INFO("the VM cannot be handed over to the next berthd (wsl2 only): refused, and SIGTERM still ends it");
+  {
+    const auto refused = engine.berthctl("engine hand-over");
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.output, Catch::Contains("the hyperv backend cannot hand its environment over"));
+  }
+
   INFO("SIGTERM to berthd: no QEMU, no lock on the data store, no sockets and no forwarded port are left");
   {
     CHECK(daemon.terminate() == 0);

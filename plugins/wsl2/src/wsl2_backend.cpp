@@ -203,6 +203,10 @@ class Wsl2Driver final : public backend_support::DriverFor<EnvConfig, parse_env_
 
   std::string exit_reason(int si_code, int status) const override { return launcher_exit_reason(si_code, status); }
 
+  // The environment outlives the daemon already (no PDEATHSIG, see README.md); the next
+  // daemon reaches it again through the channel's sockets and the record.
+  bool can_hand_over() const override { return true; }
+
   std::string last_words(const EnvCommon& common) const override {
     const fs::path log = config_of(common).init_log();
     const std::string tail = tail_file(log, 15);

@@ -24,12 +24,14 @@
 #include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
+#include "loopback_http.hpp"
 #include "loopback_port.hpp"
 #include "pack_cache.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using berth::test::DaemonProcess;
+using berth::test::http_get;
 using berth::test::TempDir;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -41,11 +43,6 @@ constexpr const char* kNativeSocket = "/var/run/docker.sock";
 // The machine's iptables rules (v4 and v6) without the dump's timestamp comments.
 std::string iptables_rules() {
   return berth::test::run_command("{ iptables-save; ip6tables-save; } 2>&1 | grep -v '^#'").output;
-}
-
-// The body an HTTP GET of 127.0.0.1:port/ answers with ("" when nothing answers).
-std::string http_get(uint16_t port) {
-  return berth::test::run_command("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(port) + "/").output;
 }
 
 // TEST PROCESS: Debian's dockerd as a native engine on /var/run/docker.sock, its state

@@ -115,15 +115,15 @@ TEST_CASE("every misbehaving fixture plugin ends in its state with its reason wh
   const auto hello = plugin_named(plugins, "hello.feature");
   CHECK(hello["state"] == "active");
   CHECK(hello["version"] == "1.0.0");
-  CHECK(hello["abi"] == "1.1");
+  CHECK(hello["abi"] == "1.2");
   CHECK(hello["library"].get<std::string>().find("/hello/") != std::string::npos);  // the first one wins
 
   const auto abi2 = find_by_library("abi-2-0");
   CHECK(abi2["state"] == "refused");
-  CHECK_THAT(abi2["reason"].get<std::string>(), Catch::Contains("2.0") && Catch::Contains("1.1"));
+  CHECK_THAT(abi2["reason"].get<std::string>(), Catch::Contains("2.0") && Catch::Contains("1.2"));
   const auto abi199 = find_by_library("abi-1-99");
   CHECK(abi199["state"] == "refused");
-  CHECK_THAT(abi199["reason"].get<std::string>(), Catch::Contains("1.99") && Catch::Contains("1.1"));
+  CHECK_THAT(abi199["reason"].get<std::string>(), Catch::Contains("1.99") && Catch::Contains("1.2"));
   CHECK(find_by_library("no-entry")["state"] == "refused");
   CHECK_THAT(find_by_library("no-entry")["reason"].get<std::string>(), Catch::Contains("entry symbol"));
   CHECK(find_by_library("not-a-library")["state"] == "refused");
@@ -162,7 +162,7 @@ TEST_CASE("the TCP endpoint needs the token, and refuses a foreign Host header")
   CHECK(no_token.request("GET", "/v1/version").status == 401);
   const auto version = with_token.request("GET", "/v1/version");
   CHECK(version.status == 200);
-  CHECK(version.body["abi"] == "1.1");  // the ABI the plugins negotiate, not a number written apart from it
+  CHECK(version.body["abi"] == "1.2");  // the ABI the plugins negotiate, not a number written apart from it
   const auto evil = no_token.request_raw("GET", "/v1/version", "", {{"Host", "evil.example"}});
   CHECK(evil.status == 403);
   CHECK(evil.headers.count("access-control-allow-origin") == 0);

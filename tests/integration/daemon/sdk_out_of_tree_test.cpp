@@ -60,7 +60,7 @@ TEST_CASE("hello-feature built out of tree against the installed SDK runs in ber
   CHECK(listed[0]["id"] == "hello.feature");
   CHECK(listed[0]["state"] == "active");
   CHECK(listed[0]["version"] == "1.0.0");
-  CHECK(listed[0]["abi"] == "1.1");
+  CHECK(listed[0]["abi"] == "1.2");
 
   // Rebuild with a new version and swap it in the way an installer does: write
   // beside, then rename over (the running copy is berthd's private one anyway).

@@ -143,7 +143,7 @@ TEST_CASE("the installed bash completion completes berthctl's commands, plugin i
   REQUIRE(commands.count("status") == 1);
   CHECK(complete("", "") == commands);
   CHECK(complete("", "pl") == std::set<std::string>{"plugins"});
-  CHECK(complete("engine", "") == std::set<std::string>{"start", "stop", "restart", "wait"});
+  CHECK(complete("engine", "") == std::set<std::string>{"start", "stop", "restart", "hand-over", "wait"});
 
   // Dynamic values, asked of berthctl on the same socket.
   const auto ids = complete("plugins enable", "");

@@ -303,7 +303,7 @@ TEST_CASE("berthctl cli: usage errors exit 2 naming what is wrong, without conta
       {{"engine", "start", "--timeout", "5"}, "unknown option --timeout for 'berthctl engine start'"},
       {{"status", "extra"}, "unexpected argument 'extra' for 'berthctl status'"},
       {{"events", "--since"}, "--since"},
-      {{"engine", "fly"}, "unknown command 'engine fly' (one of: start, stop, restart, wait)"},
+      {{"engine", "fly"}, "unknown command 'engine fly' (one of: start, stop, restart, hand-over, wait)"},
       {{"pack", "use"}, "VERSION is required"},
       {{"help", "frob"}, "no help for unknown command 'frob'"},
   };

@@ -24,16 +24,16 @@ TEST_CASE("every misbehaving fixture is refused or failed with its reason, hello
   auto hello = host.get("hello.feature");
   CHECK(hello.state == PluginState::active);
   CHECK(hello.version == "1.0.0");
-  CHECK(hello.abi == "1.1");
+  CHECK(hello.abi == "1.2");
 
   auto abi2 = host.get("fixture.abi-2-0");
   CHECK(abi2.state == PluginState::refused);
-  CHECK(abi2.reason == "plugin speaks ABI 2.0, berthd speaks 1.1: different major version");
+  CHECK(abi2.reason == "plugin speaks ABI 2.0, berthd speaks 1.2: different major version");
   CHECK(abi2.abi == "2.0");
 
   auto abi199 = host.get("fixture.abi-1-99");
   CHECK(abi199.state == PluginState::refused);
-  CHECK(abi199.reason == "plugin needs ABI 1.99, berthd offers 1.1");
+  CHECK(abi199.reason == "plugin needs ABI 1.99, berthd offers 1.2");
 
   auto no_entry = host.get("fixture.no-entry");
   CHECK(no_entry.state == PluginState::refused);
@@ -224,7 +224,7 @@ TEST_CASE("a manifest stating an incompatible ABI is refused before loading") {
   PluginHost host(rec.services(), tmp / "cache");
   host.discover({dir});
   CHECK(host.get("hello.feature").reason ==
-        "plugin speaks ABI 3.1, berthd speaks 1.1: different major version (from its manifest)");
+        "plugin speaks ABI 3.1, berthd speaks 1.2: different major version (from its manifest)");
 }
 
 TEST_CASE("a settings schema with a keyword berthd does not validate refuses the plugin, naming the keyword") {

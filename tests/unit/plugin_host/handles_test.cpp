@@ -67,6 +67,30 @@ TEST_CASE(
   CHECK(host.backends().empty());
 }
 
+TEST_CASE(
+    "hand-over (ABI 1.2): an SDK backend that cannot refuses, a 1.1 backend is refused without a call past its "
+    "table") {
+  TempDir tmp("berth-ph");
+  Recorder rec;
+  PluginHost host(rec.services(), tmp / "cache");
+  host.discover({fixture_dir("backend-echo"), fixture_dir("abi-1-1-backend")});
+  host.start_all();
+  REQUIRE(host.get("fixture.abi-1-1-backend").state == PluginState::active);
+  CHECK(host.get("fixture.abi-1-1-backend").abi == "1.1");
+
+  INFO("the SDK's default: a clear refusal, and the backend stays usable");
+  auto echo = host.backend("fixture.backend-echo");
+  CHECK_THROWS_WITH(echo->env_hand_over(), "this backend cannot hand its environment over to the next daemon");
+  CHECK(host.get("fixture.backend-echo").state == PluginState::active);
+
+  INFO("a table from before 1.2 ends before env_hand_over: refused by the host, the plugin never called");
+  auto old = host.backend("fixture.abi-1-1-backend");
+  CHECK(old->env_status()["state"] == "running");
+  CHECK_THROWS_WITH(old->env_hand_over(), "built for an ABI before 1.2, it cannot hand its environment over");
+  CHECK(rec.count_log("abi-1-1-backend: env_hand_over called past the table's end") == 0);
+  CHECK(host.get("fixture.abi-1-1-backend").state == PluginState::active);
+}
+
 TEST_CASE("feature handles reach on_engine_attached / detached") {
   TempDir tmp("berth-ph");
   Recorder rec;

@@ -55,7 +55,7 @@ TEST_CASE("the installed SDK builds hello-feature out of tree, and the host load
   auto manifest = read_json(build / "hello.feature.plugin.json");
   CHECK(manifest["id"] == "hello.feature");
   CHECK(manifest["version"] == "1.0.0");
-  CHECK(manifest["abi"] == "1.1");
+  CHECK(manifest["abi"] == "1.2");
   CHECK(manifest["library"] == "hello_feature.so");
   CHECK(manifest["settings"]["properties"]["greeting"]["default"] == "hello");
 
@@ -67,7 +67,7 @@ TEST_CASE("the installed SDK builds hello-feature out of tree, and the host load
   INFO(info.reason);
   REQUIRE(info.state == PluginState::active);
   CHECK(info.version == "1.0.0");
-  CHECK(info.abi == "1.1");
+  CHECK(info.abi == "1.2");
 
   // Rebuilt with a new version string (no file edited), then reloaded.
   run(cmake + " -S " + shell_quote(BERTH_EXAMPLE_DIR) + " -B " + shell_quote(build) + " -DHELLO_VERSION=1.1.0",

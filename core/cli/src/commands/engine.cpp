@@ -1,4 +1,4 @@
-// berthctl engine start|stop|restart|wait.
+// berthctl engine start|stop|restart|hand-over|wait.
 #include <chrono>
 #include <thread>
 
@@ -63,6 +63,11 @@ void add_engine_commands(Commands& commands) {
       {"restart", "stop, then start again",
        "Returns at once; follow with 'berthctl engine wait' or 'berthctl events'.\n\n"
        "Example:\n  berthctl engine restart && berthctl engine wait\n"},
+      {"hand-over", "keep the environment and its containers running when berthd next stops",
+       "For an upgrade: when this berthd stops, the environment keeps running and the next berthd\n"
+       "adopts it (if it starts on the same pack and data store), so containers keep running.\n"
+       "Fails when the engine is not running or its backend cannot (hyperv).\n\n"
+       "Example:\n  berthctl engine hand-over && systemctl restart berth\n"},
   };
   for (const auto& c : changes) {
     const std::string verb = c.verb;

@@ -12,6 +12,14 @@
 //     ...                     the backend's own keys
 //   }
 //
+// A daemon that hands its running machine over to the next one (an upgrade that
+// keeps containers, berth_backend_api.env_hand_over) adds:
+//
+//     "handed_over": true,
+//     "env": {...},           the env_json it was started with: the next daemon adopts
+//                             the machine only when its own env_json is the same
+//     "shown_pid": N          what the env status calls "pid" (wsl2: PID 1)
+//
 // Records from before the shared lifecycle name the pid "launcher_pid" (wsl2) or
 // "qemu_pid" (hyperv), with "launcher_start_time" / "qemu_start_time".
 #pragma once
@@ -27,6 +35,9 @@ inline constexpr const char* file_name = "env.json";
 inline constexpr const char* daemon_pid = "daemon_pid";
 inline constexpr const char* pid = "pid";
 inline constexpr const char* start_time = "start_time";
+inline constexpr const char* handed_over = "handed_over";
+inline constexpr const char* env = "env";
+inline constexpr const char* shown_pid = "shown_pid";
 
 struct Machine {
   pid_t pid = 0;                      // 0: the record names none

@@ -11,6 +11,8 @@
 //     "data_store": "/var/lib/berth/data/store.ext4",
 //     "capabilities": {name: params}      what the running environment provides
 //                                         (capabilities.hpp); {} when not running
+//     "hand_over": bool                   the backend can leave the running environment
+//                                         to the next daemon (env_hand_over, ABI 1.2)
 //   }
 #pragma once
 
@@ -23,6 +25,7 @@ inline constexpr const char* reason = "reason";
 inline constexpr const char* pid = "pid";
 inline constexpr const char* data_store = "data_store";
 inline constexpr const char* capabilities = "capabilities";
+inline constexpr const char* hand_over = "hand_over";
 
 inline constexpr std::string_view stopped = "stopped";
 inline constexpr std::string_view starting = "starting";

@@ -1,5 +1,5 @@
 /*
- * berth plugin ABI, version 1.1 -- pure C, the only thing that crosses the
+ * berth plugin ABI, version 1.2 -- pure C, the only thing that crosses the
  * boundary between berthd and a plugin library.
  *
  * Rules that keep this ABI stable (see docs/plugin-authors.md):
@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define BERTH_ABI_VERSION_MAJOR 1u
-#define BERTH_ABI_VERSION_MINOR 1u
+#define BERTH_ABI_VERSION_MINOR 2u
 /* A version travels as one uint32_t: major in the high 16 bits, minor in the low. */
 #define BERTH_ABI_MAKE(major, minor) ((((major)&0xffffu) << 16) | ((minor)&0xffffu))
 #define BERTH_ABI_MAJOR(v) (((v) >> 16) & 0xffffu)
@@ -158,6 +158,15 @@ typedef struct berth_backend_api {
   berth_status (*engine_endpoint)(berth_plugin_ctx* self, berth_out* out_json);
   /* Remove what a previous daemon left behind after a crash (kill -9). */
   berth_status (*env_cleanup_stale)(berth_plugin_ctx* self, berth_str env_json, berth_out* err);
+
+  /* ---- ABI 1.2 ---- */
+  /* Leave the running environment to the next daemon (an upgrade that keeps
+   * containers): stop supervising it without stopping it and record it as
+   * handed over; the next instance's env_cleanup_stale keeps it and its
+   * env_start adopts it while the engine answers and env_json is the same.
+   * Fails (with a message) when the backend cannot; the host then stops the
+   * environment with env_stop. The host calls it only when struct_size covers it. */
+  berth_status (*env_hand_over)(berth_plugin_ctx* self, berth_out* err);
 } berth_backend_api;
 
 typedef enum berth_plugin_kind { BERTH_KIND_FEATURE = 1, BERTH_KIND_BACKEND = 2 } berth_plugin_kind;

@@ -161,6 +161,9 @@ class Backend : public Plugin {
   virtual std::string agent_endpoint() = 0;
   virtual std::string engine_endpoint() = 0;
   virtual void env_cleanup_stale(const std::string& /*env_json*/) {}
+  // ABI 1.2: leave the running environment to the next daemon (abi.h, env_hand_over).
+  // A backend that cannot keeps this default; the host then stops the environment.
+  virtual void env_hand_over() { throw Error("this backend cannot hand its environment over to the next daemon"); }
 };
 
 namespace detail {
@@ -284,12 +287,18 @@ struct Entry {
     });
   }
 
+  static berth_status env_hand_over(berth_plugin_ctx* s, berth_out* err) noexcept {
+    return barrier(err, [&] {
+      if constexpr (is_backend) impl(s).env_hand_over();
+    });
+  }
+
   static const berth_plugin_api* table(const char* manifest, size_t manifest_len) {
     static const berth_feature_api feature_api{sizeof(berth_feature_api), &engine_attached, &engine_detached,
                                                &diagnose};
     static const berth_backend_api backend_api{
-        sizeof(berth_backend_api), &probe,           &env_start,    &env_stop, &env_status,
-        &agent_endpoint,           &engine_endpoint, &cleanup_stale};
+        sizeof(berth_backend_api), &probe,           &env_start,     &env_stop,     &env_status,
+        &agent_endpoint,           &engine_endpoint, &cleanup_stale, &env_hand_over};
     static const berth_plugin_api api{sizeof(berth_plugin_api),
                                       is_backend ? uint32_t{BERTH_KIND_BACKEND} : uint32_t{BERTH_KIND_FEATURE},
                                       berth_str{manifest, manifest_len},

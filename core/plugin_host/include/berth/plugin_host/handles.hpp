@@ -37,6 +37,9 @@ class BackendHandle {
   nlohmann::json agent_endpoint();
   nlohmann::json engine_endpoint();
   void cleanup_stale(const nlohmann::json& env);
+  // ABI 1.2: leaves the running environment to the next daemon. Throws with the backend's
+  // reason when it cannot (also when its table predates 1.2); the caller then stops it.
+  void env_hand_over();
 
  private:
   std::shared_ptr<detail::Instance> instance_;

@@ -4,6 +4,12 @@
 // only prepares, launches, waits until its machine is ready, asks it to stop,
 // kills it and describes it.
 //
+// Handing over (an upgrade that keeps containers): hand_over() leaves the
+// running machine to the next daemon with its record marked; that daemon's
+// cleanup_stale() keeps it when its env_json is the same, and start() adopts it
+// once the driver's wait_until_ready() passes (else it is stopped and started
+// afresh). Only drivers that say can_hand_over().
+//
 // The stop policy, for this instance's machine and for one a previous daemon
 // left: ask (the driver's way: an agent call, a signal to PID 1), wait the
 // grace the driver names; SIGTERM to the machine's process, wait (10 s); the
@@ -127,6 +133,9 @@ class EnvironmentDriver {
   virtual std::string exit_reason(int si_code, int status) const = 0;
   // The logs' last lines, appended to failure reasons ("; last lines of ...").
   virtual std::string last_words(const EnvCommon& cfg) const = 0;
+  // The machine outlives this daemon and can be reached again from the next one
+  // through what the configuration names (sockets, record): hand_over() is allowed.
+  virtual bool can_hand_over() const { return false; }
 };
 
 // The stop policy's waits after SIGTERM and after the kill (tests shorten them).
@@ -170,6 +179,10 @@ class Environment {
   // recycled pid is never signalled) and cleans up; nothing if this
   // instance's machine runs.
   void cleanup_stale(const std::string& env_json);
+  // Leaves the running machine to the next daemon: marks its record, stops
+  // supervising it, forgets it (stop() and the destructor leave it alone).
+  // Throws, changing nothing, when none runs or the driver cannot.
+  void hand_over();
   nlohmann::json status() const;
   // The configuration of the last start (null before one).
   std::shared_ptr<const EnvCommon> config() const;
@@ -180,6 +193,11 @@ class Environment {
   nlohmann::json settings() const;
   void run_start(const EnvCommon& cfg, const Progress& progress);
   void adopt(const EnvCommon& cfg, const MachineProcess& process, const nlohmann::json& record);
+  // start() of a machine a previous daemon handed over; false (and nothing of it
+  // left running) when it could not be adopted.
+  bool adopt_handed_over(const EnvCommon& cfg, const nlohmann::json& record, const Progress& progress);
+  void start_supervisor();
+  void stop_supervisor();
   void supervise(int pidfd);
   bool wait_ended(std::chrono::milliseconds timeout);
   void stop_machine(const EnvCommon& cfg, const Machine& machine,
@@ -207,6 +225,9 @@ class Environment {
   pid_t pid_ = 0;
   pid_t shown_pid_ = 0;
   nlohmann::json record_;
+
+  std::string env_json_;        // of the last start (op_mu_): a hand-over records it
+  nlohmann::json handed_over_;  // a record cleanup_stale() kept for start() (op_mu_)
 
   UniqueFd pidfd_;
   UniqueFd wake_;  // eventfd: tells the supervisor to quit

@@ -28,6 +28,7 @@ class EnvironmentBackend : public berth::Backend {
   // {"unix": the configuration's agent_socket()}
   std::string agent_endpoint() override;
   void env_cleanup_stale(const std::string& env_json) override;
+  void env_hand_over() override;
 
  protected:
   // {"supported":bool,"reason":"...","priority":int}

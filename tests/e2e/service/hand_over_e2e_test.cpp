@@ -1,0 +1,146 @@
+// Issue 14: an upgrade that keeps containers. `berthctl engine hand-over` and then
+// berthd's stop (what the package's postinst does around the service restart) leave the
+// wsl2 environment running; the next berthd adopts it: the same PID 1, the container
+// still running since the same moment, its published port answering again.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "bounded.hpp"
+#include "daemon_process.hpp"
+#include "engine_session.hpp"
+#include "loopback_http.hpp"
+#include "loopback_port.hpp"
+#include "proc_files.hpp"
+#include "shell_quote.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using berth::test::DaemonProcess;
+using berth::test::http_get;
+using berth::test::TempDir;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A server on the host's 127.0.0.1 that answers every connection with one line, for a
+// container to reach through host.berth.internal (the outbound path).
+class HostGreeter {
+ public:
+  HostGreeter() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    const timeval tick{0, 200000};  // accept wakes up to see done_
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+    thread_ = std::thread([this] {
+      while (!done_) {
+        const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        const char line[] = "hello from the host\n";
+        (void)::send(c, line, sizeof line - 1, MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~HostGreeter() {
+    done_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  HostGreeter(const HostGreeter&) = delete;
+  HostGreeter& operator=(const HostGreeter&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Whatever happens in the test: berthd is stopped and an environment it handed over
+// (and no berthd adopted) is ended by the pids in its record.
+struct EndsLeftEnvironment {
+  DaemonProcess& daemon;
+  ~EndsLeftEnvironment() {
+    if (daemon.running()) daemon.terminate();
+    daemon.kill_left_environment();  // nothing when the record is gone (an orderly stop)
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "berthctl engine hand-over: the next berthd adopts the running environment, the container keeps running and "
+    "its published port answers again") {
+  TempDir dir("berth-hand-over");
+  DaemonProcess daemon(dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
+                                    {"engine", {{"autostart", true}}}});
+  EndsLeftEnvironment ends_left{daemon};
+  berth::test::EngineSession engine{daemon};
+  daemon.start();
+  REQUIRE(engine.wait()["state"] == "running");
+  REQUIRE_NOTHROW(engine.import_busybox("keep/busybox"));
+  const uint16_t port = berth::test::free_loopback_port();
+  auto r = engine.docker("run -d --name keep -p 127.0.0.1:" + std::to_string(port) + ":80 keep/busybox sh -c " +
+                         berth::test::shell_quote("mkdir /www && echo kept > /www/index.html && exec httpd -f -p 80 "
+                                                  "-h /www"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  REQUIRE(berth::test::eventually_within([&] { return http_get(port) == "kept\n"; }, 30s));
+  const std::string started = engine.docker("inspect -f '{{.State.StartedAt}}' keep").output;
+  const pid_t pid1 = engine.wsl2_pid1();
+  REQUIRE(pid1 > 0);
+
+  INFO("hand-over asked, then berthd stops: the environment keeps running, its record says so");
+  r = engine.berthctl("engine hand-over");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(daemon.terminate() == 0);
+  INFO(daemon.log_tail());
+  CHECK(::kill(pid1, 0) == 0);
+  const json record = json::parse(berth::test::read_text_file(dir / "run" / "wsl2" / "env.json"));
+  CHECK(record["handed_over"] == true);
+  CHECK_THAT(daemon.log(), Catch::Contains("keeps running for the next berthd"));
+
+  INFO("the next berthd adopts it: same PID 1, the container not restarted, the port forwarded again");
+  daemon.start();
+  const json st = engine.wait();
+  REQUIRE(st["state"] == "running");
+  CHECK(engine.wsl2_pid1() == pid1);
+  CHECK_THAT(daemon.log(), Catch::Contains("adopted the environment daemon pid"));
+  CHECK(engine.docker("inspect -f '{{.State.Running}} {{.State.StartedAt}}' keep").output == "true " + started);
+  CHECK(berth::test::eventually_within([&] { return http_get(port) == "kept\n"; }, 30s));
+  CHECK(engine.docker("run --rm keep/busybox echo still here").output == "still here\n");
+  {
+    // The outbound path is the next berthd's own (a new pasta on the adopted environment).
+    HostGreeter host;
+    const auto reach = engine.docker("run --rm keep/busybox sh -c 'timeout 5 nc host.berth.internal " +
+                                     std::to_string(host.port()) + " </dev/null; true'");
+    CHECK(reach.output == "hello from the host\n");
+  }
+
+  INFO("with the engine stopped there is nothing to hand over; a plain stop then ends everything");
+  r = engine.berthctl("engine stop");
+  CHECK(r.status == 0);
+  CHECK(::kill(pid1, 0) != 0);
+  r = engine.berthctl("engine hand-over");
+  CHECK(r.status != 0);
+  CHECK_THAT(r.output, Catch::Contains("the engine is not running: there is no environment to hand over"));
+  CHECK(daemon.terminate() == 0);
+  CHECK_FALSE(fs::exists(dir / "run" / "wsl2" / "env.json"));
+}
