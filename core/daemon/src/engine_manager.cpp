@@ -52,7 +52,7 @@ EngineManager::EngineManager(Deps deps)
 }
 
 EngineManager::~EngineManager() {
-  stop();
+  shut_down();  // as the daemon's stop did: a second bring_down finds nothing and says nothing new
   if (default_proxy_) default_proxy_->stop();
   if (proxy_) proxy_->stop();
 }
@@ -400,6 +400,7 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
     const std::string note = choice.note;
     const std::string pack = packs_.ensure();
     const auto env = env_json(pack);  // the same environment for whichever backend runs it
+    end_machines_of_other_backends(candidates, *choice.pick(), env);
     std::string failures;
     while (const auto pick = choice.pick()) {
       if (stopping_) return;
@@ -455,6 +456,24 @@ void EngineManager::bring_up(const std::vector<std::string>& only, const std::st
     throw std::runtime_error(failures);
   } catch (const std::exception& e) {
     set_state(EngineState::failed, e.what());
+  }
+}
+
+// A machine another backend left on the same data store (a daemon that crashed, or one that
+// handed its environment over and this daemon picks another backend) ends before `pick`
+// starts: two machines on one data store would corrupt it. "adopt": false tells a backend
+// to end a machine handed over to it too (backend_support's cleanup_stale).
+void EngineManager::end_machines_of_other_backends(const std::vector<Candidate>& candidates, const std::string& pick,
+                                                   const nlohmann::json& env) {
+  auto not_adopting = env;
+  not_adopting["adopt"] = false;
+  for (const auto& c : candidates) {
+    if (c.probe.name == pick) continue;
+    try {
+      c.handle->cleanup_stale(not_adopting);
+    } catch (const std::exception& e) {
+      spdlog::warn("engine: cleaning up what a previous daemon left on {}: {}", c.probe.name, e.what());
+    }
   }
 }
 

@@ -68,7 +68,7 @@ class EngineManager {
   };
 
   explicit EngineManager(Deps deps);
-  ~EngineManager();  // stop()
+  ~EngineManager();  // shut_down()
   EngineManager(const EngineManager&) = delete;
   EngineManager& operator=(const EngineManager&) = delete;
 
@@ -165,6 +165,8 @@ class EngineManager {
   // What a swap (run on the worker thread) does to this engine.
   engine::SwapCoordinator::Engine swap_steps();
   std::vector<Candidate> probe_backends() const;
+  void end_machines_of_other_backends(const std::vector<Candidate>& candidates, const std::string& pick,
+                                      const nlohmann::json& env);
   // Backend plugins that are not active: {id, "plugin failed: <reason>"}.
   std::vector<engine::InactiveBackend> inactive_backends() const;
   // The choice rule's input: these probes, the admin's and the user's choice.

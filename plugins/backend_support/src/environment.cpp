@@ -451,17 +451,23 @@ void Environment::cleanup_stale(const std::string& env_json) {
       const UniqueFd fd = pidfd_open_recorded(machine.pid, start_time);
       machine.pidfd = fd.get();
       if (fd && machine.record.value(contracts::env_record::handed_over, false)) {
-        // Handed over by the previous daemon: start() adopts it, if it was started as this one would be.
+        // Handed over by the previous daemon: start() adopts it, if it was started as this one
+        // would be. "adopt": false: the daemon starts another backend now (env_hand_over, abi.h).
+        json wanted = json::parse(env_json, nullptr, false);
+        const bool adopt = !wanted.is_object() || wanted.value("adopt", true);
+        if (wanted.is_object()) wanted.erase("adopt");
         const json& env = machine.record[contracts::env_record::env];
-        if (env == json::parse(env_json, nullptr, false)) {
+        if (adopt && env == wanted) {
           host_.info("the " + words_.noun + " daemon pid " +
                      std::to_string(machine.record.value(contracts::env_record::daemon_pid, 0)) +
                      " handed over runs (pid " + std::to_string(machine.pid) + "): the next start adopts it");
           handed_over_ = machine.record;
           return;
         }
-        host_.warn("the " + words_.noun + " handed over was started with another configuration (" + env.dump() +
-                   "): it is stopped, not adopted");
+        host_.warn(adopt ? "the " + words_.noun + " handed over was started with another configuration (" + env.dump() +
+                               "): it is stopped, not adopted"
+                         : "the " + words_.noun + " handed over is stopped, not adopted: this daemon starts " +
+                               "another backend");
       }
       if (fd) {
         cleaned.push_back(words_.noun + " of a previous daemon (pid " + std::to_string(machine.pid) + ")");

@@ -422,6 +422,22 @@ TEST_CASE(
     CHECK(next.host.logged("warn: the machine handed over was started with another configuration"));
     CHECK_FALSE(fs::exists(fx.record_file()));
   }
+  INFO("\"adopt\": false (the next daemon starts another backend): stopped by cleanup_stale");
+  {
+    fx.start();
+    const pid_t machine = fx.driver.machine_pid;
+    fx.env.hand_over();
+    NextDaemon next;
+    json not_adopting = json::parse(fx.env_json());
+    not_adopting["adopt"] = false;
+    next.env.cleanup_stale(not_adopting.dump());
+    CHECK(next.driver.asked == 1);
+    CHECK(berth::test::wait_pid_within(machine, 5s, "the machine handed over") != -1);
+    CHECK(
+        next.host.logged("warn: the machine handed over is stopped, not adopted: this daemon starts another "
+                         "backend"));
+    CHECK_FALSE(fs::exists(fx.record_file()));
+  }
   INFO("the same env_json, but it never gets ready: stopped, then a machine of its own is started");
   {
     fx.env.start(fx.env_json(1), [](double, std::string_view) {});

@@ -115,7 +115,9 @@ TEST_CASE(
   CHECK(::kill(pid1, 0) == 0);
   const json record = json::parse(berth::test::read_text_file(dir / "run" / "wsl2" / "env.json"));
   CHECK(record["handed_over"] == true);
-  CHECK_THAT(daemon.log(), Catch::Contains("keeps running for the next berthd"));
+  CHECK_THAT(daemon.log(), Catch::Contains("keeps running for the next berthd") &&
+                               Catch::Contains("engine stopped: handed over to the next berthd") &&
+                               !Catch::Contains("stop requested"));
 
   INFO("the next berthd adopts it: same PID 1, the container not restarted, the port forwarded again");
   daemon.start();

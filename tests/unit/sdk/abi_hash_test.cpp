@@ -13,7 +13,7 @@
 
 namespace {
 // sha256sum sdk/include/berth/sdk/abi.h
-constexpr const char* kAbiHeaderSha256 = "b9f5daf3982b87887fd5e6c4e22a8ecb8251c59d414c829047b2caa4b1813f74";
+constexpr const char* kAbiHeaderSha256 = "2e4168c0fc8e38f3b9a62c19ee112ad526fd3bb45a69667940094764f2c873a2";
 }  // namespace
 
 TEST_CASE("abi.h is unchanged") {

@@ -123,7 +123,9 @@ typedef struct berth_host_api {
 typedef struct berth_feature_api {
   uint32_t struct_size;
   /* The engine came up (or came back after a backend swap). engine_json:
-   * {"backend":..,"engine_socket":..,"agent_socket":..,"env":{..}} */
+   * {"backend":..,"engine_socket":..,"agent_socket":..,"env":{..},
+   *  "capabilities":{..}}: of the capabilities the feature's manifest declared,
+   * the ones the running environment provides, with their parameters. */
   berth_status (*on_engine_attached)(berth_plugin_ctx* self, berth_str engine_json, berth_out* err);
   /* The engine is going away (stop or swap): release what refers to it. */
   berth_status (*on_engine_detached)(berth_plugin_ctx* self, berth_out* err);
@@ -163,7 +165,9 @@ typedef struct berth_backend_api {
   /* Leave the running environment to the next daemon (an upgrade that keeps
    * containers): stop supervising it without stopping it and record it as
    * handed over; the next instance's env_cleanup_stale keeps it and its
-   * env_start adopts it while the engine answers and env_json is the same.
+   * env_start adopts it while the engine answers and env_json is the same
+   * (env_cleanup_stale with "adopt":false in env_json, as the host calls it on
+   * the backends it does not start, ends it instead).
    * Fails (with a message) when the backend cannot; the host then stops the
    * environment with env_stop. The host calls it only when struct_size covers it. */
   berth_status (*env_hand_over)(berth_plugin_ctx* self, berth_out* err);
