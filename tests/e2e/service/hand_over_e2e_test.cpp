@@ -119,6 +119,14 @@ TEST_CASE(
                                Catch::Contains("engine stopped: handed over to the next berthd") &&
                                !Catch::Contains("stop requested"));
 
+  r = engine.berthctl("diagnose check --json --state-dir " + daemon.state_dir().string());
+  INFO(r.output);
+  std::string leftovers_fix;
+  const json report = json::parse(r.output);
+  for (const auto& check : report["checks"])
+    if (check["id"] == "env.leftovers") leftovers_fix = check["fix"].get<std::string>();
+  CHECK(leftovers_fix == "start berthd: it adopts the environment and its containers keep running");
+
   INFO("the next berthd adopts it: same PID 1, the container not restarted, the port forwarded again");
   daemon.start();
   const json st = engine.wait();

@@ -74,19 +74,29 @@ unsigned long long start_time_of(pid_t pid) {
 
 // Environments whose machine still runs, by the records under <run_dir>/<backend>/.
 json leftover_environments(const fs::path& run_dir) {
-  std::string running, stale;
+  std::string running, handed_over, stale;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {
     const fs::path record_file = e.path() / contracts::env_record::file_name;
     if (!fs::is_regular_file(record_file, ec)) continue;
-    const auto machine = contracts::env_record::machine(json::parse(read_all(record_file), nullptr, false));
+    const json record = json::parse(read_all(record_file), nullptr, false);
+    const auto machine = contracts::env_record::machine(record);
     const std::string backend = e.path().filename();
     const unsigned long long started = machine.pid > 0 ? start_time_of(machine.pid) : 0;
-    if (started != 0 && (machine.start_time == 0 || machine.start_time == started))
-      running += (running.empty() ? "" : "; ") + backend + " (pid " + std::to_string(machine.pid) + ")";
-    else
+    const std::string which = backend + " (pid " + std::to_string(machine.pid) + ")";
+    if (started == 0 || (machine.start_time != 0 && machine.start_time != started))
       stale += (stale.empty() ? "" : ", ") + record_file.string();
+    else if (record.is_object() && record.value(contracts::env_record::handed_over, false))
+      handed_over += (handed_over.empty() ? "" : "; ") + which;
+    else
+      running += (running.empty() ? "" : "; ") + which;
   }
+  if (!handed_over.empty() && running.empty())
+    return diagnostic_check("env.leftovers", "environment", "fail",
+                            "an environment handed over to the next berthd runs without a daemon: " + handed_over +
+                                "; its containers run, their published ports do not answer",
+                            "start berthd: it adopts the environment and its containers keep running");
+  running += (running.empty() || handed_over.empty() ? "" : "; ") + handed_over;
   if (!running.empty())
     return diagnostic_check("env.leftovers", "environment", "fail",
                             "an environment runs without its daemon: " + running,
