@@ -404,11 +404,14 @@ void Environment::hand_over() {
     cfg = cfg_;
     record = record_;
     record[contracts::env_record::shown_pid] = shown_pid_;
-    stopping_ = true;  // its end is no longer ours to report
   }
   record[contracts::env_record::handed_over] = true;
   record[contracts::env_record::env] = json::parse(env_json_);
-  write_file_atomic(cfg->record_file(), record.dump(2) + "\n");
+  write_file_atomic(cfg->record_file(), record.dump(2) + "\n");  // a throw here changes nothing else
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;  // its end is no longer ours to report
+  }
   stop_supervisor();
   pidfd_.reset();
   {
