@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernel_version_cache.hpp"
 #include "sys_util.hpp"
 
 namespace fs = std::filesystem;
@@ -73,7 +74,7 @@ KernelTree find_unpacked_kernel(const fs::path& cache, const std::string& versio
 }
 
 KernelTree prepare_kernel(const fs::path& cache, const std::function<void(const std::string&)>& say) {
-  const std::string version = debian_kernel_version();
+  const std::string version = cached_kernel_version(cache, apt_state_key(apt_state_sources()), debian_kernel_version);
   if (version.empty()) {
     // No apt (or no package lists): any kernel unpacked before still works.
     KernelTree any = find_unpacked_kernel(cache);

@@ -22,7 +22,9 @@ std::string debian_kernel_version();
 // An already unpacked kernel in `cache` (newest version first), or nullopt-like empty version.
 KernelTree find_unpacked_kernel(const std::filesystem::path& cache, const std::string& version = "");
 
-// Unpacks the kernel into `cache` unless it is there; `say` gets progress lines.
+// Unpacks the kernel into `cache` unless it is there; `say` gets progress lines. Which
+// version: debian_kernel_version(), asked again only when apt's state changed
+// (kernel_version_cache.hpp).
 // Throws with the failing command's output.
 KernelTree prepare_kernel(const std::filesystem::path& cache, const std::function<void(const std::string&)>& say);
 
