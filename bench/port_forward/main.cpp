@@ -1,6 +1,8 @@
 // bench/port_forward: the vpnkit forwarder against the direct path, in the same run.
 //
-//   forwarded: host 127.0.0.1:P  -> berthd (splice) -> container on the engine bridge
+//   forwarded: host 127.0.0.1:P  -> the path vpnkit gives the port -> container on the engine bridge
+//              (on wsl2 the kernel path: veth + DNAT, plugins/vpnkit/src/kernel_port_path.hpp;
+//              with the vpnkit setting kernel_path=false, berthd's splice forwarder)
 //   direct:    a socket inside the environment's network namespace -> container
 //
 // Measures iperf3 throughput (the host's iperf3 client; the server is the same
@@ -227,6 +229,12 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
+  // Which path carries the forwarded connections (vpnkit's status), printed with the figures.
+  std::string fwd_path = "?";
+  const json vpnkit = daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body;
+  for (const auto& p : vpnkit["status"]["ports"])
+    if (p.value("host_port", 0) == p_echo) fwd_path = p.value("path", "?");
+
   sockaddr_in container_echo{};
   container_echo.sin_family = AF_INET;
   container_echo.sin_port = htons(7);
@@ -265,6 +273,7 @@ int main(int argc, char** argv) {
       "bench/port_forward (iperf3 %d s x2 each, best; 20000 64-byte round trips; 4 x 0.5 s of connections each, "
       "alternating)\n",
       seconds);
+  std::printf("  forwarded path: %s\n", fwd_path.c_str());
   std::printf("  %-28s %12s %12s %10s\n", "", "direct", "forwarded", "ratio");
   std::printf("  %-28s %12.2f %12.2f %10.3f   (target >= 0.95)\n", "throughput Gbit/s", tput_d, tput_f,
               tput_d > 0 ? tput_f / tput_d : 0.0);
@@ -274,7 +283,8 @@ int main(int argc, char** argv) {
               lat_f.p50_us - lat_d.p50_us);
   std::printf("  %-28s %12.1f %12.1f %+10.1f us (target <= +100 us)\n", "round trip p99 (us)", lat_d.p99_us,
               lat_f.p99_us, lat_f.p99_us - lat_d.p99_us);
-  const json result{{"throughput_gbit", {{"direct", tput_d}, {"forwarded", tput_f}}},
+  const json result{{"path", fwd_path},
+                    {"throughput_gbit", {{"direct", tput_d}, {"forwarded", tput_f}}},
                     {"throughput_ratio", tput_d > 0 ? tput_f / tput_d : 0.0},
                     {"conn_per_s", {{"direct", rate_d}, {"forwarded", rate_f}}},
                     {"rtt_us",

@@ -27,6 +27,10 @@ struct ForwardSpec {
   std::string host_ip = "127.0.0.1";
   uint16_t host_port = 0;
   Target target;
+  // The engine publishes host_port on every address of the environment (the container asked
+  // for no host address), so the kernel path may send connections to the environment's own
+  // address (kernel_port_path.hpp).
+  bool published_everywhere = false;
   std::string key() const { return proto + "/" + host_ip + ":" + std::to_string(host_port); }
 };
 
@@ -61,6 +65,8 @@ class PortOpener {
   virtual void add(const ForwardSpec& spec) = 0;
   virtual void remove(const std::string& key) = 0;
   virtual void stop() = 0;
+  // Which path carries the connections of a port it opened: "splice", "hostfwd" or "kernel".
+  virtual std::string path(const std::string& key) const = 0;
 };
 
 class PortForwarder : public PortOpener {
@@ -90,6 +96,7 @@ class PortForwarder : public PortOpener {
   ForwarderStats stats() const;
   // Closes everything and joins the thread. Idempotent.
   void stop() override;
+  std::string path(const std::string&) const override { return "splice"; }
 
   struct Listener;  // internal
 

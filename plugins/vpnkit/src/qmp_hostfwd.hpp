@@ -55,6 +55,7 @@ class HostfwdForwarder : public PortOpener {
   void add(const ForwardSpec& spec) override;
   void remove(const std::string& key) override;
   void stop() override;
+  std::string path(const std::string&) const override { return "hostfwd"; }
   std::vector<std::string> keys() const;
 
  private:

@@ -18,6 +18,7 @@
 #include "engine_watcher.hpp"
 #include "env_forwards.hpp"
 #include "env_network.hpp"
+#include "kernel_port_path.hpp"
 #include "outbound.hpp"
 #include "port_forwarder.hpp"
 #include "qmp_hostfwd.hpp"
@@ -33,6 +34,7 @@ struct Settings {
   std::string stack = "auto";          // auto | pasta | slirp4netns
   bool allow_non_loopback = false;
   int udp_idle_timeout_s = 60;
+  bool kernel_path = true;  // net.netns: published TCP ports on 127.0.0.1 through the kernel (kernel_port_path.hpp)
   std::vector<std::string> env_forwards;  // "[tcp|udp:][HOST_IP:]HOST_PORT:ENV_PORT"
 
   static Settings from_json(const std::string& text) {
@@ -43,13 +45,15 @@ struct Settings {
     s.stack = j.value("stack", s.stack);
     s.allow_non_loopback = j.value("allow_non_loopback", s.allow_non_loopback);
     s.udp_idle_timeout_s = j.value("udp_idle_timeout_s", s.udp_idle_timeout_s);
+    s.kernel_path = j.value("kernel_path", s.kernel_path);
     if (j.contains("env_forwards") && j["env_forwards"].is_array())
       for (const auto& f : j["env_forwards"])
         if (f.is_string()) s.env_forwards.push_back(f.get<std::string>());
     return s;
   }
   bool ports_differ(const Settings& o) const {
-    return allow_non_loopback != o.allow_non_loopback || udp_idle_timeout_s != o.udp_idle_timeout_s;
+    return allow_non_loopback != o.allow_non_loopback || udp_idle_timeout_s != o.udp_idle_timeout_s ||
+           kernel_path != o.kernel_path;
   }
   bool outbound_differs(const Settings& o) const { return outbound != o.outbound || stack != o.stack; }
   bool env_forwards_differ(const Settings& o) const { return env_forwards != o.env_forwards; }
@@ -61,6 +65,7 @@ struct PortEntry {
   ForwardSpec spec;
   uint16_t container_port = 0;
   std::string state;  // forwarding | failed
+  std::string path;   // forwarding: what carries its connections (kernel | splice | hostfwd)
   std::string reason;
   std::string setting;  // an env forward: its env_forwards entry
   bool retry = false;   // failed because the host port is in use: tried again until it frees up
@@ -78,6 +83,7 @@ json port_json(const PortEntry& e) {
           {"container_port", e.container_port},
           {"target", e.spec.target.str()},
           {"state", e.state},
+          {"path", e.path},
           {"reason", e.reason}};
 }
 
@@ -183,6 +189,8 @@ class VpnkitFeature : public berth::Feature {
     json ports = json::array();
     json problems = json::array();
     std::shared_ptr<PortForwarder> fwd;
+    std::shared_ptr<KernelPortPath> kernel;
+    std::string kernel_note;
     std::string backend;
     std::string via_name;
     json outbound;
@@ -204,6 +212,8 @@ class VpnkitFeature : public berth::Feature {
       if (!watch_problem_.empty()) problems.push_back(watch_problem_);
       if (!attach_problem_.empty()) problems.push_back(attach_problem_);
       fwd = forwarder_;
+      kernel = kernel_;
+      kernel_note = kernel_note_;
       backend = engine_.is_object() ? engine_.value("backend", "") : "";
       via_name = net_.via_name();
       outbound = outbound_note_;
@@ -217,6 +227,10 @@ class VpnkitFeature : public berth::Feature {
            {"problems", problems},
            {"backend", backend.empty() ? json(nullptr) : json(backend)},  // for people; never decides anything
            {"via", via_name.empty() ? json(nullptr) : json(via_name)}};
+    if (kernel)
+      j["kernel_path"] = kernel->status_json();
+    else if (!kernel_note.empty())
+      j["kernel_path"] = {{"state", "off"}, {"reason", kernel_note}};
     if (fwd) {
       const auto s = fwd->stats();
       j["connections"] = {{"total", s.connections_total},           {"active", s.connections_active},
@@ -257,11 +271,35 @@ class VpnkitFeature : public berth::Feature {
 
   // ---- ports ----------------------------------------------------------------
 
+  // The kernel path into the environment (net.netns), or null with the reason in
+  // kernel_note_: the splice forwarder then carries every port, as it can anywhere.
+  std::shared_ptr<KernelPortPath> open_kernel_path(const EnvNetwork& net) {
+    std::string note;
+    std::shared_ptr<KernelPortPath> kernel;
+    if (!current().kernel_path) {
+      note = "the kernel_path setting is off: the splice forwarder carries every port";
+    } else {
+      try {
+        kernel = std::make_shared<KernelPortPath>(net.netns, net.pid);
+        const auto& n = kernel->names();
+        host().info("vpnkit: published TCP ports on 127.0.0.1 go through the kernel (veth " + n.host_link + " " +
+                    n.host_address + " -> " + n.env_address + ", nat chain " + n.chain + ")");
+      } catch (const std::exception& e) {
+        note = std::string("published ports go through the splice forwarder: the kernel path failed: ") + e.what();
+        host().warn("vpnkit: " + note);
+      }
+    }
+    std::lock_guard lock(mutex_);
+    kernel_note_ = note;
+    return kernel;
+  }
+
   void attach_ports() {
     const EnvNetwork net = network();
     std::shared_ptr<TargetConnector> connector;
     std::shared_ptr<EngineConnector> engine_conn;
     std::shared_ptr<PortOpener> opener;
+    std::shared_ptr<KernelPortPath> kernel;
     try {
       if (net.via == EnvNetwork::Via::hostfwd) {
         // QEMU's own forwarding (hostfwd over QMP) into the VM, where docker-proxy
@@ -276,6 +314,7 @@ class VpnkitFeature : public berth::Feature {
       } else {
         // The environment shares this kernel: sockets are made inside its network namespace.
         connector = std::make_shared<NetnsConnector>(net.netns);
+        kernel = open_kernel_path(net);
       }
       engine_conn = engine_connector();
     } catch (const std::exception& e) {
@@ -289,10 +328,13 @@ class VpnkitFeature : public berth::Feature {
       opts.udp_idle_timeout = std::chrono::seconds(std::max(1, current().udp_idle_timeout_s));
       fwd = std::make_shared<PortForwarder>(connector, opts);
       opener = fwd;
+      if (kernel)
+        opener = std::make_shared<KernelFirstOpener>(fwd, kernel, [this](const std::string& m) { host().warn(m); });
     }
     {
       std::lock_guard lock(mutex_);
       forwarder_ = fwd;
+      kernel_ = kernel;
       opener_ = opener;
       attach_problem_.clear();
     }
@@ -383,6 +425,8 @@ class VpnkitFeature : public berth::Feature {
       fwd = std::move(opener_);
       opener_.reset();
       forwarder_.reset();
+      kernel_.reset();
+      kernel_note_.clear();
       closed = std::move(ports_);
       ports_.clear();
       closed_env = std::move(env_ports_);
@@ -414,6 +458,7 @@ class VpnkitFeature : public berth::Feature {
     try {
       fwd.add(e.spec);
       e.state = "forwarding";
+      e.path = fwd.path(e.spec.key());
       e.reason.clear();
     } catch (const std::system_error& ex) {
       e.state = "failed";
@@ -462,6 +507,7 @@ class VpnkitFeature : public berth::Feature {
       if (p.proto != "tcp" && p.proto != "udp") continue;  // sctp: not forwarded
       e.spec.host_ip = *bind;
       e.spec.host_port = p.host_port;
+      e.spec.published_everywhere = net.via == EnvNetwork::Via::netns && (p.host_ip.empty() || p.host_ip == "0.0.0.0");
       // Straight to the container on the engine's bridge (skips docker-proxy's copy);
       // without a bridge address, to docker-proxy on the environment's loopback.
       e.spec.target = c.ip.empty() ? Target{"127.0.0.1", p.host_port} : Target{c.ip, p.container_port};
@@ -740,7 +786,9 @@ class VpnkitFeature : public berth::Feature {
   json engine_;
   EnvNetwork net_;                            // how the environment's network is reached (from its capability)
   std::shared_ptr<PortForwarder> forwarder_;  // net.netns: the splice forwarder (for its stats)
-  std::shared_ptr<PortOpener> opener_;        // what opens the ports: forwarder_ or QEMU's hostfwd
+  std::shared_ptr<PortOpener> opener_;        // what opens the ports: forwarder_ (kernel first) or QEMU's hostfwd
+  std::shared_ptr<KernelPortPath> kernel_;    // net.netns: the kernel path, when it could be set up
+  std::string kernel_note_;                   // why there is no kernel path (net.netns only)
   // net.hostfwd
   bool link_on_ = false;
   std::shared_ptr<QmpClient> qmp_;

@@ -109,6 +109,28 @@ TEST_CASE(
   CHECK(web_port["container_port"] == 80);
   CHECK_THAT(web_port["target"].get<std::string>(), Catch::EndsWith(":80"));
 
+  INFO("1a. it goes through the kernel path: a DNAT rule in the host's nat table, named in the status");
+  CHECK(web_port["path"] == "kernel");
+  const auto kernel = engine.vpnkit()["kernel_path"];
+  REQUIRE(kernel.is_object());
+  CHECK(kernel["state"] == "on");
+  const std::string chain = kernel.value("nat_chain", "");
+  CHECK_THAT(berth::test::run_command("iptables -w -t nat -S " + chain).output,
+             Catch::Contains("--dport " + std::to_string(p_http) + " -j DNAT --to-destination " +
+                             kernel.value("env_address", "?") + ":" + std::to_string(p_http)));
+
+  INFO("1c. a port the engine publishes on the environment's loopback only stays on the splice forwarder");
+  {
+    const uint16_t p_lo = free_port();
+    REQUIRE(engine
+                .docker("run -d --init --name lo-only -p 127.0.0.1:" + std::to_string(p_lo) +
+                        ":80 vk/busybox /vk-echo tcp 80")
+                .status == 0);
+    CHECK(eventually([&] { return roundtrip(p_lo, "lo-only") == "lo-only"; }, 5s, 50ms));
+    CHECK(engine.port(p_lo)["path"] == "splice");
+    CHECK(engine.docker("rm -f lo-only").status == 0);
+  }
+
   INFO("2. UDP echo, and a range -p A-B:80-82 exposes all three");
   const uint16_t p_udp = free_port();
   uint16_t range = 0;
@@ -142,6 +164,7 @@ TEST_CASE(
                      50ms));
   }
   CHECK(engine.port(p_udp, "udp")["state"] == "forwarding");
+  CHECK(engine.port(p_udp, "udp")["path"] == "splice");  // UDP: the splice forwarder's flows
 
   INFO("3. a host server on 127.0.0.1:PORT answers a container's request to host.berth.internal:PORT");
   {
@@ -209,7 +232,7 @@ TEST_CASE(
     }
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    WARN("10000 sequential connections through the forwarder: " << ms << " ms");
+    WARN("10000 sequential connections through the published port: " << ms << " ms");
     CHECK(ok == 10000);
     CHECK(eventually([&] { return engine.vpnkit()["connections"]["active"] == 0; }, 2s));
     CHECK(eventually([&] { return fds_held() <= fds_before; }, 2s));
@@ -299,9 +322,25 @@ TEST_CASE(
     REQUIRE(engine.berthctl("plugins reload berth.feature.vpnkit").status == 0);
     CHECK(eventually([&] { return roundtrip(p_keep, "reloaded") == "reloaded"; }, 10s, 100ms));
     CHECK(engine.vpnkit()["outbound"]["state"] == "running");
+
+    INFO("6c. kernel_path off: the splice forwarder carries the port, and the host's nat table has no chain of ours");
+    const std::string chain_on = engine.vpnkit()["kernel_path"].value("nat_chain", "BERTH-?");
+    REQUIRE(engine.berthctl("settings set berth.feature.vpnkit kernel_path=false").status == 0);
+    CHECK(eventually([&] { return engine.port(p_keep)["path"] == "splice"; }, 10s, 100ms));
+    CHECK(eventually([&] { return roundtrip(p_keep, "spliced") == "spliced"; }, 10s, 100ms));
+    CHECK(engine.vpnkit()["kernel_path"]["state"] == "off");
+    CHECK_THAT(berth::test::run_command("iptables -w -t nat -S").output, !Catch::Contains(chain_on));
+    REQUIRE(engine.berthctl("settings set berth.feature.vpnkit kernel_path=true").status == 0);
+    CHECK(eventually([&] { return engine.port(p_keep)["path"] == "kernel"; }, 10s, 100ms));
+    CHECK(eventually([&] { return roundtrip(p_keep, "kernel") == "kernel"; }, 10s, 100ms));
   }
 
+  const auto last_kernel = engine.vpnkit()["kernel_path"];
   CHECK(daemon.terminate() == 0);
+  INFO("berthd stopped: its nat chain, the rules that led to it and its veth pair are gone");
+  CHECK_THAT(berth::test::run_command("iptables -w -t nat -S").output,
+             !Catch::Contains(last_kernel.value("nat_chain", "BERTH-?")));
+  CHECK(berth::test::run_command("ip link show " + last_kernel.value("host_link", "bth?")).status != 0);
   // The plugin's listeners are gone with the engine.
   CHECK(connect_local(range, 500) == -ECONNREFUSED);
   WARN("whole scenario: "
