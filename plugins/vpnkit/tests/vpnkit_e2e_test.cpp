@@ -118,6 +118,7 @@ TEST_CASE(
   CHECK_THAT(berth::test::run_command("iptables -w -t nat -S " + chain).output,
              Catch::Contains("--dport " + std::to_string(p_http) + " -j DNAT --to-destination " +
                              kernel.value("env_address", "?") + ":" + std::to_string(p_http)));
+  CHECK_THAT(engine.berthctl("ports").output, Catch::Contains("PATH") && Catch::Contains("forwarding  kernel"));
 
   INFO("1c. a port the engine publishes on the environment's loopback only stays on the splice forwarder");
   {

@@ -139,6 +139,7 @@ Router canned_router(Canned& canned) {
                                    {"container_port", 80},
                                    {"target", "172.17.0.2:80"},
                                    {"state", "forwarding"},
+                                   {"path", "kernel"},
                                    {"reason", ""}},
                                   {{"plugin", "other.feature"},
                                    {"container", "8c0d51e3a2f6"},
@@ -415,9 +416,10 @@ TEST_CASE("berthctl cli: human and --json output") {
   std::getline(port_lines, header);
   std::getline(port_lines, web);
   std::getline(port_lines, dns);
-  CHECK(header.rfind("PROTO  HOST             CONTAINER     TARGET", 0) == 0);
-  CHECK(web.rfind("tcp    127.0.0.1:18080  web           172.17.0.2:80  forwarding  -", 0) == 0);
-  CHECK(dns.rfind("udp    127.0.0.1:5353   8c0d51e3a2f6  172.17.0.3:53  failed      in use", 0) == 0);
+  CHECK(header.rfind("PROTO  HOST             CONTAINER     TARGET         STATE       PATH    REASON", 0) == 0);
+  CHECK(web.rfind("tcp    127.0.0.1:18080  web           172.17.0.2:80  forwarding  kernel  -", 0) == 0);
+  // A plugin that says nothing of a path: "-".
+  CHECK(dns.rfind("udp    127.0.0.1:5353   8c0d51e3a2f6  172.17.0.3:53  failed      -       in use", 0) == 0);
 
   auto missing = berthctl({"--socket", sock, "engine", "start"});
   CHECK(missing.exit_code == 1);  // not served by this canned router: 404 from the daemon

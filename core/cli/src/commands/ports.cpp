@@ -33,14 +33,14 @@ int ports(Session& s) {
   if (s.print_json(body)) return kOk;
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : body.value("ports", json::array())) {
-    rows.push_back(
-        {field(p, "proto"), port_host(p), port_container(p), port_target(p), field(p, "state"), field(p, "reason")});
+    rows.push_back({field(p, "proto"), port_host(p), port_container(p), port_target(p), field(p, "state"),
+                    field(p, "path"), field(p, "reason")});
   }
   if (rows.empty()) {
     s.out << "no ports are forwarded (publish one: docker --context berth run -p 8080:80 ...)\n";
     return kOk;
   }
-  print_table(s.out, {"PROTO", "HOST", "CONTAINER", "TARGET", "STATE", "REASON"}, rows);
+  print_table(s.out, {"PROTO", "HOST", "CONTAINER", "TARGET", "STATE", "PATH", "REASON"}, rows);
   return kOk;
 }
 
@@ -50,8 +50,9 @@ void add_ports_commands(Commands& commands) {
   commands.command(commands.root(), "ports", "published container ports forwarded to the host",
                    "Lists the ports the feature plugins forward from the host into the environment (the vpnkit\n"
                    "feature: each published container port on the host's 127.0.0.1): PROTO, HOST (address:port on\n"
-                   "the host), CONTAINER (its name, else its id), TARGET (where it goes inside), STATE and REASON\n"
-                   "(why a port could not be exposed, e.g. it is in use on the host).\n\n"
+                   "the host), CONTAINER (its name, else its id), TARGET (where it goes inside), STATE, PATH (what\n"
+                   "carries its connections: kernel, splice or hostfwd) and REASON (why a port could not be\n"
+                   "exposed, e.g. it is in use on the host).\n\n"
                    "Example:\n  berthctl ports\n",
                    ports);
 }
