@@ -18,7 +18,7 @@
 // <tag> is the environment's network namespace inode (8 hex digits): the next daemon that
 // attaches to the same environment (a hand-over, or after a crash) finds and replaces what
 // was left, and a chain whose veth is gone (its environment ended while no daemon
-// watched) is removed by the next daemon that sets a path up (sweep_stale).
+// watched) is removed when vpnkit starts and whenever it sets a path up (sweep_stale).
 #pragma once
 
 #include <sys/types.h>

@@ -122,6 +122,10 @@ class VpnkitFeature : public berth::Feature {
       settings_ = Settings::from_json(host().settings_json());
     }
     add_engine_filter([this](const std::string& request) { return filter_create(request); });
+    // Kernel paths whose environment ended while no daemon watched (a crash): their DNAT
+    // rules would catch connections to those ports on 127.0.0.1 until the next engine start.
+    for (const auto& chain : KernelPortPath::sweep_stale())
+      host().info("vpnkit: removed " + chain + " from the host's nat table: its environment is gone");
     host().info("vpnkit started");
   }
 

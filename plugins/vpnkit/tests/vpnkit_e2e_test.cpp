@@ -64,9 +64,23 @@ TEST_CASE(
     fs::path path;
     ~RemovesLiveLog() { fs::remove(path); }
   } remove_live_log{live_log};
+  // A kernel path a crashed daemon left, whose environment (and so its bth link) is gone:
+  // swept from the host's nat table when vpnkit starts (or, first, by a test beside this one).
+  char stale_tag[16];
+  std::snprintf(stale_tag, sizeof stale_tag, "%08x", 0xe0000000u | static_cast<unsigned>(::getpid()));
+  const std::string stale = std::string("BERTH-") + stale_tag;
+  const std::string stale_jump = "OUTPUT -d 127.0.0.1/32 -p tcp -j " + stale;
+  REQUIRE(
+      berth::test::run_command("iptables -w -t nat -N " + stale + " && iptables -w -t nat -A " + stale_jump).status ==
+      0);
+  struct RemovesStale {
+    std::string chain, jump;
+    ~RemovesStale() { berth::test::run_command("iptables -w -t nat -D " + jump + "; iptables -w -t nat -X " + chain); }
+  } removes_stale{stale, stale_jump};
   daemon.start();
   REQUIRE(engine.wait()["state"] == "running");
   REQUIRE(daemon.client().request("GET", "/v1/plugins/berth.feature.vpnkit").body["state"] == "active");
+  CHECK_THAT(berth::test::run_command("iptables -w -t nat -S").output, !Catch::Contains(stale));
   CHECK_FALSE(fs::exists(gone_log));
   CHECK(fs::exists(live_log));
   WARN("engine up after "
