@@ -56,11 +56,11 @@ std::vector<std::string> nat_rules() {
   return lines;
 }
 
-// Removes every rule that jumps to `chain` or leaves through `link`, then the chain.
-// Quiet: what is not there is not an error.
-void remove_rules_of(const std::string& chain, const std::string& link) {
+// Removes every rule of `rules` (the nat table as nat_rules() listed it) that jumps to
+// `chain` or leaves through `link`, then the chain. Quiet: what is not there is not an error.
+void remove_rules_of(const std::vector<std::string>& rules, const std::string& chain, const std::string& link) {
   bool has_chain = false;
-  for (const auto& line : nat_rules()) {
+  for (const auto& line : rules) {
     auto w = words(line);
     if (w.size() >= 2 && w[0] == "-N" && w[1] == chain) has_chain = true;
     if (w.size() < 2 || w[0] != "-A" || w[1] == chain) continue;
@@ -80,6 +80,34 @@ void remove_rules_of(const std::string& chain, const std::string& link) {
 // was mounted in).
 bool link_exists(const std::string& name) {
   return ::if_nametoindex(name.c_str()) != 0;
+}
+
+// Everything a path with these names set up: the rules, the chain and the veth pair
+// (deleting one end deletes both; gone already when the environment ended).
+void remove_path(const std::vector<std::string>& rules, const KernelPathNames& n) {
+  remove_rules_of(rules, n.chain, n.host_link);
+  if (link_exists(n.host_link)) run_command({"ip", "link", "del", n.host_link});
+}
+
+// The chains in `rules` named BERTH-<tag> whose bth<tag> link is gone, removed.
+std::vector<std::string> sweep_stale_in(const std::vector<std::string>& rules) {
+  std::vector<std::string> removed;
+  for (const auto& line : rules) {
+    const auto w = words(line);
+    if (w.size() != 2 || w[0] != "-N" || w[1].rfind("BERTH-", 0) != 0) continue;
+    const std::string tag = w[1].substr(6);
+    if (tag.size() != 8 || link_exists("bth" + tag)) continue;
+    remove_rules_of(rules, w[1], "bth" + tag);
+    removed.push_back(w[1]);
+  }
+  return removed;
+}
+
+// The DNAT rule for `port` in `chain`, after "-A" or "-D".
+std::vector<std::string> dnat_rule(const char* op, const KernelPathNames& n, uint16_t port) {
+  const std::string p = std::to_string(port);
+  return iptables_nat(
+      {op, n.chain, "-p", "tcp", "--dport", p, "-j", "DNAT", "--to-destination", n.env_address + ":" + p});
 }
 
 std::string ipv4(uint32_t host_order) {
@@ -134,10 +162,13 @@ KernelPortPath::KernelPortPath(const std::string& netns_path, pid_t env_pid) {
                              std::strerror(errno));
   names_ = kernel_path_names(st.st_ino, host_ipv4_addresses());
   if (names_.host_address.empty()) throw std::runtime_error("no free /30 left in 169.254.192.0/18 on this host");
-  sweep_stale();
-  // What an earlier daemon left for this same environment (a hand-over, a crash).
-  remove_rules_of(names_.chain, names_.host_link);
-  if (link_exists(names_.host_link)) run_command({"ip", "link", "del", names_.host_link});
+  {
+    // One listing for both: stale paths of others, and what an earlier daemon left for this
+    // same environment (a hand-over, a crash).
+    const auto rules = nat_rules();
+    sweep_stale_in(rules);
+    remove_path(rules, names_);
+  }
   const std::string ns = "--net=" + netns_path;
   try {
     must("creating the veth pair", {"ip", "link", "add", names_.host_link, "type", "veth", "peer", "name",
@@ -173,18 +204,14 @@ void KernelPortPath::add(uint16_t port) {
   std::lock_guard lock(mutex_);
   if (!open_) throw std::runtime_error("the kernel path is closed");
   if (ports_.count(port)) return;
-  const std::string p = std::to_string(port);
-  must("adding the DNAT rule for port " + p, iptables_nat({"-A", names_.chain, "-p", "tcp", "--dport", p, "-j", "DNAT",
-                                                           "--to-destination", names_.env_address + ":" + p}));
+  must("adding the DNAT rule for port " + std::to_string(port), dnat_rule("-A", names_, port));
   ports_.insert(port);
 }
 
 void KernelPortPath::remove(uint16_t port) {
   std::lock_guard lock(mutex_);
   if (!open_ || !ports_.erase(port)) return;
-  const std::string p = std::to_string(port);
-  run_command(iptables_nat(
-      {"-D", names_.chain, "-p", "tcp", "--dport", p, "-j", "DNAT", "--to-destination", names_.env_address + ":" + p}));
+  run_command(dnat_rule("-D", names_, port));
 }
 
 void KernelPortPath::close() {
@@ -192,9 +219,7 @@ void KernelPortPath::close() {
   if (!open_) return;
   open_ = false;
   ports_.clear();
-  remove_rules_of(names_.chain, names_.host_link);
-  // Deleting one end deletes the pair; gone already when the environment ended.
-  if (link_exists(names_.host_link)) run_command({"ip", "link", "del", names_.host_link});
+  remove_path(nat_rules(), names_);
 }
 
 nlohmann::json KernelPortPath::status_json() const {
@@ -209,16 +234,7 @@ nlohmann::json KernelPortPath::status_json() const {
 }
 
 std::vector<std::string> KernelPortPath::sweep_stale() {
-  std::vector<std::string> removed;
-  for (const auto& line : nat_rules()) {
-    const auto w = words(line);
-    if (w.size() != 2 || w[0] != "-N" || w[1].rfind("BERTH-", 0) != 0) continue;
-    const std::string tag = w[1].substr(6);
-    if (tag.size() != 8 || link_exists("bth" + tag)) continue;
-    remove_rules_of(w[1], "bth" + tag);
-    removed.push_back(w[1]);
-  }
-  return removed;
+  return sweep_stale_in(nat_rules());
 }
 
 KernelFirstOpener::KernelFirstOpener(std::shared_ptr<PortOpener> splice, std::shared_ptr<KernelPortPath> kernel,
