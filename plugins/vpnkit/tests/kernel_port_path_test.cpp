@@ -79,13 +79,7 @@ struct Environment {
 struct PeerEcho {
   int fd = -1;
   std::thread t;
-  PeerEcho(const Environment& env, uint16_t port) {
-    std::thread([&] {
-      const int ns = ::open(env.netns().c_str(), O_RDONLY | O_CLOEXEC);
-      if (ns >= 0 && ::setns(ns, CLONE_NEWNET) == 0) fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (ns >= 0) ::close(ns);
-    }).join();
-    REQUIRE(fd >= 0);
+  PeerEcho(const Environment& env, uint16_t port) : fd(socket_in_netns(env.netns(), SOCK_STREAM)) {
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +22,28 @@
 #include <string>
 #include <thread>
 
+#include "bounded.hpp"
+
 namespace vktest {
+
+// A socket (blocking, close-on-exec) created inside the network namespace at `netns_path`,
+// by a thread that enters it (joined within 5 s): the caller's own namespace stays as it was.
+inline int socket_in_netns(const std::string& netns_path, int type) {
+  int fd = -1, err = 0;
+  berth::test::BoundedThread t([&] {
+    const int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+      err = errno;
+    } else {
+      fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+      if (fd < 0) err = errno;
+    }
+    if (ns >= 0) ::close(ns);
+  });
+  t.join_within(std::chrono::seconds(5), "making a socket inside the namespace " + netns_path);
+  if (fd < 0) throw std::runtime_error("socket in " + netns_path + ": " + std::strerror(err));
+  return fd;
+}
 
 inline int sh(const std::string& cmd) {
   return std::system((cmd + " >/dev/null 2>&1").c_str());
@@ -54,22 +76,7 @@ class TestNetns {
   const std::string& name() const { return name_; }
 
   // A socket created inside the namespace (blocking, close-on-exec).
-  int socket_in(int type) const {
-    int fd = -1, err = 0;
-    std::thread t([&] {
-      const int ns = ::open(path().c_str(), O_RDONLY | O_CLOEXEC);
-      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
-        err = errno;
-      } else {
-        fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-        if (fd < 0) err = errno;
-      }
-      if (ns >= 0) ::close(ns);
-    });
-    t.join();
-    if (fd < 0) throw std::runtime_error(std::string("socket in netns: ") + std::strerror(err));
-    return fd;
-  }
+  int socket_in(int type) const { return socket_in_netns(path(), type); }
 
  private:
   std::string name_;

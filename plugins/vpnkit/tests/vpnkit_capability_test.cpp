@@ -49,23 +49,10 @@ json config_with(const json& vpnkit_settings, const json& double_settings = json
 struct ListenerInNetns {
   int fd = -1;
   uint16_t port = 0;
-  ListenerInNetns(const std::string& netns, uint16_t want_port) {
-    int err = 0;
-    berth::test::BoundedThread t([&] {
-      const int ns = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
-        err = errno;
-      } else {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) err = errno;
-      }
-      if (ns >= 0) ::close(ns);
-    });
-    t.join_within(5s, "making a socket inside the environment's namespace");
-    if (fd < 0) throw std::runtime_error("socket in " + netns + ": " + std::strerror(err));
+  ListenerInNetns(const std::string& netns, uint16_t want_port) : fd(vktest::socket_in_netns(netns, SOCK_STREAM)) {
     const auto addr = vktest::loopback(want_port);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-      err = errno;
+      const int err = errno;
       ::close(fd);
       throw std::runtime_error("listen in " + netns + ": " + std::strerror(err));
     }
