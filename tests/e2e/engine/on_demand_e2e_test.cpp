@@ -3,12 +3,21 @@
 // docker command starts it and is held (not refused) until it answers, and
 // after `berthctl engine stop` the next one wakes it again; an engine nobody
 // uses stops by itself, unless a container runs or a client stays connected.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <thread>
 
+#include "bounded.hpp"
 #include "daemon_process.hpp"
 #include "engine_session.hpp"
 #include "temp_dir.hpp"
@@ -70,27 +79,81 @@ std::string log_tail(const std::string& log, std::size_t size) {
   return log.size() > size ? log.substr(log.size() - size) : log;
 }
 
+// A server on a unix socket that answers every connection with "other\n" and
+// closes it: the other program that already serves engine.default_socket. It
+// runs in this process (not in berthd), so the answer is known and comes at once
+// (a forked socat that ran `echo` per connection once lost its answer on a
+// loaded machine).
+class OtherSocketServer {
+ public:
+  explicit OtherSocketServer(const std::filesystem::path& path) : path_(path) {
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener_ >= 0);
+    const sockaddr_un addr = address();
+    REQUIRE(::bind(listener_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+    REQUIRE(::listen(listener_, 16) == 0);
+    serving_.emplace([this] { serve(); });
+  }
+  ~OtherSocketServer() {
+    stop_ = true;
+    serving_.reset();  // joins within 30 s: the loop wakes every 100 ms
+    ::close(listener_);
+  }
+  OtherSocketServer(const OtherSocketServer&) = delete;
+  OtherSocketServer& operator=(const OtherSocketServer&) = delete;
+
+  // What a client connecting to the path reads, until the end or 10 s.
+  std::string answer() const {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "socket() failed";
+    const timeval limit{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    const sockaddr_un addr = address();
+    std::string got;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+      got = std::string("connect failed: ") + std::strerror(errno);
+    } else {
+      char buf[64];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) got.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return got;
+  }
+
+ private:
+  sockaddr_un address() const {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+    return addr;
+  }
+  void serve() {
+    while (!stop_) {
+      pollfd pfd{listener_, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      // berthd's probe connects and closes at once: MSG_NOSIGNAL, not SIGPIPE.
+      ::send(client, "other\n", 6, MSG_NOSIGNAL);
+      ::close(client);
+    }
+  }
+
+  std::filesystem::path path_;
+  int listener_ = -1;
+  std::atomic<bool> stop_{false};
+  std::optional<berth::test::BoundedThread> serving_;
+};
+
 }  // namespace
 
 TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a container or a client keeps it up") {
   TempDir dir("berth-idle-stop");
-  // Another process already serves the path engine.default_socket names (as a native
+  // Something else already serves the path engine.default_socket names (as a native
   // dockerd serves /var/run/docker.sock): berthd leaves it alone and says so.
   const auto taken = dir.path() / "taken" / "docker.sock";
   std::filesystem::create_directories(taken.parent_path());
-  auto owner = berth::test::run_command("socat UNIX-LISTEN:'" + taken.string() +
-                                        "',fork SYSTEM:'echo other' > /dev/null 2>&1 & echo $!");
-  struct EndsOwner {
-    pid_t pid;
-    ~EndsOwner() {
-      if (pid > 0) ::kill(pid, SIGTERM);
-    }
-  } end_owner{std::stoi(owner.output)};
-  const auto owned_since = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!std::filesystem::exists(taken) && std::chrono::steady_clock::now() < owned_since)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  REQUIRE(std::filesystem::exists(taken));
-
+  OtherSocketServer other(taken);
   DaemonProcess daemon(
       dir.path(), {{"plugin_dirs", {(berth::test::binary_dir() / "plugins").string()}},
                    {"engine", {{"start", "boot"}, {"idle_stop_after", "3s"}, {"default_socket", taken.string()}}}});
@@ -101,10 +164,7 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   const json default_socket = engine.status()["default_socket"];
   CHECK(default_socket["served"] == false);
   CHECK_THAT(default_socket["outcome"].get<std::string>(), Catch::Contains("another process is serving"));
-  // -u: only read the answer; the connection's sending side stays open, so the other
-  // side does not end `echo` half a second after an end of input (a loaded machine's fork
-  // and exec once took longer, and the answer was lost); -T10 bounds the wait.
-  CHECK(berth::test::run_command("socat -T10 -u UNIX-CONNECT:'" + taken.string() + "' -").output == "other\n");
+  CHECK(other.answer() == "other\n");  // still the other server that answers there
 
   INFO("nothing uses it: it stops, and says it sleeps and why");
   auto st = engine.wait_for_state("stopped", std::chrono::seconds(30));
@@ -143,5 +203,5 @@ TEST_CASE("engine.idle_stop_after: an idle engine sleeps, a request wakes it, a 
   }
   CHECK(engine.docker("version").status == 0);
   CHECK(daemon.terminate() == 0);
-  CHECK(std::filesystem::exists(taken));  // the other process's socket file is still there
+  CHECK(other.answer() == "other\n");  // the other server still has its socket file
 }
