@@ -175,21 +175,25 @@ void Supervisor::start_next() {
   s.order_timer = loop_.add_timer(std::chrono::seconds(s.spec.start_timeout_s), [this, i] {
     Service& svc = services_[i];
     svc.order_timer = 0;
-    if (svc.ordered_wait_done) return;
-    log_error("service " + svc.spec.name + " not healthy after " + std::to_string(svc.spec.start_timeout_s) +
-              " s; starting the next service anyway");
+    log_error("service " + svc.spec.name + " not healthy after " + std::to_string(svc.spec.start_timeout_s) + " s" +
+              (svc.ordered_wait_done ? "" : "; starting the next service anyway"));
     if (svc.state == State::starting) svc.state = State::unhealthy;
     emit("service.unhealthy", svc, "start timeout");
     order_advance(i);
   });
+  // A next service that waits for this one by itself starts beside it.
+  std::size_t next = i + 1;
+  while (next < services_.size() && services_[next].spec.start == contracts::StartPolicy::on_request) ++next;
+  if (next < services_.size() && services_[next].spec.start_with_previous) {
+    log_info("service " + services_[next].spec.name + " starts with " + s.spec.name + ", not after its health");
+    order_advance(i);
+  }
 }
 
 void Supervisor::order_advance(std::size_t i) {
   Service& s = services_[i];
   if (s.ordered_wait_done) return;
   s.ordered_wait_done = true;
-  if (s.order_timer) loop_.cancel_timer(s.order_timer);
-  s.order_timer = 0;
   next_to_start_ = i + 1;
   start_next();
 }
@@ -311,6 +315,8 @@ void Supervisor::health_result(std::size_t i, bool ok, const std::string& detail
     if (s.first_healthy_boot_s == 0) s.first_healthy_boot_s = boot_uptime_s();
     log_info("service " + s.spec.name + " is healthy");
     emit("service.healthy", s);
+    if (s.order_timer) loop_.cancel_timer(s.order_timer);
+    s.order_timer = 0;
     order_advance(i);
     return;
   }

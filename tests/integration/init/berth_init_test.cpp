@@ -394,6 +394,49 @@ TEST_CASE("notify: READY=1 on a service's NOTIFY_SOCKET makes it healthy at once
       20s, 100ms));
 }
 
+TEST_CASE("start_with_previous: a service starts beside the one before it, before that one is healthy") {
+  std::string why;
+  if (!berth::test::can_run_sandbox(why)) {
+    WARN("skipped: " << why);
+    return;
+  }
+  // "slow" never becomes healthy; without the flag "beside" would wait its 60 s start
+  // timeout. "last" has no flag: it starts once "beside" is healthy (at once: no check).
+  json manifest = {{"format", 1},
+                   {"pack_version", "test-1"},
+                   {"files", json::object()},
+                   {"services",
+                    {{{"name", "slow"},
+                      {"argv", {"/bin/sleep", "100000"}},
+                      {"health", {{"type", "exec"}, {"argv", {"/bin/false"}}}},
+                      {"start_timeout_s", 60}},
+                     {{"name", "beside"},
+                      {"argv", {"/bin/sh", "-c", "echo beside up; exec sleep 100000"}},
+                      {"health", {{"type", "none"}}},
+                      {"start_with_previous", true}},
+                     {{"name", "last"}, {"argv", {"/bin/sleep", "100000"}}, {"health", {{"type", "none"}}}}}}};
+  InitSandbox box(test_config(), manifest);
+  box.start();
+  INFO("berth-init stderr:\n" << box.init_stderr());
+  auto client = AgentClient::connect_unix(box.host_socket(), 20s);
+
+  json h;
+  REQUIRE(berth::test::eventually_within(
+      [&] {
+        h = client->health();
+        return h["services"][1]["state"] == "running" && h["services"][2]["state"] == "running";
+      },
+      10s));
+  INFO("health: " << h.dump());
+  CHECK(h["services"][0]["state"] == "starting");
+  CHECK(h["services"][0]["healthy"] == false);
+  CHECK(h["services"][1]["pid"].get<int>() > 0);
+  CHECK(h["engine_healthy"] == false);  // "slow" still counts
+  CHECK(client->log_tail("init", 100).find("service beside starts with slow, not after its health") !=
+        std::string::npos);
+  CHECK(berth::test::eventually_within([&] { return client->log_tail("beside", 10) == "beside up\n"; }, 10s));
+}
+
 TEST_CASE("SIGTERM to PID 1 stops the services and exits 0") {
   std::string why;
   if (!berth::test::can_run_sandbox(why)) {

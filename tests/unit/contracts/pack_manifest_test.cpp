@@ -201,15 +201,21 @@ TEST_CASE("an on-request service and the Kubernetes section survive write then r
         "manifest.kubernetes.data_dir must be an absolute path without '.' or '..' parts");
 }
 
-TEST_CASE("a service's notify survives write then read, is left out when false, and must be a boolean") {
+TEST_CASE(
+    "a service's notify and start_with_previous survive write then read, are left out when false, and are booleans") {
   json doc = written_by_berth_pack();
   doc["services"][1]["notify"] = true;
+  doc["services"][1]["start_with_previous"] = true;
   const PackManifest m = pack_manifest_from_json(doc);
   CHECK_FALSE(m.services[0].notify);
+  CHECK_FALSE(m.services[0].start_with_previous);
   CHECK(m.services[1].notify);
+  CHECK(m.services[1].start_with_previous);
   CHECK(read_pack_manifest(write_pack_manifest(m)) == m);
   const auto plain = write_pack_manifest(pack_manifest_from_json(written_by_berth_pack()));
-  CHECK(plain.find("\"notify\"") == std::string::npos);
-  CHECK(pack_error(with(doc, "/services/1/notify"_json_pointer, "yes")) ==
-        "service dockerd.notify must be true or false");
+  for (const std::string key : {"notify", "start_with_previous"}) {
+    CHECK(plain.find('"' + key + '"') == std::string::npos);
+    CHECK(pack_error(with(doc, json::json_pointer("/services/1/" + key), "yes")) ==
+          "service dockerd." + key + " must be true or false");
+  }
 }

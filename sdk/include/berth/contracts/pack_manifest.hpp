@@ -28,6 +28,9 @@
 // "notify": true (default false): berth-init gives the service a NOTIFY_SOCKET (sd_notify's
 // datagram protocol) and takes its READY=1 as healthy at once; the health check stays the
 // fallback for a service that never sends it. dockerd and containerd send it.
+// "start_with_previous": true (default false): the service starts right after the one before
+// it has started instead of once that one is healthy (dockerd, which dials containerd's socket
+// until it answers).
 // "kubernetes" names that service, the upstream version, the API's TCP port inside and the
 // server's state directory on the data store (its file layout: contracts/kubernetes_layout.hpp).
 // Health checks: {"type": "none"} | unix_socket {path} | http_unix {socket, path} | tcp {port}
@@ -82,6 +85,10 @@ struct Service {
   int start_timeout_s = 30;  // the next service starts once this one is healthy, or after this
   StartPolicy start = StartPolicy::always;
   bool notify = false;  // gets a NOTIFY_SOCKET; READY=1 on it is healthy at once
+  // Starts as soon as the service before it has started, without waiting for its health:
+  // for a service that waits for that one by itself (dockerd dials containerd's socket
+  // until it answers), so the two start up side by side.
+  bool start_with_previous = false;
   bool operator==(const Service&) const = default;
 };
 
@@ -237,7 +244,8 @@ inline HealthCheck read_health(const nlohmann::json& h, const std::string& where
 
 inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
   if (!s.is_object()) throw ContractError(at + " must be an object");
-  fields::only_keys(s, {"name", "argv", "env", "cwd", "health", "start_timeout_s", "start", "notify"}, at);
+  fields::only_keys(
+      s, {"name", "argv", "env", "cwd", "health", "start_timeout_s", "start", "notify", "start_with_previous"}, at);
   Service svc;
   svc.name = fields::required_string(s, "name", at);
   if (svc.name.empty() || svc.name.find('/') != std::string::npos || svc.name == "init" || svc.name[0] == '.')
@@ -255,6 +263,7 @@ inline Service read_service_at(const nlohmann::json& s, const std::string& at) {
   else if (start != "always")
     throw ContractError(where + ".start \"" + start + "\" is not one of always, on_request");
   svc.notify = fields::boolean(s, "notify", where, false);
+  svc.start_with_previous = fields::boolean(s, "start_with_previous", where, false);
   return svc;
 }
 
@@ -375,6 +384,7 @@ inline nlohmann::ordered_json to_json(const PackManifest& m) {
     svc["start_timeout_s"] = s.start_timeout_s;
     if (s.start == StartPolicy::on_request) svc["start"] = "on_request";
     if (s.notify) svc["notify"] = true;
+    if (s.start_with_previous) svc["start_with_previous"] = true;
     j["services"].push_back(std::move(svc));
   }
   j["upgrade_scripts"] = J::array();
