@@ -15,6 +15,7 @@
 
 #include "agent_server.hpp"
 #include "agent_session.hpp"
+#include "aslr_pause.hpp"
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "init_log.hpp"
@@ -113,8 +114,10 @@ int run(int argc, char** argv) {
   bool shutting_down = false;
   bool finished = false;
   std::optional<AgentServer> agent_storage;
+  AslrPause aslr;
   Supervisor supervisor(loop, cfg.log_dir, [&](const nlohmann::json& e) {
     if (agent_storage) agent_storage->broadcast_event(e);
+    if (aslr.active() && supervisor.ordered_start_over()) aslr.end();
   });
 
   std::function<void()> begin_shutdown = [&] {
@@ -153,7 +156,9 @@ int run(int argc, char** argv) {
   });
 
   if (!manifest.pack_version.empty()) log_info("pack " + manifest.pack_version);
+  if (cfg.aslr_off_while_starting) aslr.begin();
   supervisor.start(manifest.services);
+  if (aslr.active() && supervisor.ordered_start_over()) aslr.end();  // no services to wait for
 
   while (!finished) loop.run_once();
 

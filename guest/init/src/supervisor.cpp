@@ -175,6 +175,7 @@ void Supervisor::start_next() {
   s.order_timer = loop_.add_timer(std::chrono::seconds(s.spec.start_timeout_s), [this, i] {
     Service& svc = services_[i];
     svc.order_timer = 0;
+    svc.start_over = true;
     log_error("service " + svc.spec.name + " not healthy after " + std::to_string(svc.spec.start_timeout_s) + " s" +
               (svc.ordered_wait_done ? "" : "; starting the next service anyway"));
     if (svc.state == State::starting) svc.state = State::unhealthy;
@@ -313,6 +314,7 @@ void Supervisor::health_result(std::size_t i, bool ok, const std::string& detail
     s.healthy = true;
     s.healthy_since = Clock::now();
     if (s.first_healthy_boot_s == 0) s.first_healthy_boot_s = boot_uptime_s();
+    s.start_over = true;
     log_info("service " + s.spec.name + " is healthy");
     emit("service.healthy", s);
     if (s.order_timer) loop_.cancel_timer(s.order_timer);
@@ -444,6 +446,12 @@ bool Supervisor::all_healthy() const {
   if (services_.empty()) return false;
   // A service that is not wanted (on request, not requested) does not count against the engine.
   return std::all_of(services_.begin(), services_.end(), [this](const Service& s) { return s.healthy || !wanted(s); });
+}
+
+bool Supervisor::ordered_start_over() const {
+  return std::all_of(services_.begin(), services_.end(), [](const Service& s) {
+    return s.start_over || s.spec.start == contracts::StartPolicy::on_request;
+  });
 }
 
 LogSink* Supervisor::log_of(const std::string& name) {

@@ -41,6 +41,9 @@ class Supervisor {
 
   nlohmann::json health() const;
   bool all_healthy() const;
+  // True once every service of the ordered start has been healthy, or has passed its start
+  // timeout, at least once: the start-up is over (whatever happens to them later).
+  bool ordered_start_over() const;
   LogSink* log_of(const std::string& name);
 
   static constexpr double kBackoffStart = 0.5;
@@ -63,7 +66,8 @@ class Supervisor {
     Clock::time_point start_deadline{};
     bool healthy = false;
     bool ordered_wait_done = false;
-    bool requested = false;  // on_request: between start_service and stop_service
+    bool start_over = false;  // healthy once, or past its start timeout (ordered_start_over)
+    bool requested = false;   // on_request: between start_service and stop_service
     uint64_t health_timer = 0;
     uint64_t restart_timer = 0;
     uint64_t order_timer = 0;

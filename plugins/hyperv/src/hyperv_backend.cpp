@@ -76,7 +76,7 @@ class HypervDriver final : public backend_support::DriverFor<EnvConfig, parse_en
 
     ctx.progress(0.15, "building the initramfs (berth-init + kernel modules)");
     t_initrd_ = Clock::now();
-    initrd_ = ensure_initramfs(cfg.cache_dir(), initramfs_spec(cfg, kernel_));
+    initrd_ = ensure_initramfs(cfg.cache_dir(), initramfs_spec(cfg, kernel_, accel_choice_.accelerator));
     ctx.progress(0.2, initrd_.reused ? "reusing the cached initramfs " + initrd_.path.filename().string()
                                      : "built the initramfs " + initrd_.path.filename().string());
     ctx.check();

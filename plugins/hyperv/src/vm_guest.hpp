@@ -26,8 +26,10 @@ std::vector<std::filesystem::path> root_layers(const EnvConfig& cfg);
 std::vector<std::filesystem::path> root_layer_manifests(const EnvConfig& cfg);
 
 // The initramfs: berth-init, the engine's kernel modules, and berth-init's config for the
-// VM, which overlays the layer disks under it (see vm_guest.cpp).
-InitramfsSpec initramfs_spec(const EnvConfig& cfg, const KernelTree& kernel);
+// VM, which overlays the layer disks under it (see vm_guest.cpp). `accelerator`: QEMU's
+// ("tcg" or "kvm"); under TCG berth-init starts the services without address-space
+// randomisation (init config "aslr_off_while_starting").
+InitramfsSpec initramfs_spec(const EnvConfig& cfg, const KernelTree& kernel, const std::string& accelerator);
 
 // QEMU's VM: the kernel image (boot_kernel(): the PVH vmlinux where there is one), the
 // initramfs, the layer disks, the data store, shares, ports, NIC.

@@ -389,6 +389,20 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     CHECK(other->hello().value("agent", "") == "berth-init");
     CHECK(one->health().value("engine_healthy", false));
     CHECK(other->exec({"/bin/sh", "-c", "echo through-the-mux"}).std_out == "through-the-mux\n");
+
+    INFO("under TCG the services started without address-space randomisation; it is back on now");
+    const std::string init_log = one->log_tail("init", 500);
+    INFO(init_log);
+    if (bs["boot"].value("accelerator", "") == "tcg") {
+      CHECK_THAT(init_log, Catch::Contains("kernel.randomize_va_space 2 -> 0 while the services start"));
+      CHECK_THAT(init_log, Catch::Contains("kernel.randomize_va_space back to 2: the services have started"));
+    } else {
+      CHECK_THAT(init_log, !Catch::Contains("randomize_va_space"));
+    }
+    CHECK(other->exec({"/bin/cat", "/proc/sys/kernel/randomize_va_space"}).std_out == "2\n");
+    const auto in_container = engine.docker("run --rm busybox cat /proc/sys/kernel/randomize_va_space");
+    CHECK_RUN(in_container);
+    CHECK(in_container.output == "2\n");
   }
 
   INFO("boot 1, vpnkit on the same VM");

@@ -17,6 +17,7 @@
 
 #include "bounded.hpp"
 #include "init_sandbox.hpp"
+#include "proc_files.hpp"
 #include "temp_dir.hpp"
 
 using berth::agent::AgentClient;
@@ -435,6 +436,27 @@ TEST_CASE("start_with_previous: a service starts beside the one before it, befor
   CHECK(client->log_tail("init", 100).find("service beside starts with slow, not after its health") !=
         std::string::npos);
   CHECK(berth::test::eventually_within([&] { return client->log_tail("beside", 10) == "beside up\n"; }, 10s));
+}
+
+TEST_CASE("aslr_off_while_starting is not honoured outside a VM: the host kernel's setting stays") {
+  std::string why;
+  if (!berth::test::can_run_sandbox(why)) {
+    WARN("skipped: " << why);
+    return;
+  }
+  const auto setting = [] { return berth::test::read_text_file("/proc/sys/kernel/randomize_va_space"); };
+  const std::string before = setting();
+  json config = test_config();
+  config["aslr_off_while_starting"] = true;
+  InitSandbox box(config, test_manifest());
+  box.start();
+  INFO("berth-init stderr:\n" << box.init_stderr());
+  auto client = AgentClient::connect_unix(box.host_socket(), 20s);
+  REQUIRE(wait_healthy(*client, 30s)["engine_healthy"] == true);
+  CHECK_THAT(client->log_tail("init", 100),
+             Catch::Contains("aslr_off_while_starting: not the machine's PID 1, so kernel.randomize_va_space is the "
+                             "host's; left as is"));
+  CHECK(setting() == before);
 }
 
 TEST_CASE("SIGTERM to PID 1 stops the services and exits 0") {

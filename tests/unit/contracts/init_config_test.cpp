@@ -27,6 +27,7 @@ TEST_CASE("an empty config is berth-init's defaults") {
   CHECK(c.dev == DevMode::automatic);
   CHECK(c.pack_manifest == "/usr/share/berth/pack/manifest.json");
   CHECK(c.log_dir == "/var/log/berth");
+  CHECK_FALSE(c.aslr_off_while_starting);
   CHECK_FALSE(c.agent.has_value());
   CHECK_FALSE(c.network.has_value());
 }
@@ -46,6 +47,7 @@ TEST_CASE("every field survives write then read") {
   c.pack_manifest = "/p/manifest.json";
   c.vars = {{"ENGINE_SOCKET", "/run/docker.sock"}, {"X_1", ""}};
   c.log_dir = "";
+  c.aslr_off_while_starting = true;
   const std::string text = write_init_config(c);
   INFO(text);
   CHECK(read_init_config(text) == c);
@@ -196,5 +198,6 @@ TEST_CASE("a config that breaks the contract is refused naming the key") {
   CHECK(error_of({{"vars", {{"A-B", "x"}}}}) == "config.vars: \"A-B\" is not a variable name (letters, digits, _)");
   CHECK(error_of({{"pack_manifest", "manifest.json"}}) == "config.pack_manifest must be an absolute path");
   CHECK(error_of({{"log_dir", "logs"}}) == "config.log_dir must be an absolute path");
+  CHECK(error_of({{"aslr_off_while_starting", "yes"}}) == "config.aslr_off_while_starting must be true or false");
   CHECK_THROWS_WITH(read_init_config("{ not json"), "config is not valid JSON");
 }

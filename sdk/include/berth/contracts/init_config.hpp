@@ -26,7 +26,12 @@
 //                                                 ("device": "x" is read as "devices": ["x"])
 //     "pack_manifest": "/usr/share/berth/pack/manifest.json",
 //     "vars": {"ENGINE_SOCKET": "/.berth-host/docker.sock"},  ${NAME} in the pack's services
-//     "log_dir": "/var/log/berth"                 "" = no log files
+//     "log_dir": "/var/log/berth",                "" = no log files
+//     "aslr_off_while_starting": false            optional, only honoured as a machine's PID 1 (a
+//                                                 VM): kernel.randomize_va_space is 0 until the
+//                                                 services have started, then set back (under
+//                                                 QEMU's TCG each exec at a new address is
+//                                                 translated afresh)
 //   }
 #pragma once
 
@@ -104,6 +109,7 @@ struct InitConfig {
   std::string pack_manifest = std::string("/") + kPackManifestInRootfs;
   std::map<std::string, std::string> vars;
   std::string log_dir = "/var/log/berth";
+  bool aslr_off_while_starting = false;
   bool operator==(const InitConfig&) const = default;
 };
 
@@ -206,7 +212,7 @@ inline InitConfig init_config_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ContractError(where + " must be a JSON object");
   fields::only_keys(j,
                     {"hostname", "root", "root_layers", "dev", "modules", "mounts", "network", "agent", "pack_manifest",
-                     "vars", "log_dir"},
+                     "vars", "log_dir", "aslr_off_while_starting"},
                     where);
   InitConfig c;
   c.hostname = fields::string(j, "hostname", where, c.hostname);
@@ -245,6 +251,7 @@ inline InitConfig init_config_from_json(const nlohmann::json& j) {
   }
   c.log_dir = fields::string(j, "log_dir", where, c.log_dir);
   if (!c.log_dir.empty()) d::check_absolute(c.log_dir, "config.log_dir");
+  c.aslr_off_while_starting = fields::boolean(j, "aslr_off_while_starting", where, false);
   return c;
 }
 
@@ -290,6 +297,7 @@ inline nlohmann::ordered_json to_json(const InitConfig& c) {
   j["vars"] = J::object();
   for (const auto& [k, v] : c.vars) j["vars"][k] = v;
   j["log_dir"] = c.log_dir;
+  if (c.aslr_off_while_starting) j["aslr_off_while_starting"] = true;
   return j;
 }
 
