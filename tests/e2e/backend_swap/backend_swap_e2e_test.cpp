@@ -30,6 +30,10 @@ struct Engine : berth::test::EngineSession {
     CHECK_RUN(ps);
     CHECK_THAT(ps.output, Catch::Contains("swap-kept"));
     const auto started = docker("start -a swap-kept");
+    // When it fails, the engine's side of it: berthd's log is in the check's message already.
+    INFO((started.status == 0
+              ? std::string()
+              : "the engine's last log lines:\n" + berthctl("logs -n 80 --source dockerd --source containerd").output));
     CHECK_RUN(started);
     CHECK_THAT(started.output, Catch::Contains("kept across swaps"));
   }
