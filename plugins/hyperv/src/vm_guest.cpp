@@ -99,11 +99,7 @@ VmSpec vm_spec(const EnvConfig& cfg, const std::filesystem::path& kernel_image, 
   vm.kernel = kernel_image;
   vm.initrd = initrd;
   // panic=-1: a guest panic reboots, and -no-reboot turns that into QEMU exiting (supervised as a failure).
-  // acpi=noirq: legacy PCI interrupts are routed by the chipset's table, not by evaluating the
-  // ACPI link devices' methods, which took 0.11-0.16 s per link under TCG as virtio_pci bound
-  // its devices (0.55 s of every boot); the virtio devices use MSI-X anyway. ACPI itself
-  // (power-off) stays.
-  vm.cmdline = "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init acpi=noirq";
+  vm.cmdline = "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init";
   vm.memory_mb = cfg.memory_mb;
   vm.cpus = cfg.cpus;
   vm.data_disk = cfg.data_store;

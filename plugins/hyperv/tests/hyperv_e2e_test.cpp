@@ -339,9 +339,6 @@ TEST_CASE("hyperv: chosen where wsl2 cannot run, docker and vpnkit in the VM, QE
     for (const char* serial : {"serial=berth-layer-0", "serial=berth-layer-1"})
       CHECK_THAT(cmdline, Catch::Contains(serial));
     CHECK_THAT(cmdline, Catch::Contains(",readonly=on"));
-    // PCI interrupts routed without ACPI's link methods (slow under TCG); the disks, ports,
-    // NIC, 9p share and balloon all work below, on MSI-X.
-    CHECK_THAT(cmdline, Catch::Contains(" acpi=noirq"));
     json hyperv;
     const json backends = daemon.client().request("GET", "/v1/backend").body;
     for (const auto& b : backends["backends"])
